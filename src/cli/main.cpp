@@ -1,0 +1,52 @@
+// ssmax-gpt: entry point. Exit codes: 0 ok, 2 usage or config error, 1 runtime failure.
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "util/errors.h"
+#include "util/logging.h"
+
+namespace {
+
+// Library errors (c10::Error) carry a C++ backtrace after the first line; users need only the line.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+namespace ssmax {
+
+void add_set_option(CLI::App& app, std::vector<std::string>& overrides) {
+  app.add_option("--set", overrides,
+                 "Override a config key by dotted path, typed by the schema; repeatable "
+                 "(e.g. --set model.attention.normalizer=ssmax --set optim.lr=3e-4)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+}
+
+}  // namespace ssmax
+
+int main(int argc, char** argv) {
+  ssmax::init_console_logging();
+  CLI::App app{
+      "ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
+      "or SSMax with bias, and compare them."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+  std::vector<ssmax::Command> commands = {ssmax::add_prepare_command(app), ssmax::add_train_command(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    for (auto& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const ssmax::UsageError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", first_line(e.what()));
+    return 1;
+  }
+  return 2;
+}

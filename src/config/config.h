@@ -1,0 +1,108 @@
+#pragma once
+// The config schema: every key a run can set, its type, default and allowed values, in one place.
+// The JSON file is validated strictly against the table in config.cpp (unknown keys, wrong types and
+// out-of-range values are errors that name the key), then turned into this struct.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ssmax {
+
+struct TokenizerConfig {
+  int vocab_size = 4096;
+  std::string model_type = "bpe";  // bpe | unigram
+  std::string model;               // path of an existing sentencepiece model; overrides training one
+};
+
+struct DataConfig {
+  std::vector<std::string> sources{"data/kjv.txt"};  // text files or directories
+  std::string dataset_dir = "data/cache";           // tokenizer and shards are cached here
+  TokenizerConfig tokenizer;
+  double val_fraction = 0.05;
+};
+
+struct AttentionConfig {
+  std::string normalizer = "softmax";  // softmax | ssmax | ssmax_bias
+  double s_init = 0.43;
+  bool learn_s = true;
+  double b_init = 0.0;
+};
+
+struct ModelConfig {
+  int n_layer = 4;
+  int n_head = 4;
+  int n_embd = 256;
+  int block_size = 256;
+  double dropout = 0.0;
+  bool bias = false;
+  bool tie_embeddings = true;
+  std::string position = "learned";  // learned | rope
+  double rope_theta = 10000.0;
+  std::string norm = "layernorm";    // layernorm | rmsnorm
+  std::string mlp = "gelu";          // gelu | swiglu
+  int mlp_hidden = 0;                // 0: 4*n_embd for gelu, 8*n_embd/3 for swiglu
+  AttentionConfig attention;
+
+  int resolved_mlp_hidden() const;
+};
+
+struct OptimConfig {
+  double lr = 1e-3;
+  double min_lr = 1e-4;
+  std::string schedule = "cosine";  // cosine | constant | linear
+  int warmup_steps = 100;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double grad_clip = 1.0;           // 0 disables clipping
+};
+
+struct TrainConfig {
+  int batch_size = 16;
+  int grad_accum_steps = 1;
+  int max_steps = 1000;
+  int log_every = 10;
+  int eval_every = 100;
+  int eval_batches = 20;
+  int checkpoint_every = 500;
+  int keep_last = 2;
+};
+
+struct Config {
+  std::string name = "run";
+  uint64_t seed = 1;
+  std::string out_dir = "runs/run";
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int threads = 0;              // 0: all cores
+  DataConfig data;
+  ModelConfig model;
+  OptimConfig optim;
+  TrainConfig train;
+};
+
+// Reads and validates a config file, then applies "--set key.path=value" overrides (typed by the
+// schema). Relative paths in data.* and out_dir stay relative to the working directory.
+// Throws UsageError with a one-line message naming file, key, value and what is allowed.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Validates a JSON object (same rules as a file; `origin` names it in messages).
+Config config_from_json(const nlohmann::json& json, const std::string& origin);
+
+// The fully resolved config (every key, defaults filled in), as written into a run directory.
+nlohmann::json config_to_json(const Config& config);
+
+// Applies one "key.path=value" override to a JSON config, typed by the schema.
+void apply_override(nlohmann::json& json, const std::string& assignment);
+
+// Every valid dotted key, for help texts and suggestions.
+std::vector<std::string> config_keys();
+
+}  // namespace ssmax
+
+namespace ssmax {
+// Dotted keys whose values differ between two configs (either side may lack a key).
+std::vector<std::string> config_differences(const nlohmann::json& a, const nlohmann::json& b);
+}  // namespace ssmax

@@ -1,0 +1,53 @@
+#include "data/loader.h"
+
+#include "util/errors.h"
+
+namespace ssmax {
+namespace {
+
+// splitmix64: a tiny, well-mixed hash; one call per window keeps the order a pure function.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+BatchLoader::BatchLoader(const TokenShard& shard, int64_t block_size, int64_t batch_size, uint64_t seed)
+    : shard_(shard), block_size_(block_size), batch_size_(batch_size), seed_(seed) {
+  if (shard.size() < static_cast<size_t>(block_size) + 1)
+    throw RuntimeFailure(shard.path() + ": holds " + std::to_string(shard.size()) +
+                         " tokens, fewer than one window of model.block_size + 1 = " +
+                         std::to_string(block_size + 1) + " (use more text, a larger data.val_fraction, or a smaller block_size)");
+}
+
+Batch BatchLoader::gather(const std::vector<size_t>& starts) const {
+  const int64_t B = static_cast<int64_t>(starts.size()), T = block_size_;
+  auto window = torch::empty({B, T + 1}, torch::kLong);
+  auto* out = window.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) shard_.copy_to(starts[b], T + 1, out + b * (T + 1));
+  return {window.narrow(1, 0, T).contiguous(), window.narrow(1, 1, T).contiguous()};
+}
+
+Batch BatchLoader::train_batch(int64_t step, int64_t micro_step) const {
+  const uint64_t positions = shard_.size() - block_size_;  // valid starts: 0 … size − T − 1
+  std::vector<size_t> starts(batch_size_);
+  uint64_t key = mix(mix(mix(seed_) ^ static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(micro_step));
+  for (int64_t b = 0; b < batch_size_; ++b) starts[b] = mix(key ^ static_cast<uint64_t>(b)) % positions;
+  return gather(starts);
+}
+
+Batch BatchLoader::eval_batch(int64_t index, int64_t num_batches) const {
+  const uint64_t last_start = shard_.size() - block_size_ - 1;
+  const uint64_t windows = static_cast<uint64_t>(num_batches * batch_size_);
+  std::vector<size_t> starts(batch_size_);
+  for (int64_t b = 0; b < batch_size_; ++b) {
+    uint64_t k = static_cast<uint64_t>(index * batch_size_ + b);
+    starts[b] = windows > 1 ? (k * last_start) / (windows - 1) : 0;
+  }
+  return gather(starts);
+}
+
+}  // namespace ssmax

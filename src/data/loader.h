@@ -1,0 +1,32 @@
+#pragma once
+// Batches of (input, target) windows cut from a token shard.
+// Training windows are a pure function of (seed, step, micro_step): resuming at any step replays
+// exactly, with no loader state to save. Validation uses one fixed set of windows, spread evenly
+// over the split, identical at every evaluation.
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "data/shard.h"
+
+namespace ssmax {
+
+using Batch = std::pair<torch::Tensor, torch::Tensor>;  // inputs [B, T], targets [B, T] (int64)
+
+class BatchLoader {
+ public:
+  // Throws RuntimeFailure when the shard is shorter than one window (block_size + 1 tokens).
+  BatchLoader(const TokenShard& shard, int64_t block_size, int64_t batch_size, uint64_t seed);
+
+  Batch train_batch(int64_t step, int64_t micro_step) const;
+  // Batch `index` of the fixed validation set of `num_batches` batches.
+  Batch eval_batch(int64_t index, int64_t num_batches) const;
+
+ private:
+  Batch gather(const std::vector<size_t>& starts) const;
+  const TokenShard& shard_;
+  int64_t block_size_, batch_size_;
+  uint64_t seed_;
+};
+
+}  // namespace ssmax

@@ -1,0 +1,54 @@
+#pragma once
+// Token shards: a binary file of token ids behind a small validated header.
+//
+// Layout (little-endian):
+//   bytes 0..7    magic "SSMXTOK\0"
+//   bytes 8..11   uint32 format version (kShardVersion)
+//   bytes 12..15  uint32 bytes per token: 2 (uint16) or 4 (uint32)
+//   bytes 16..23  uint64 token count
+//   bytes 24..27  uint32 vocabulary size the ids were encoded with
+//   bytes 28..31  reserved, zero
+//   bytes 32..    token ids
+// The reader checks all of it (magic, version, dtype, vocab, and that the file size matches the count)
+// and memory-maps the ids, so a large shard costs no heap.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ssmax {
+
+constexpr uint32_t kShardVersion = 1;
+
+// Writes ids as uint16 when vocab_size <= 65536, else uint32. Atomic: temp file + rename.
+void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size);
+
+class TokenShard {
+ public:
+  // Throws RuntimeFailure naming the file and what is wrong (bad magic, version, truncated, ...).
+  static TokenShard open(const std::string& path);
+  TokenShard(TokenShard&&) noexcept;
+  TokenShard& operator=(TokenShard&&) noexcept;
+  TokenShard(const TokenShard&) = delete;
+  TokenShard& operator=(const TokenShard&) = delete;
+  ~TokenShard();
+
+  size_t size() const { return count_; }
+  uint32_t vocab_size() const { return vocab_size_; }
+  const std::string& path() const { return path_; }
+  uint32_t at(size_t i) const;
+  // Copies ids [start, start+n) into dst as int64 (what torch embedding wants). Caller checks bounds.
+  void copy_to(size_t start, size_t n, int64_t* dst) const;
+
+ private:
+  TokenShard() = default;
+  std::string path_;
+  const unsigned char* data_ = nullptr;  // start of the ids inside the mapping
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  size_t count_ = 0;
+  uint32_t bytes_per_token_ = 2;
+  uint32_t vocab_size_ = 0;
+};
+
+}  // namespace ssmax

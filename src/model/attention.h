@@ -1,0 +1,50 @@
+#pragma once
+// Causal multi-head self-attention with optional RoPE; the normalizer scales q per row.
+#include <torch/torch.h>
+
+#include "model/normalizer.h"
+
+namespace ssmax {
+
+// Keys and values already computed for earlier positions (incremental decoding).
+struct KVCache {
+  torch::Tensor k, v;  // [B, n_head, T_past, head_dim]; undefined when empty
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+};
+
+struct AttentionOptions {
+  int64_t n_embd = 256;
+  int64_t n_head = 4;
+  bool bias = false;
+  double dropout = 0.0;
+  bool rope = false;
+  double rope_theta = 10000.0;
+  NormalizerOptions normalizer;
+};
+
+class CausalSelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit CausalSelfAttentionImpl(const AttentionOptions& options);
+
+  // x: [B, T, C] at absolute positions offset … offset+T-1 (offset = cache length when a cache is given).
+  // When `weights_out` is given, the attention weights [B, n_head, T, T_keys] are stored there.
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, torch::Tensor* weights_out = nullptr);
+
+  void set_rope_theta(double theta) { options_.rope_theta = theta; }
+  double rope_theta() const { return options_.rope_theta; }
+
+  torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
+  AttentionNormalizer normalizer{nullptr};
+
+ private:
+  torch::Tensor apply_rope(const torch::Tensor& x, int64_t offset) const;
+  AttentionOptions options_;
+};
+TORCH_MODULE(CausalSelfAttention);
+
+// softmax(q·kᵀ/√d) v with a causal mask, where query i sits at absolute position (T_k - T_q + i).
+// Uses the fused kernel where LibTorch has one (2.x) unless the weights are requested.
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               double dropout, bool training, torch::Tensor* weights_out = nullptr);
+
+}  // namespace ssmax

@@ -1,0 +1,124 @@
+#include "model/gpt.h"
+
+#include <cmath>
+
+#include "util/errors.h"
+
+namespace ssmax {
+namespace F = torch::nn::functional;
+
+NormImpl::NormImpl(int64_t dim, bool rms, bool bias) : rms_(rms) {
+  weight = register_parameter("weight", torch::ones({dim}));
+  if (bias && !rms) this->bias = register_parameter("bias", torch::zeros({dim}));
+}
+
+torch::Tensor NormImpl::forward(const torch::Tensor& x) {
+  if (rms_) return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-5) * weight;
+  return torch::layer_norm(x, {x.size(-1)}, weight, bias, 1e-5);
+}
+
+MLPImpl::MLPImpl(int64_t n_embd, int64_t hidden, bool swiglu, bool bias, double dropout)
+    : swiglu_(swiglu), dropout_(dropout) {
+  c_fc = register_module("c_fc", torch::nn::Linear(torch::nn::LinearOptions(n_embd, hidden).bias(bias)));
+  if (swiglu)
+    c_gate = register_module("c_gate", torch::nn::Linear(torch::nn::LinearOptions(n_embd, hidden).bias(bias)));
+  c_proj = register_module("c_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, n_embd).bias(bias)));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  // SwiGLU: proj(silu(gate(x)) ⊙ fc(x)); GPT-2: proj(gelu_tanh(fc(x))).
+  auto hidden = swiglu_ ? F::silu(c_gate(x)) * c_fc(x) : torch::gelu(c_fc(x), "tanh");
+  auto y = c_proj(hidden);
+  if (is_training() && dropout_ > 0) y = torch::dropout(y, dropout_, true);
+  return y;
+}
+
+BlockImpl::BlockImpl(const GPTOptions& options) {
+  const auto& m = options.model;
+  const bool rms = m.norm == "rmsnorm";
+  ln_1 = register_module("ln_1", Norm(m.n_embd, rms, m.bias));
+  AttentionOptions attention;
+  attention.n_embd = m.n_embd;
+  attention.n_head = m.n_head;
+  attention.bias = m.bias;
+  attention.dropout = m.dropout;
+  attention.rope = m.position == "rope";
+  attention.rope_theta = m.rope_theta;
+  attention.normalizer.kind = parse_normalizer(m.attention.normalizer);
+  attention.normalizer.s_init = m.attention.s_init;
+  attention.normalizer.learn_s = m.attention.learn_s;
+  attention.normalizer.b_init = m.attention.b_init;
+  attn = register_module("attn", CausalSelfAttention(attention));
+  ln_2 = register_module("ln_2", Norm(m.n_embd, rms, m.bias));
+  mlp = register_module("mlp", MLP(m.n_embd, m.resolved_mlp_hidden(), m.mlp == "swiglu", m.bias, m.dropout));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out) {
+  auto y = x + attn(ln_1(x), cache, weights_out);
+  return y + mlp(ln_2(y));
+}
+
+GPTImpl::GPTImpl(const GPTOptions& options) : options_(options) {
+  const auto& m = options.model;
+  if (options.vocab_size <= 0) throw UsageError("model: vocab_size must be positive (it comes from the tokenizer)");
+  wte = register_module("wte", torch::nn::Embedding(options.vocab_size, m.n_embd));
+  if (m.position == "learned") wpe = register_module("wpe", torch::nn::Embedding(m.block_size, m.n_embd));
+  h = register_module("h", torch::nn::ModuleList());
+  for (int i = 0; i < m.n_layer; ++i) h->push_back(Block(options));
+  ln_f = register_module("ln_f", Norm(m.n_embd, m.norm == "rmsnorm", m.bias));
+  if (!m.tie_embeddings)
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(m.n_embd, options.vocab_size).bias(false)));
+  init_weights();
+}
+
+// GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, zero biases, and the projections
+// that write into the residual stream scaled by 1/√(2·n_layer) so its variance does not grow with depth.
+void GPTImpl::init_weights() {
+  torch::NoGradGuard no_grad;
+  const double residual_std = 0.02 / std::sqrt(2.0 * options_.model.n_layer);
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    auto& p = item.value();
+    if (name.find("normalizer.") != std::string::npos || name.find("ln_") != std::string::npos) continue;
+    bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_bias) p.zero_();
+    else if (name.find("c_proj.weight") != std::string::npos) p.normal_(0.0, residual_std);
+    else p.normal_(0.0, 0.02);
+  }
+}
+
+torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
+                               std::vector<torch::Tensor>* attention_out) {
+  const int64_t T = idx.size(1);
+  const int64_t offset = caches && !caches->empty() ? (*caches)[0].length() : 0;
+  if (wpe && offset + T > options_.model.block_size)
+    throw UsageError("sequence of " + std::to_string(offset + T) + " tokens exceeds model.block_size = " +
+                     std::to_string(options_.model.block_size) + " (learned positions cannot go further)");
+  auto x = wte(idx);
+  if (wpe) x = x + wpe(torch::arange(offset, offset + T, idx.options().dtype(torch::kLong)));
+  if (is_training() && options_.model.dropout > 0) x = torch::dropout(x, options_.model.dropout, true);
+  if (caches && caches->size() != h->size()) caches->resize(h->size());
+  if (attention_out) attention_out->assign(h->size(), torch::Tensor());
+  for (size_t i = 0; i < h->size(); ++i)
+    x = h[i]->as<Block>()->forward(x, caches ? &(*caches)[i] : nullptr, attention_out ? &(*attention_out)[i] : nullptr);
+  x = ln_f(x);
+  return lm_head ? lm_head(x) : F::linear(x, wte->weight);
+}
+
+torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets) {
+  auto logits = forward(idx);
+  return F::cross_entropy(logits.view({-1, logits.size(-1)}), targets.reshape({-1}));
+}
+
+void GPTImpl::set_rope_theta(double theta) {
+  options_.model.rope_theta = theta;
+  for (auto& block : *h) block->as<Block>()->attn->set_rope_theta(theta);
+}
+
+int64_t GPTImpl::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace ssmax

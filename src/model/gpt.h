@@ -1,0 +1,80 @@
+#pragma once
+// The GPT: token (+ learned position) embeddings, n_layer pre-norm blocks, final norm, LM head.
+// GPT-2 by default (LayerNorm, GELU MLP, tied embeddings, learned positions); the config's options
+// give the paper's Llama-like block (RMSNorm, SwiGLU, untied, RoPE).
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "config/config.h"
+#include "model/attention.h"
+
+namespace ssmax {
+
+struct GPTOptions {
+  ModelConfig model;
+  int64_t vocab_size = 0;
+};
+
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(int64_t dim, bool rms, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  bool rms_;
+};
+TORCH_MODULE(Norm);
+
+class MLPImpl : public torch::nn::Module {
+ public:
+  MLPImpl(int64_t n_embd, int64_t hidden, bool swiglu, bool bias, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear c_fc{nullptr}, c_gate{nullptr}, c_proj{nullptr};
+
+ private:
+  bool swiglu_;
+  double dropout_;
+};
+TORCH_MODULE(MLP);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  explicit BlockImpl(const GPTOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, torch::Tensor* weights_out = nullptr);
+  Norm ln_1{nullptr}, ln_2{nullptr};
+  CausalSelfAttention attn{nullptr};
+  MLP mlp{nullptr};
+};
+TORCH_MODULE(Block);
+
+class GPTImpl : public torch::nn::Module {
+ public:
+  // Initialises weights from the current torch RNG (seed it first for reproducible models).
+  explicit GPTImpl(const GPTOptions& options);
+
+  // idx: [B, T] token ids → logits [B, T, vocab]. With caches (one per layer) decoding continues at
+  // position caches[0].length(); `attention_out` (optional) receives each layer's attention weights.
+  torch::Tensor forward(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
+                        std::vector<torch::Tensor>* attention_out = nullptr);
+
+  // Mean cross-entropy of next-token prediction.
+  torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets);
+
+  void set_rope_theta(double theta);
+  const GPTOptions& options() const { return options_; }
+  int64_t num_parameters() const;
+
+  torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+  torch::nn::ModuleList h{nullptr};
+  Norm ln_f{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // absent when tied: logits use wte.weight
+
+ private:
+  void init_weights();
+  GPTOptions options_;
+};
+TORCH_MODULE(GPT);
+
+}  // namespace ssmax

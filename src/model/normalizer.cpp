@@ -1,0 +1,35 @@
+#include "model/normalizer.h"
+
+#include "util/errors.h"
+
+namespace ssmax {
+
+Normalizer parse_normalizer(const std::string& name) {
+  if (name == "softmax") return Normalizer::Softmax;
+  if (name == "ssmax") return Normalizer::SSMax;
+  if (name == "ssmax_bias") return Normalizer::SSMaxBias;
+  throw UsageError("model.attention.normalizer = \"" + name + "\" is not allowed: expected softmax, ssmax or ssmax_bias");
+}
+
+AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& options) : options_(options) {
+  if (options.kind == Normalizer::Softmax) return;
+  s = register_parameter("s", torch::full({options.n_head}, options.s_init), options.learn_s);
+  if (options.kind == Normalizer::SSMaxBias)
+    b = register_parameter("b", torch::full({options.n_head}, options.b_init));
+}
+
+torch::Tensor AttentionNormalizerImpl::row_scale(int64_t T, int64_t offset, const torch::TensorOptions& options) const {
+  if (options_.kind == Normalizer::Softmax) return {};
+  // ln n for n = offset+1 … offset+T keys, one per query row.
+  auto log_n = torch::arange(offset + 1, offset + T + 1, options).log().view({1, T, 1});
+  auto scale = s.to(options).view({-1, 1, 1}) * log_n;
+  if (options_.kind == Normalizer::SSMaxBias) scale = scale + b.to(options).view({-1, 1, 1});
+  return scale;
+}
+
+torch::Tensor AttentionNormalizerImpl::scale_queries(const torch::Tensor& q, int64_t offset) const {
+  if (options_.kind == Normalizer::Softmax) return q;
+  return q * row_scale(q.size(2), offset, q.options());
+}
+
+}  // namespace ssmax

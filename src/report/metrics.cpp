@@ -1,0 +1,102 @@
+#include "report/metrics.h"
+
+#include <cmath>
+
+#include "util/errors.h"
+
+namespace ssmax {
+namespace {
+
+using json = nlohmann::json;
+
+template <typename T>
+json optional_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+std::optional<double> optional_double(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  return j[key].get<double>();
+}
+
+json per_layer(const std::vector<std::vector<double>>& v) {
+  json layers = json::array();
+  for (const auto& heads : v) {
+    double mean = 0;
+    for (double x : heads) mean += x;
+    layers.push_back({{"mean", heads.empty() ? 0.0 : mean / heads.size()}, {"heads", heads}});
+  }
+  return layers;
+}
+
+std::vector<std::vector<double>> per_layer_from(const json& j, const char* key) {
+  std::vector<std::vector<double>> v;
+  if (!j.contains(key) || !j[key].is_array()) return v;
+  for (const auto& layer : j[key]) v.push_back(layer.at("heads").get<std::vector<double>>());
+  return v;
+}
+
+}  // namespace
+
+json MetricsRecord::to_json() const {
+  json j = {{"step", step}, {"tokens", tokens}, {"train_loss", optional_json(train_loss)},
+            {"val_loss", optional_json(val_loss)}, {"lr", lr}, {"grad_norm", optional_json(grad_norm)},
+            {"tokens_per_s", optional_json(tokens_per_s)}, {"ms_per_step", optional_json(ms_per_step)},
+            {"elapsed_s", elapsed_s}};
+  if (!s.empty()) j["s"] = per_layer(s);
+  if (!b.empty()) j["b"] = per_layer(b);
+  if (!event.empty()) j["event"] = event;
+  return j;
+}
+
+MetricsRecord MetricsRecord::from_json(const json& j) {
+  MetricsRecord r;
+  r.step = j.at("step").get<int64_t>();
+  r.tokens = j.value("tokens", int64_t{0});
+  r.train_loss = optional_double(j, "train_loss");
+  r.val_loss = optional_double(j, "val_loss");
+  r.lr = j.value("lr", 0.0);
+  r.grad_norm = optional_double(j, "grad_norm");
+  r.tokens_per_s = optional_double(j, "tokens_per_s");
+  r.ms_per_step = optional_double(j, "ms_per_step");
+  r.elapsed_s = j.value("elapsed_s", 0.0);
+  r.s = per_layer_from(j, "s");
+  r.b = per_layer_from(j, "b");
+  r.event = j.value("event", std::string());
+  return r;
+}
+
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
+  if (!out_) throw RuntimeFailure(path + ": cannot open for appending metrics");
+}
+
+void MetricsWriter::write(const MetricsRecord& record) {
+  out_ << record.to_json().dump() << '\n';
+  out_.flush();
+  if (!out_) throw RuntimeFailure(path_ + ": failed to write metrics (disk full?)");
+}
+
+MetricsFile read_metrics(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw RuntimeFailure(path + ": cannot open metrics file");
+  MetricsFile file;
+  std::string line;
+  size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    const bool at_end = in.peek() == std::char_traits<char>::eof();
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step")) {
+      if (at_end) {  // cut off mid-write: keep everything before it
+        file.last_line_cut = true;
+        break;
+      }
+      throw RuntimeFailure(path + ":" + std::to_string(line_number) + ": not a metrics record");
+    }
+    file.records.push_back(MetricsRecord::from_json(j));
+  }
+  return file;
+}
+
+}  // namespace ssmax

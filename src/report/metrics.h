@@ -1,0 +1,51 @@
+#pragma once
+// The metrics record: one JSON object per line of <run>/metrics.jsonl, written at every logged step
+// and every evaluation. The single definition of its fields, for the trainer and every reader.
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ssmax {
+
+struct MetricsRecord {
+  int64_t step = 0;                 // optimizer steps done
+  int64_t tokens = 0;               // training tokens seen
+  std::optional<double> train_loss; // mean over the steps since the previous train record
+  std::optional<double> val_loss;   // present on evaluation records
+  double lr = 0;
+  std::optional<double> grad_norm;  // before clipping
+  std::optional<double> tokens_per_s;
+  std::optional<double> ms_per_step;
+  double elapsed_s = 0;             // training wall time (excludes evaluation and checkpoints)
+  // Learned SSMax parameters: [layer][head]; empty for softmax runs.
+  std::vector<std::vector<double>> s, b;
+  std::string event;                // e.g. "normalizer switched to ssmax"; usually empty
+
+  nlohmann::json to_json() const;
+  static MetricsRecord from_json(const nlohmann::json& j);
+};
+
+// Appends records, one flushed line each, so a reader sees whole lines even while a run goes on.
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path);
+  void write(const MetricsRecord& record);
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+struct MetricsFile {
+  std::vector<MetricsRecord> records;
+  bool last_line_cut = false;  // the final line was cut off mid-write (run in progress or killed)
+};
+
+// Reads a metrics.jsonl; tolerates a cut-off final line. Throws RuntimeFailure for other bad lines.
+MetricsFile read_metrics(const std::string& path);
+
+}  // namespace ssmax

@@ -1,0 +1,22 @@
+#pragma once
+// AdamW with two parameter groups: weight decay on tensors of rank >= 2 (matrices, embeddings) and
+// none on the rest (norm weights, biases, SSMax s and b). Frozen parameters (learn_s=false) are left out.
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "config/config.h"
+
+namespace ssmax {
+
+// LibTorch param groups built with their own options do not inherit the optimizer's defaults, so
+// every group gets lr, betas, eps and weight decay explicitly here.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const OptimConfig& optim);
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+// Re-applies lr/betas/eps/weight decay from the config: torch::load(optimizer) restores moments and
+// step counts but not these.
+void apply_optimizer_config(torch::optim::AdamW& optimizer, const OptimConfig& optim);
+
+}  // namespace ssmax

@@ -1,0 +1,90 @@
+#include "train/run_dir.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "train/checkpoint.h"
+#include "util/errors.h"
+#include "util/files.h"
+#include "util/system_info.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+RunDirState open_run_dir(const Config& config) {
+  const fs::path dir = config.out_dir;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error || !fs::is_directory(dir))
+    throw UsageError("out_dir = '" + config.out_dir + "' cannot be created: " +
+                     (error ? error.message() : "a file of that name exists") + " (choose another with --set out_dir=DIR)");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw UsageError("out_dir = '" + config.out_dir + "' is not writable (choose another with --set out_dir=DIR)");
+
+  const json resolved = config_to_json(config);
+  const fs::path config_file = dir / "config.json";
+  RunDirState state = RunDirState::Fresh;
+  if (fs::exists(config_file)) {
+    json existing = json::parse(read_file(config_file.string()), nullptr, false);
+    auto differences = existing.is_discarded() ? std::vector<std::string>{"(unreadable config.json)"}
+                                               : config_differences(existing, resolved);
+    if (!differences.empty()) {
+      std::string keys;
+      for (const auto& k : differences) keys += (keys.empty() ? "" : ", ") + k;
+      throw UsageError("out_dir = '" + config.out_dir + "' already holds a different run (config differs in: " + keys +
+                       "); pick another out_dir (--set out_dir=DIR)");
+    }
+    auto checkpoints = list_checkpoints(dir.string());
+    if (!checkpoints.empty())
+      state = checkpoints.back() == checkpoint_path(dir.string(), config.train.max_steps)
+                  ? RunDirState::SameRunComplete
+                  : RunDirState::SameRunUnfinished;
+  } else if (fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints")) {
+    throw UsageError("out_dir = '" + config.out_dir + "' holds run files but no config.json; pick another out_dir");
+  }
+  if (state == RunDirState::Fresh) {
+    // A fresh start in a directory that saw an aborted start: drop its partial log and metrics.
+    fs::remove(dir / "metrics.jsonl");
+    write_file_atomic(config_file.string(), resolved.dump(2) + "\n");
+  }
+  return state;
+}
+
+void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, const std::string& device,
+                    const std::string& dataset_dir, double unigram_entropy) {
+  const auto& m = c.model;
+  const auto& a = m.attention;
+  std::string normalizer = a.normalizer;
+  if (a.normalizer != "softmax") {
+    normalizer += " (s_init " + fmt::format("{:g}", a.s_init) + (a.learn_s ? ", learned" : ", fixed");
+    if (a.normalizer == "ssmax_bias") normalizer += fmt::format(", b_init {:g}", a.b_init);
+    normalizer += ")";
+  }
+  const int64_t tokens_per_step = int64_t{c.train.batch_size} * c.train.grad_accum_steps * m.block_size;
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"run", c.name + "  →  " + c.out_dir},
+      {"model", fmt::format("{} layers × {} heads × {} wide, block {}, vocab {}, {:.2f}M parameters", m.n_layer,
+                            m.n_head, m.n_embd, m.block_size, vocab_size, parameters / 1e6)},
+      {"block", fmt::format("{} norm, {} MLP ({} hidden), {} positions{}, {}", m.norm, m.mlp, m.resolved_mlp_hidden(),
+                            m.position, m.position == "rope" ? fmt::format(" (θ={:g})", m.rope_theta) : "",
+                            m.tie_embeddings ? "tied embeddings" : "untied embeddings")},
+      {"normalizer", normalizer},
+      {"optimizer", fmt::format("AdamW lr {:g}→{:g} {} warmup {}, β=({:g},{:g}), wd {:g}, clip {:g}", c.optim.lr,
+                                c.optim.min_lr, c.optim.schedule, c.optim.warmup_steps, c.optim.beta1, c.optim.beta2,
+                                c.optim.weight_decay, c.optim.grad_clip)},
+      {"batch", fmt::format("{} × {} accum × {} tokens = {} tokens/step, {} steps", c.train.batch_size,
+                            c.train.grad_accum_steps, m.block_size, tokens_per_step, c.train.max_steps)},
+      {"data", fmt::format("{} (unigram entropy {:.3f} nats)", dataset_dir, unigram_entropy)},
+      {"seed", std::to_string(c.seed)},
+      {"device", fmt::format("{}, {} threads", device, at::get_num_threads())},
+      {"cpu", cpu_model()},
+      {"versions", fmt::format("ssmax-gpt {}, LibTorch {}", git_revision(), TORCH_VERSION)},
+  };
+  for (const auto& [key, value] : rows) spdlog::info("{:<11}{}", key, value);
+}
+
+}  // namespace ssmax

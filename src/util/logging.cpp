@@ -1,0 +1,24 @@
+#include "util/logging.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace ssmax {
+
+void init_console_logging() {
+  auto logger = std::make_shared<spdlog::logger>("ssmax", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_pattern("[%H:%M:%S] %^%v%$");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void log_to_file(const std::string& path) {
+  auto& sinks = spdlog::default_logger()->sinks();
+  if (sinks.size() > 1) sinks.resize(1);
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  file->set_pattern("[%Y-%m-%d %H:%M:%S] [%l] %v");
+  sinks.push_back(file);
+}
+
+}  // namespace ssmax

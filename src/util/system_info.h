@@ -1,0 +1,10 @@
+#pragma once
+#include <string>
+
+namespace ssmax {
+
+std::string cpu_model();       // from /proc/cpuinfo, "unknown" elsewhere
+int hardware_threads();        // at least 1
+std::string git_revision();    // of the source tree this binary was built from
+
+}  // namespace ssmax

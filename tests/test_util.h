@@ -1,0 +1,63 @@
+#pragma once
+// Shared helpers for tests: scratch directories and a tiny trainable config on generated text.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/config.h"
+
+namespace ssmax {
+
+// A fresh, empty directory for one test: $SSMAX_TEST_TMP (or /tmp)/ssmax-tests/NAME.
+inline std::string test_dir(const std::string& name) {
+  const char* root = std::getenv("SSMAX_TEST_TMP");
+  std::filesystem::path dir = std::filesystem::path(root ? root : "/tmp") / "ssmax-tests" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// Deterministic, learnable text: short sentences from a small grammar (~40 KB).
+inline std::string write_tiny_corpus(const std::string& dir) {
+  const char* subjects[] = {"the king", "a shepherd", "the people", "my brother", "the prophet", "a stranger"};
+  const char* verbs[] = {"went up to", "spake unto", "looked upon", "came unto", "departed from"};
+  const char* objects[] = {"the city", "the mountain", "the temple", "the river", "the house of the lord"};
+  std::string path = dir + "/corpus.txt";
+  std::ofstream out(path);
+  unsigned state = 12345;
+  for (int line = 0; line < 900; ++line) {
+    state = state * 1103515245u + 12345u;
+    out << subjects[(state >> 8) % 6] << " " << verbs[(state >> 12) % 5] << " " << objects[(state >> 16) % 5]
+        << ", and it was day " << (line % 7 + 1) << ".\n";
+  }
+  return path;
+}
+
+inline Config tiny_training_config(const std::string& dir, const std::string& normalizer) {
+  Config c;
+  c.name = "tiny";
+  c.threads = 1;
+  c.device = "cpu";
+  c.data.sources = {write_tiny_corpus(dir)};
+  c.data.dataset_dir = dir + "/cache";
+  c.data.tokenizer.vocab_size = 300;
+  c.data.val_fraction = 0.1;
+  c.model.n_layer = 1;
+  c.model.n_head = 2;
+  c.model.n_embd = 32;
+  c.model.block_size = 32;
+  c.model.position = "rope";
+  c.model.attention.normalizer = normalizer;
+  c.optim.lr = 3e-3;
+  c.optim.warmup_steps = 2;
+  c.train.batch_size = 4;
+  c.train.max_steps = 6;
+  c.train.log_every = 2;
+  c.train.eval_every = 3;
+  c.train.eval_batches = 2;
+  c.train.checkpoint_every = 3;
+  return c;
+}
+
+}  // namespace ssmax
