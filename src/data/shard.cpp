@@ -1,0 +1,241 @@
+#include "data/shard.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "util/errors.h"
+
+namespace ssmax {
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'S', 'M', 'X', 'T', 'O', 'K', '\0'};
+constexpr size_t kHeaderBytes = 32;
+const char* const kRebuildHint =
+    "(delete the dataset directory and run `ssmax-gpt prepare CONFIG`)";
+
+// The format is little-endian on disk; these keep the code correct on any host.
+void put_u32(unsigned char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+void put_u64(unsigned char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+uint32_t get_u32(const unsigned char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t get_u64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+std::string parent_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+void write_all(int fd, const unsigned char* p, size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw RuntimeFailure(path + ": write failed: " + errno_text());
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// Makes the rename itself durable; failure here is not worth aborting for (some filesystems
+// refuse).
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size) {
+  if (vocab_size == 0) throw RuntimeFailure(path + ": cannot write a shard with vocabulary size 0");
+  const uint32_t bytes_per_token = vocab_size <= 65536 ? 2 : 4;
+  // Catching a bad id here is cheap and far clearer than an index error deep inside training.
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= vocab_size) {
+      throw RuntimeFailure(path + ": token id " + std::to_string(ids[i]) + " at position " +
+                           std::to_string(i) + " is outside the vocabulary of " +
+                           std::to_string(vocab_size));
+    }
+  }
+
+  std::vector<unsigned char> header(kHeaderBytes, 0);
+  std::memcpy(header.data(), kMagic, sizeof kMagic);
+  put_u32(header.data() + 8, kShardVersion);
+  put_u32(header.data() + 12, bytes_per_token);
+  put_u64(header.data() + 16, ids.size());
+  put_u32(header.data() + 24, vocab_size);
+
+  // The temp file sits in the target directory so rename() is atomic: readers see the old shard or
+  // the complete new one, never a partial write.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeFailure(tmp + ": cannot create: " + errno_text());
+  try {
+    write_all(fd, header.data(), header.size(), tmp);
+    std::vector<unsigned char> buffer;
+    constexpr size_t kChunk = 1 << 16;  // tokens per write
+    for (size_t start = 0; start < ids.size(); start += kChunk) {
+      const size_t n = std::min(kChunk, ids.size() - start);
+      buffer.resize(n * bytes_per_token);
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t id = ids[start + i];
+        unsigned char* p = buffer.data() + i * bytes_per_token;
+        p[0] = static_cast<unsigned char>(id);
+        p[1] = static_cast<unsigned char>(id >> 8);
+        if (bytes_per_token == 4) {
+          p[2] = static_cast<unsigned char>(id >> 16);
+          p[3] = static_cast<unsigned char>(id >> 24);
+        }
+      }
+      write_all(fd, buffer.data(), buffer.size(), tmp);
+    }
+    if (::fsync(fd) != 0) throw RuntimeFailure(tmp + ": fsync failed: " + errno_text());
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw RuntimeFailure(tmp + ": close failed: " + errno_text());
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw RuntimeFailure("cannot rename " + tmp + " to " + path + ": " + why);
+  }
+  fsync_dir(parent_dir(path));
+}
+
+TokenShard TokenShard::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw RuntimeFailure(path + ": cannot open token shard: " + errno_text() + " " + kRebuildHint);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    throw RuntimeFailure(path + ": cannot stat: " + why);
+  }
+  const auto file_bytes = static_cast<uint64_t>(st.st_size);
+  if (file_bytes < kHeaderBytes) {
+    ::close(fd);
+    throw RuntimeFailure(path + ": truncated: " + std::to_string(file_bytes) +
+                         " bytes, smaller than the " + std::to_string(kHeaderBytes) +
+                         "-byte shard header " + kRebuildHint);
+  }
+  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  const std::string map_error = map == MAP_FAILED ? errno_text() : "";
+  ::close(fd);  // the mapping keeps the file alive
+  if (map == MAP_FAILED) throw RuntimeFailure(path + ": mmap failed: " + map_error);
+
+  TokenShard shard;
+  shard.path_ = path;
+  shard.map_ = map;
+  shard.map_bytes_ = file_bytes;
+  // From here on `shard` owns the mapping: its destructor unmaps it if a check below throws.
+  const auto* h = static_cast<const unsigned char*>(map);
+  if (std::memcmp(h, kMagic, sizeof kMagic) != 0) {
+    throw RuntimeFailure(path + ": bad magic — not an ssmax-gpt token shard " + kRebuildHint);
+  }
+  const uint32_t version = get_u32(h + 8);
+  if (version != kShardVersion) {
+    throw RuntimeFailure(path + ": shard format version " + std::to_string(version) +
+                         ", this build reads version " + std::to_string(kShardVersion) + " " +
+                         kRebuildHint);
+  }
+  const uint32_t bytes_per_token = get_u32(h + 12);
+  if (bytes_per_token != 2 && bytes_per_token != 4) {
+    throw RuntimeFailure(path + ": corrupt header: " + std::to_string(bytes_per_token) +
+                         " bytes per token (expected 2 or 4) " + kRebuildHint);
+  }
+  const uint64_t count = get_u64(h + 16);
+  const uint32_t vocab = get_u32(h + 24);
+  if (vocab == 0 || (bytes_per_token == 2 && vocab > 65536)) {
+    throw RuntimeFailure(path + ": corrupt header: vocabulary size " + std::to_string(vocab) +
+                         " with " + std::to_string(bytes_per_token) + "-byte tokens " +
+                         kRebuildHint);
+  }
+  // Division, not multiplication, so a garbage count cannot overflow into a matching size.
+  const uint64_t payload = file_bytes - kHeaderBytes;
+  if (payload % bytes_per_token != 0 || payload / bytes_per_token != count) {
+    const std::string expected = count <= payload
+                                     ? std::to_string(kHeaderBytes + count * bytes_per_token)
+                                     : "more than " + std::to_string(file_bytes);
+    throw RuntimeFailure(
+        path + ": " + (payload / bytes_per_token < count ? "truncated" : "size mismatch") +
+        ": header says " + std::to_string(count) + " tokens (" + expected +
+        " bytes) but file has " + std::to_string(file_bytes) + " bytes " + kRebuildHint);
+  }
+  shard.data_ = h + kHeaderBytes;
+  shard.count_ = count;
+  shard.bytes_per_token_ = bytes_per_token;
+  shard.vocab_size_ = vocab;
+  return shard;
+}
+
+TokenShard::TokenShard(TokenShard&& other) noexcept { *this = std::move(other); }
+
+TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
+  if (this != &other) {
+    if (map_) ::munmap(map_, map_bytes_);
+    path_ = std::move(other.path_);
+    data_ = std::exchange(other.data_, nullptr);
+    map_ = std::exchange(other.map_, nullptr);
+    map_bytes_ = std::exchange(other.map_bytes_, 0);
+    count_ = std::exchange(other.count_, 0);
+    bytes_per_token_ = other.bytes_per_token_;
+    vocab_size_ = std::exchange(other.vocab_size_, 0);
+  }
+  return *this;
+}
+
+TokenShard::~TokenShard() {
+  if (map_) ::munmap(map_, map_bytes_);
+}
+
+uint32_t TokenShard::at(size_t i) const {
+  const unsigned char* p = data_ + i * bytes_per_token_;
+  if (bytes_per_token_ == 2)
+    return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8);
+  return get_u32(p);
+}
+
+void TokenShard::copy_to(size_t start, size_t n, int64_t* dst) const {
+  if (bytes_per_token_ == 2) {
+    const unsigned char* p = data_ + start * 2;
+    for (size_t i = 0; i < n; ++i, p += 2) {
+      dst[i] = static_cast<int64_t>(p[0] | (static_cast<uint32_t>(p[1]) << 8));
+    }
+  } else {
+    const unsigned char* p = data_ + start * 4;
+    for (size_t i = 0; i < n; ++i, p += 4) dst[i] = static_cast<int64_t>(get_u32(p));
+  }
+}
+
+}  // namespace ssmax
