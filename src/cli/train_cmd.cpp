@@ -1,23 +1,48 @@
-// ssmax-gpt train CONFIG [--set key=value ...]: prepares data if needed, then trains.
+// ssmax-gpt train CONFIG | --resume RUN_DIR  [--set key=value ...]: prepares data if needed, then trains.
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "config/config.h"
 #include "train/trainer.h"
+#include "util/errors.h"
 
 namespace ssmax {
 
 Command add_train_command(CLI::App& root) {
-  auto* app = root.add_subcommand("train", "Train a GPT from a JSON config (prepares the data first if needed)");
-  auto config_path = std::make_shared<std::string>();
-  auto overrides = std::make_shared<std::vector<std::string>>();
-  app->add_option("config", *config_path, "JSON config file")->required();
-  add_set_option(*app, *overrides);
-  return {app, [=] {
-            Config config = load_config(*config_path, *overrides);
-            TrainSummary summary = train(config);
-            spdlog::info("{}: final val loss {:.4f} after {} steps (run directory {})", config.name,
-                         summary.final_val_loss, summary.steps, summary.run_dir);
+  auto* app = root.add_subcommand("train", "Train a GPT from a JSON config (prepares the data first if needed), "
+                                           "or continue a run exactly with --resume");
+  struct Args {
+    std::string config_path, resume;
+    std::vector<std::string> overrides;
+    int64_t stop_at = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* config_option = app->add_option("config", args->config_path, "JSON config file");
+  auto* resume_option = app->add_option(
+      "--resume", args->resume,
+      "Continue the run in RUN_DIR from its newest valid checkpoint (or from one checkpoint file). "
+      "--set may change max_steps, log/eval/checkpoint cadence, LR schedule values, threads and device, or "
+      "switch a softmax run to ssmax/ssmax_bias");
+  resume_option->type_name("RUN_DIR");
+  config_option->excludes(resume_option);
+  add_set_option(*app, args->overrides);
+  app->add_option("--stop-at", args->stop_at,
+                  "Stop after this step with a checkpoint (the LR schedule still targets max_steps); "
+                  "continue later with --resume")
+      ->check(CLI::PositiveNumber);
+  return {app, [args] {
+            TrainOptions options;
+            options.stop_at = args->stop_at;
+            TrainSummary summary;
+            if (!args->resume.empty()) {
+              summary = resume(args->resume, args->overrides, options);
+            } else {
+              if (args->config_path.empty()) throw UsageError("train: give a CONFIG file, or --resume RUN_DIR");
+              summary = train(load_config(args->config_path, args->overrides), options);
+            }
+            if (summary.interrupted) return args->stop_at > 0 && summary.steps == args->stop_at ? 0 : 130;
+            spdlog::info("final val loss {:.4f} after {} steps (run directory {})", summary.final_val_loss,
+                         summary.steps, summary.run_dir);
             return 0;
           }};
 }

@@ -9,8 +9,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "util/errors.h"
+#include "util/files.h"
+#include "util/hash.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -25,6 +30,10 @@ void fsync_path(const std::string& path, int flags) {
   ::close(fd);
 }
 
+std::string manifest_path(const std::string& checkpoint) {
+  return (fs::path(checkpoint).replace_extension(".json")).string();
+}
+
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 double number_or(const json& j, const char* key, double fallback) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
@@ -36,7 +45,9 @@ json CheckpointMeta::to_json() const {
   return {{"format_version", format_version}, {"step", step}, {"tokens", tokens},
           {"best_val_loss", number_or_null(best_val_loss)}, {"last_val_loss", number_or_null(last_val_loss)},
           {"elapsed_s", elapsed_s}, {"vocab_size", vocab_size}, {"config", config},
-          {"dataset_fingerprint", dataset_fingerprint}, {"dataset_dir", dataset_dir}};
+          {"dataset_fingerprint", dataset_fingerprint}, {"dataset_dir", dataset_dir},
+          {"interval_loss", interval_loss}, {"interval_steps", interval_steps},
+          {"metrics_bytes", metrics_bytes}, {"log_bytes", log_bytes}};
 }
 
 CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origin) {
@@ -56,6 +67,10 @@ CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origi
     m.config = j.at("config");
     m.dataset_fingerprint = j.value("dataset_fingerprint", std::string());
     m.dataset_dir = j.value("dataset_dir", std::string());
+    m.interval_loss = j.value("interval_loss", 0.0);
+    m.interval_steps = j.value("interval_steps", int64_t{0});
+    m.metrics_bytes = j.value("metrics_bytes", uint64_t{0});
+    m.log_bytes = j.value("log_bytes", uint64_t{0});
   } catch (const json::exception& e) {
     throw RuntimeFailure(origin + ": checkpoint metadata is incomplete (" + std::string(e.what()) + ")");
   }
@@ -88,6 +103,12 @@ void save_checkpoint(const std::string& path, GPT& model, torch::optim::Optimize
     std::remove(temp.c_str());
     throw RuntimeFailure(path + ": cannot rename the finished checkpoint into place");
   }
+  Hasher64 hasher;
+  const uint64_t bytes = hash_file_into(hasher, path);
+  json manifest = {{"step", meta.step}, {"bytes", bytes}, {"hash", hasher.hex()},
+                   {"val_loss", number_or_null(meta.step_val_loss)}};
+  write_file_atomic(manifest_path(path), manifest.dump() + "\n");
+  write_file_atomic((fs::path(path).parent_path() / "latest").string(), fs::path(path).filename().string() + "\n");
   fsync_path(fs::path(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
 }
 
@@ -120,25 +141,110 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
   return read_meta(archive, path);
 }
 
-CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim::Optimizer* optimizer) {
+namespace {
+
+bool is_normalizer_tensor(const std::string& name) { return name.find("normalizer.") != std::string::npos; }
+
+// Module::save nests one sub-archive per submodule ("h" → "0" → "attn" → …): walk it by dotted name.
+bool read_nested(torch::serialize::InputArchive& archive, const std::string& name, torch::Tensor& out, bool is_buffer) {
+  const auto dot = name.find('.');
+  if (dot == std::string::npos) return archive.try_read(name, out, is_buffer);
+  torch::serialize::InputArchive child;
+  if (!archive.try_read(name.substr(0, dot), child)) return false;
+  return read_nested(child, name.substr(dot + 1), out, is_buffer);
+}
+
+void collect_names(torch::serialize::InputArchive& archive, const std::string& prefix, std::vector<std::string>& out) {
+  for (const auto& key : archive.keys()) {
+    if (key == "training") continue;  // bookkeeping attribute of the archive itself
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, child)) collect_names(child, prefix + key + ".", out);
+    else out.push_back(prefix + key);
+  }
+}
+
+// Copies every model tensor from the archive, checking names and shapes; returns the names it did not find.
+std::vector<std::string> load_model_tensors(torch::serialize::InputArchive& archive, GPT& model,
+                                            const std::string& path, bool allow_missing_normalizer) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> known;
+  auto load = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
+    known.insert(name);
+    torch::Tensor stored;
+    if (!read_nested(archive, name, stored, is_buffer)) {
+      missing.push_back(name);
+      return;
+    }
+    if (stored.sizes() != target.sizes()) {
+      mismatched.push_back(name + " " + c10::str(stored.sizes()) + " vs " + c10::str(target.sizes()));
+      return;
+    }
+    target.copy_(stored);
+  };
+  for (auto& item : model->named_parameters()) load(item.key(), item.value(), false);
+  for (auto& item : model->named_buffers()) load(item.key(), item.value(), true);
+  std::vector<std::string> stored_names;
+  collect_names(archive, "", stored_names);
+  std::vector<std::string> unexpected;
+  for (const auto& name : stored_names)
+    if (!known.count(name)) unexpected.push_back(name);
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < 4; ++i) out += (i ? ", " : "") + v[i];
+    return v.size() > 4 ? out + ", …" : out;
+  };
+  bool missing_ok = std::all_of(missing.begin(), missing.end(), [&](const std::string& n) {
+    return allow_missing_normalizer && is_normalizer_tensor(n);
+  });
+  if (!mismatched.empty() || !unexpected.empty() || !missing_ok)
+    throw RuntimeFailure(path + ": checkpoint does not match this model (" +
+                         (!mismatched.empty() ? "shape differs: " + list(mismatched)
+                          : !unexpected.empty() ? "tensors this model lacks: " + list(unexpected)
+                                                : "tensors missing: " + list(missing)) +
+                         "); was it written with a different model config?");
+  return missing;
+}
+
+}  // namespace
+
+CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim::AdamW* optimizer,
+                               bool new_normalizer_parameters) {
   auto archive = open_archive(path);
   CheckpointMeta meta = read_meta(archive, path);
   try {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
-    model->load(model_archive);
-    if (optimizer) {
-      torch::serialize::InputArchive optimizer_archive;
-      archive.read("optimizer", optimizer_archive);
+    auto fresh = load_model_tensors(model_archive, model, path, new_normalizer_parameters);
+    if (!optimizer) return meta;
+    torch::serialize::InputArchive optimizer_archive;
+    archive.read("optimizer", optimizer_archive);
+    if (fresh.empty()) {
       optimizer->load(optimizer_archive);
-      torch::Tensor rng;
-      archive.read("rng_cpu", rng, /*is_buffer=*/true);
-      auto generator = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(generator.mutex());
-      generator.set_state(rng);
+    } else {
+      // The stored state covers the old parameters only: load it into an optimizer over those, then
+      // move it over (state is keyed by tensor identity); the new s/b start with empty state.
+      std::set<const void*> fresh_tensors;
+      auto named = model->named_parameters();
+      for (const auto& name : fresh) fresh_tensors.insert(named[name].unsafeGetTensorImpl());
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      for (auto& group : optimizer->param_groups()) {
+        std::vector<torch::Tensor> kept;
+        for (const auto& p : group.params())
+          if (!fresh_tensors.count(p.unsafeGetTensorImpl())) kept.push_back(p);
+        groups.emplace_back(kept, group.options().clone());
+      }
+      torch::optim::AdamW old_layout(groups);
+      old_layout.load(optimizer_archive);
+      for (auto& [key, state] : old_layout.state()) optimizer->state()[key] = std::move(state);
     }
+    torch::Tensor rng;
+    archive.read("rng_cpu", rng, /*is_buffer=*/true);
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(rng);
   } catch (const c10::Error& e) {
-    throw RuntimeFailure(path + ": checkpoint does not match this model (" +
+    throw RuntimeFailure(path + ": cannot restore from checkpoint (" +
                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
   }
   return meta;
@@ -150,22 +256,77 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   return (fs::path(run_dir) / "checkpoints" / name).string();
 }
 
-std::vector<std::string> list_checkpoints(const std::string& run_dir) {
-  std::vector<std::string> files;
+std::vector<CheckpointEntry> list_checkpoints(const std::string& run_dir) {
+  std::vector<CheckpointEntry> entries;
   fs::path dir = fs::path(run_dir) / "checkpoints";
-  if (!fs::is_directory(dir)) return files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    auto name = entry.path().filename().string();
-    if (entry.is_regular_file() && name.rfind("step_", 0) == 0 && entry.path().extension() == ".pt")
-      files.push_back(entry.path().string());
+  if (!fs::is_directory(dir)) return entries;
+  for (const auto& file : fs::directory_iterator(dir)) {
+    const auto name = file.path().filename().string();
+    if (!file.is_regular_file() || name.rfind("step_", 0) != 0 || file.path().extension() != ".pt") continue;
+    const std::string manifest_file = manifest_path(file.path().string());
+    if (!fs::exists(manifest_file)) continue;  // a write that did not finish
+    json manifest = json::parse(read_file(manifest_file), nullptr, false);
+    if (manifest.is_discarded() || !manifest.contains("step")) continue;
+    CheckpointEntry entry;
+    entry.path = file.path().string();
+    entry.step = manifest["step"].get<int64_t>();
+    entry.val_loss = number_or(manifest, "val_loss", std::numeric_limits<double>::quiet_NaN());
+    entries.push_back(entry);
   }
-  std::sort(files.begin(), files.end());
-  return files;
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  return entries;
+}
+
+void verify_checkpoint(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw RuntimeFailure(path + ": checkpoint file does not exist");
+  const std::string manifest_file = manifest_path(path);
+  if (!fs::exists(manifest_file))
+    throw RuntimeFailure(path + ": no manifest " + fs::path(manifest_file).filename().string() +
+                         " beside it (the write did not finish, or this is not an ssmax-gpt checkpoint)");
+  json manifest = json::parse(read_file(manifest_file), nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("bytes") || !manifest.contains("hash"))
+    throw RuntimeFailure(manifest_file + ": checkpoint manifest is not valid JSON with bytes and hash");
+  Hasher64 hasher;
+  const uint64_t bytes = hash_file_into(hasher, path);
+  if (bytes != manifest["bytes"].get<uint64_t>() || hasher.hex() != manifest["hash"].get<std::string>())
+    throw RuntimeFailure(path + ": checkpoint is corrupted or truncated (" + std::to_string(bytes) + " bytes, hash " +
+                         hasher.hex() + "; manifest says " + std::to_string(manifest["bytes"].get<uint64_t>()) +
+                         " bytes, hash " + manifest["hash"].get<std::string>() + ")");
+}
+
+std::string find_resume_checkpoint(const std::string& run_dir) {
+  auto entries = list_checkpoints(run_dir);
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    try {
+      verify_checkpoint(it->path);
+      return it->path;
+    } catch (const RuntimeFailure& e) {
+      spdlog::warn("skipping bad checkpoint: {}", e.what());
+    }
+  }
+  throw RuntimeFailure(run_dir + ": no valid checkpoint to resume from (checkpoints/ is empty or every file is damaged)");
 }
 
 void prune_checkpoints(const std::string& run_dir, int keep_last) {
-  auto files = list_checkpoints(run_dir);
-  for (size_t i = 0; i + keep_last < files.size(); ++i) fs::remove(files[i]);
+  auto entries = list_checkpoints(run_dir);
+  const CheckpointEntry* best = nullptr;
+  for (const auto& e : entries)
+    if (std::isfinite(e.val_loss) && (!best || e.val_loss < best->val_loss)) best = &e;
+  std::vector<std::string> doomed;
+  for (size_t i = 0; i + keep_last < entries.size(); ++i)
+    if (&entries[i] != best) doomed.push_back(entries[i].path);
+  // Leftovers of interrupted writes: temp files, archives whose manifest never got written.
+  const int64_t newest = entries.empty() ? 0 : entries.back().step;
+  for (const auto& file : fs::directory_iterator(fs::path(run_dir) / "checkpoints")) {
+    const auto p = file.path();
+    if (p.extension() == ".tmp") fs::remove(p);
+    else if (p.extension() == ".pt" && !fs::exists(manifest_path(p.string())) && p.string() < checkpoint_path(run_dir, newest))
+      fs::remove(p);
+  }
+  for (const auto& path : doomed) {
+    fs::remove(manifest_path(path));  // manifest first: a half-deleted pair is then simply ignored
+    fs::remove(path);
+  }
 }
 
 }  // namespace ssmax

@@ -28,7 +28,10 @@ RunDirState open_run_dir(const Config& config) {
   const json resolved = config_to_json(config);
   const fs::path config_file = dir / "config.json";
   RunDirState state = RunDirState::Fresh;
-  if (fs::exists(config_file)) {
+  // Only a directory with run output is "a run": config.json alone is a start that failed early
+  // (missing source, bad device) and must not block rerunning with the corrected config.
+  const bool has_output = fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints");
+  if (fs::exists(config_file) && has_output) {
     json existing = json::parse(read_file(config_file.string()), nullptr, false);
     auto differences = existing.is_discarded() ? std::vector<std::string>{"(unreadable config.json)"}
                                                : config_differences(existing, resolved);
@@ -40,10 +43,10 @@ RunDirState open_run_dir(const Config& config) {
     }
     auto checkpoints = list_checkpoints(dir.string());
     if (!checkpoints.empty())
-      state = checkpoints.back() == checkpoint_path(dir.string(), config.train.max_steps)
+      state = checkpoints.back().step == config.train.max_steps
                   ? RunDirState::SameRunComplete
                   : RunDirState::SameRunUnfinished;
-  } else if (fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints")) {
+  } else if (has_output && !fs::exists(config_file)) {
     throw UsageError("out_dir = '" + config.out_dir + "' holds run files but no config.json; pick another out_dir");
   }
   if (state == RunDirState::Fresh) {

@@ -8,15 +8,13 @@
 #include <cmath>
 #include <filesystem>
 
-#include "data/loader.h"
-#include "data/prepare.h"
-#include "model/gpt.h"
 #include "report/metrics.h"
-#include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
+#include "train/session.h"
 #include "util/errors.h"
+#include "util/interrupt.h"
 #include "util/logging.h"
 #include "util/system_info.h"
 
@@ -74,134 +72,145 @@ double evaluate(GPT& model, const BatchLoader& loader, int batches, const torch:
   return total / batches;
 }
 
+uint64_t size_or_zero(const fs::path& path) {
+  std::error_code error;
+  auto size = fs::file_size(path, error);
+  return error ? 0 : size;
+}
+
+std::string write_checkpoint(Session& s) {
+  const fs::path dir = s.run_dir;
+  spdlog::default_logger()->flush();
+  s.meta.metrics_bytes = size_or_zero(dir / "metrics.jsonl");
+  s.meta.log_bytes = size_or_zero(dir / "train.log");
+  const std::string path = checkpoint_path(s.run_dir, s.meta.step);
+  save_checkpoint(path, s.model, *s.optimizer, s.meta);
+  prune_checkpoints(s.run_dir, s.config.train.keep_last);
+  spdlog::info("checkpoint {}", path);
+  return path;
+}
+
 }  // namespace
 
-TrainSummary train(const Config& config) {
-  const RunDirState state = open_run_dir(config);
-  const std::string run_dir = config.out_dir;
-  if (state == RunDirState::SameRunUnfinished)
-    throw UsageError("out_dir = '" + run_dir + "' already holds this run, unfinished; continue it with "
-                     "`ssmax-gpt train --resume " + run_dir + "` or pick another out_dir");
-  log_to_file((fs::path(run_dir) / "train.log").string());
-
-  const int threads = config.threads > 0 ? config.threads : hardware_threads();
-  at::set_num_threads(threads);
-  const torch::Device device = resolve_device(config.device);
-
-  PreparedDataset dataset = prepare_dataset(config.data);
-  TokenShard train_shard = TokenShard::open(dataset.train_shard);
-  TokenShard val_shard = TokenShard::open(dataset.val_shard);
-  for (const TokenShard* shard : {&train_shard, &val_shard})
-    if (shard->vocab_size() != static_cast<uint32_t>(dataset.vocab_size))
+std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
+  auto s = std::make_unique<Session>();
+  s->config = config;
+  s->run_dir = run_dir;
+  at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
+  s->device = resolve_device(config.device);
+  s->dataset = prepare_dataset(config.data);
+  s->train_shard = std::make_unique<TokenShard>(TokenShard::open(s->dataset.train_shard));
+  s->val_shard = std::make_unique<TokenShard>(TokenShard::open(s->dataset.val_shard));
+  for (const TokenShard* shard : {s->train_shard.get(), s->val_shard.get()})
+    if (shard->vocab_size() != static_cast<uint32_t>(s->dataset.vocab_size))
       throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->path() + " was encoded with vocab " +
                            std::to_string(shard->vocab_size()) + " but the tokenizer has " +
-                           std::to_string(dataset.vocab_size) + " (delete " + dataset.dir + " and prepare again)");
-
-  TrainSummary summary;
-  summary.run_dir = run_dir;
-  summary.unigram_entropy = dataset.unigram_entropy_nats;
-  if (state == RunDirState::SameRunComplete) {
-    auto meta = read_checkpoint_meta(checkpoint_path(run_dir, config.train.max_steps));
-    spdlog::info("{} already holds this run, complete at step {}: nothing to train", run_dir, meta.step);
-    summary.steps = meta.step;
-    summary.final_val_loss = meta.last_val_loss;
-    summary.best_val_loss = meta.best_val_loss;
-    summary.already_complete = true;
-    return summary;
-  }
-
-  torch::manual_seed(config.seed);
-  GPT model(GPTOptions{config.model, dataset.vocab_size});
-  model->to(device);
-  model->train();
-  auto optimizer = make_optimizer(*model, config.optim);
-  log_run_header(config, model->num_parameters(), dataset.vocab_size, device.str(), dataset.dir,
-                 dataset.unigram_entropy_nats);
-
+                           std::to_string(s->dataset.vocab_size) + " (delete " + s->dataset.dir + " and prepare again)");
   const auto& t = config.train;
-  BatchLoader train_loader(train_shard, config.model.block_size, t.batch_size, config.seed);
-  BatchLoader val_loader(val_shard, config.model.block_size, t.batch_size, config.seed);
-  MetricsWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
+  s->train_loader = std::make_unique<BatchLoader>(*s->train_shard, config.model.block_size, t.batch_size, config.seed);
+  s->val_loader = std::make_unique<BatchLoader>(*s->val_shard, config.model.block_size, t.batch_size, config.seed);
+  torch::manual_seed(config.seed);
+  s->model = GPT(GPTOptions{config.model, s->dataset.vocab_size});
+  s->model->to(s->device);
+  s->model->train();
+  s->optimizer = make_optimizer(*s->model, config.optim);
+  s->meta.config = config_to_json(config);
+  s->meta.vocab_size = s->dataset.vocab_size;
+  s->meta.dataset_fingerprint = s->dataset.fingerprint;
+  s->meta.dataset_dir = s->dataset.dir;
+  return s;
+}
+
+TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
+  const auto& config = s.config;
+  const auto& t = config.train;
+  auto& meta = s.meta;
+  MetricsWriter metrics((fs::path(s.run_dir) / "metrics.jsonl").string());
   std::vector<torch::Tensor> trainable;
-  for (const auto& p : model->parameters())
+  for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
   const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
   const int64_t tokens_per_step = int64_t{t.batch_size} * t.grad_accum_steps * config.model.block_size;
+  const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
 
-  CheckpointMeta meta;
-  meta.config = config_to_json(config);
-  meta.vocab_size = dataset.vocab_size;
-  meta.dataset_fingerprint = dataset.fingerprint;
-  meta.dataset_dir = dataset.dir;
-
-  double interval_loss = 0, interval_seconds = 0, last_train_loss = NAN;
-  int interval_steps = 0;
-  for (int64_t step = meta.step; step < t.max_steps; ++step) {
+  TrainSummary summary;
+  summary.run_dir = s.run_dir;
+  summary.unigram_entropy = s.dataset.unigram_entropy_nats;
+  InterruptGuard interrupts;
+  double interval_seconds = 0, last_train_loss = NAN;
+  int64_t timed_steps = 0;
+  while (meta.step < last_step && !InterruptGuard::requested()) {
+    const int64_t step = meta.step;  // 0-based index of the step being taken
     const auto step_start = Clock::now();
     const double lr = learning_rate(config.optim, step, t.max_steps);
-    set_learning_rate(*optimizer, lr);
-    optimizer->zero_grad();
+    set_learning_rate(*s.optimizer, lr);
+    s.optimizer->zero_grad();
     double step_loss = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
-      auto [x, y] = train_loader.train_batch(step, micro);
-      auto loss = model->loss(x.to(device), y.to(device)) / t.grad_accum_steps;
+      auto [x, y] = s.train_loader->train_batch(step, micro);
+      auto loss = s.model->loss(x.to(s.device), y.to(s.device)) / t.grad_accum_steps;
       loss.backward();
       step_loss += loss.item<double>();
     }
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
-      auto checkpoints = list_checkpoints(run_dir);
-      throw RuntimeFailure(fmt::format("non-finite {} at step {} (loss {}, grad norm {}); the last good checkpoint is {}",
-                                       std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1, step_loss,
-                                       grad_norm, checkpoints.empty() ? "none" : checkpoints.back()));
+      auto checkpoints = list_checkpoints(s.run_dir);
+      throw RuntimeFailure(fmt::format(
+          "non-finite {} at step {} (loss {}, grad norm {}); stopped without saving. Last good checkpoint: {}",
+          std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1, step_loss, grad_norm,
+          checkpoints.empty() ? "none" : checkpoints.back().path));
     }
-    optimizer->step();
+    s.optimizer->step();
     const double step_seconds = seconds_since(step_start);
     meta.step = step + 1;
     meta.tokens += tokens_per_step;
     meta.elapsed_s += step_seconds;
-    interval_loss += step_loss, interval_seconds += step_seconds, ++interval_steps;
+    meta.interval_loss += step_loss;
+    meta.interval_steps += 1;
+    interval_seconds += step_seconds;
+    timed_steps += 1;
+    meta.step_val_loss = NAN;
 
     const bool last = meta.step == t.max_steps;
     if (meta.step % t.log_every == 0 || last) {
       MetricsRecord record;
       record.step = meta.step;
       record.tokens = meta.tokens;
-      record.train_loss = last_train_loss = interval_loss / interval_steps;
+      record.train_loss = last_train_loss = meta.interval_loss / meta.interval_steps;
       record.lr = lr;
       record.grad_norm = grad_norm;
-      record.tokens_per_s = tokens_per_step * interval_steps / interval_seconds;
-      record.ms_per_step = 1000 * interval_seconds / interval_steps;
+      // Timing covers the steps this process ran (after a resume, part of the interval ran before).
+      record.tokens_per_s = tokens_per_step * timed_steps / std::max(interval_seconds, 1e-9);
+      record.ms_per_step = 1000 * interval_seconds / timed_steps;
       record.elapsed_s = meta.elapsed_s;
-      read_normalizer_parameters(model, record);
+      read_normalizer_parameters(s.model, record);
       metrics.write(record);
-      const double eta = (t.max_steps - meta.step) * interval_seconds / interval_steps;
+      const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
       spdlog::info("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step | {:.0f} tok/s | ETA {}",
                    meta.step, std::to_string(t.max_steps).size(), t.max_steps, *record.train_loss, lr, grad_norm,
                    *record.ms_per_step, *record.tokens_per_s, format_duration(eta));
-      interval_loss = interval_seconds = 0;
-      interval_steps = 0;
+      meta.interval_loss = 0;
+      meta.interval_steps = 0;
+      interval_seconds = 0;
+      timed_steps = 0;
     }
     if (meta.step % t.eval_every == 0 || last) {
       const auto eval_start = Clock::now();
       MetricsRecord record;
       record.step = meta.step;
       record.tokens = meta.tokens;
-      record.val_loss = meta.last_val_loss = evaluate(model, val_loader, t.eval_batches, device);
+      record.val_loss = meta.last_val_loss = meta.step_val_loss =
+          evaluate(s.model, *s.val_loader, t.eval_batches, s.device);
       record.lr = lr;
       record.elapsed_s = meta.elapsed_s;
-      read_normalizer_parameters(model, record);
+      read_normalizer_parameters(s.model, record);
       metrics.write(record);
       meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
       spdlog::info("step {} | val loss {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, *record.val_loss,
                    meta.best_val_loss, seconds_since(eval_start));
     }
-    if (meta.step % t.checkpoint_every == 0 || last) {
-      const std::string path = checkpoint_path(run_dir, meta.step);
-      save_checkpoint(path, model, *optimizer, meta);
-      prune_checkpoints(run_dir, t.keep_last);
-      spdlog::info("checkpoint {}", path);
-    }
+    if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || InterruptGuard::requested())
+      summary.last_checkpoint = write_checkpoint(s);
   }
 
   summary.steps = meta.step;
@@ -209,9 +218,39 @@ TrainSummary train(const Config& config) {
   summary.final_val_loss = meta.last_val_loss;
   summary.best_val_loss = meta.best_val_loss;
   summary.tokens_per_s = meta.elapsed_s > 0 ? meta.tokens / meta.elapsed_s : 0;
-  spdlog::info("done: {} steps, final val loss {:.4f} (unigram entropy {:.3f}), {:.0f} tokens/s, {}", summary.steps,
-               summary.final_val_loss, summary.unigram_entropy, summary.tokens_per_s, format_duration(meta.elapsed_s));
+  summary.interrupted = meta.step < t.max_steps;
+  if (summary.interrupted) {
+    if (summary.last_checkpoint.empty()) summary.last_checkpoint = write_checkpoint(s);
+    spdlog::info("stopped at step {}/{}; continue with: ssmax-gpt train --resume {}", meta.step, t.max_steps, s.run_dir);
+  } else {
+    spdlog::info("done: {} steps, final val loss {:.4f} (unigram entropy {:.3f}), {:.0f} tokens/s, {}", summary.steps,
+                 summary.final_val_loss, summary.unigram_entropy, summary.tokens_per_s, format_duration(meta.elapsed_s));
+  }
   return summary;
+}
+
+TrainSummary train(const Config& config, const TrainOptions& options) {
+  const RunDirState state = open_run_dir(config);
+  const std::string& run_dir = config.out_dir;
+  if (state == RunDirState::SameRunUnfinished)
+    throw UsageError("out_dir = '" + run_dir + "' already holds this run, unfinished; continue it with "
+                     "`ssmax-gpt train --resume " + run_dir + "` or pick another out_dir");
+  if (state == RunDirState::SameRunComplete) {
+    auto meta = read_checkpoint_meta(checkpoint_path(run_dir, config.train.max_steps));
+    spdlog::info("{} already holds this run, complete at step {}: nothing to train", run_dir, meta.step);
+    TrainSummary summary;
+    summary.run_dir = run_dir;
+    summary.steps = meta.step;
+    summary.final_val_loss = meta.last_val_loss;
+    summary.best_val_loss = meta.best_val_loss;
+    summary.already_complete = true;
+    return summary;
+  }
+  log_to_file((fs::path(run_dir) / "train.log").string());
+  auto session = make_session(config, run_dir);
+  log_run_header(config, session->model->num_parameters(), session->dataset.vocab_size, session->device.str(),
+                 session->dataset.dir, session->dataset.unigram_entropy_nats);
+  return run_training_loop(*session, options);
 }
 
 }  // namespace ssmax

@@ -1,6 +1,6 @@
 #pragma once
-// `train`: the training loop from a resolved config to a run directory. Torch-free header so the
-// command-line layer stays cheap to compile.
+// `train`: the training loop from a resolved config to a run directory, and its exact continuation.
+// Torch-free header so the command-line layer stays cheap to compile.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,6 +8,10 @@
 #include "config/config.h"
 
 namespace ssmax {
+
+struct TrainOptions {
+  int64_t stop_at = 0;  // > 0: stop after this step with a checkpoint (the schedule still targets max_steps)
+};
 
 struct TrainSummary {
   std::string run_dir;
@@ -18,8 +22,20 @@ struct TrainSummary {
   double tokens_per_s = 0;       // mean over the run's training time
   double unigram_entropy = 0;    // of the train split, nats: the loss of a model with no context
   bool already_complete = false; // the run directory held a finished run; nothing was trained
+  bool interrupted = false;      // stopped early by a signal or stop_at, with a checkpoint
+  std::string last_checkpoint;
 };
 
-TrainSummary train(const Config& config);
+// A new run in config.out_dir.
+TrainSummary train(const Config& config, const TrainOptions& options = {});
+
+// Continues the run in `run_dir_or_checkpoint` (a run directory: its newest valid checkpoint, falling
+// back to older ones with a warning; or one checkpoint file). `overrides` may change only the keys in
+// resumable_keys(), or switch a softmax run to ssmax/ssmax_bias (paper variants (e)/(f)).
+TrainSummary resume(const std::string& run_dir_or_checkpoint, const std::vector<std::string>& overrides,
+                    const TrainOptions& options = {});
+
+// Config keys that may differ on resume.
+const std::vector<std::string>& resumable_keys();
 
 }  // namespace ssmax

@@ -1,0 +1,180 @@
+// Exact resume, normalizer switch on resume, and checkpoint validation.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "report/metrics.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+#include "test_util.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Metrics lines without the wall-clock fields, which legitimately differ between runs.
+std::vector<json> comparable_metrics(const std::string& run_dir) {
+  std::vector<json> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line);
+    for (const char* key : {"tokens_per_s", "ms_per_step", "elapsed_s"}) j.erase(key);
+    out.push_back(j);
+  }
+  return out;
+}
+
+std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
+  auto meta = read_checkpoint_meta(checkpoint);
+  Config config = config_from_json(meta.config, checkpoint);
+  GPT model(GPTOptions{config.model, meta.vocab_size});
+  load_checkpoint(checkpoint, model, nullptr);
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& item : model->named_parameters()) weights[item.key()] = item.value().detach().clone();
+  return weights;
+}
+
+Config resumable_config(const std::string& dir, const std::string& normalizer) {
+  Config config = tiny_training_config(dir, normalizer);
+  config.model.dropout = 0.1;  // exercises the RNG state in the checkpoint
+  config.train.max_steps = 12;
+  config.train.log_every = 2;
+  config.train.eval_every = 4;
+  config.train.checkpoint_every = 4;
+  return config;
+}
+
+TEST(Resume, StopAndResumeIsBitIdenticalToUnbrokenRun) {
+  const std::string dir = test_dir("resume-exact");
+  Config config = resumable_config(dir, "ssmax_bias");
+  config.out_dir = dir + "/unbroken";
+  train(config);
+  config.out_dir = dir + "/broken";
+  TrainOptions stop;
+  stop.stop_at = 5;  // mid logging interval, between checkpoints
+  TrainSummary first = train(config, stop);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.steps, 5);
+  TrainSummary second = resume(dir + "/broken", {});
+  EXPECT_EQ(second.steps, 12);
+  EXPECT_FALSE(second.interrupted);
+
+  auto unbroken = comparable_metrics(dir + "/unbroken"), broken = comparable_metrics(dir + "/broken");
+  ASSERT_EQ(unbroken.size(), broken.size());  // one record per step: nothing duplicated
+  for (size_t i = 0; i < unbroken.size(); ++i) EXPECT_EQ(unbroken[i], broken[i]) << "record " << i;
+  auto a = weights_of(checkpoint_path(dir + "/unbroken", 12)), b = weights_of(checkpoint_path(dir + "/broken", 12));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+}
+
+TEST(Resume, InterruptedRunLogsAreCutBackToTheCheckpoint) {
+  const std::string dir = test_dir("resume-truncate");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  TrainOptions stop;
+  stop.stop_at = 8;
+  train(config, stop);
+  // Pretend the run went on past its last checkpoint and then died: extra lines that must not survive.
+  const std::string metrics = dir + "/run/metrics.jsonl";
+  { std::ofstream(metrics, std::ios::app) << "{\"step\":9,\"tokens\":1,\"train_loss\":1.0}\n{\"step\":10,\"to"; }
+  fs::remove(checkpoint_path(dir + "/run", 8));  // falls back to step 4 (manifest without archive is skipped)
+  resume(dir + "/run", {});
+  std::vector<int64_t> steps;
+  for (const auto& r : read_metrics(metrics).records)
+    if (r.train_loss) steps.push_back(r.step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{2, 4, 6, 8, 10, 12}));
+}
+
+TEST(Resume, SoftmaxRunSwitchesToSsmax) {
+  const std::string dir = test_dir("resume-switch");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  TrainOptions stop;
+  stop.stop_at = 4;
+  train(config, stop);
+  resume(dir + "/run", {"model.attention.normalizer=ssmax", "model.attention.s_init=0.3"});
+  auto records = read_metrics(dir + "/run/metrics.jsonl").records;
+  auto event = std::find_if(records.begin(), records.end(), [](const auto& r) { return !r.event.empty(); });
+  ASSERT_NE(event, records.end());
+  EXPECT_EQ(event->step, 4);
+  EXPECT_NE(event->event.find("softmax to ssmax"), std::string::npos);
+  EXPECT_TRUE(records.back().s.size() == 1 && records.back().s[0].size() == 2);
+  auto weights = weights_of(checkpoint_path(dir + "/run", 12));
+  ASSERT_TRUE(weights.count("h.0.attn.normalizer.s"));
+  EXPECT_FALSE(torch::equal(weights["h.0.attn.normalizer.s"], torch::full({2}, 0.3f)));  // it learned
+  json saved = json::parse(read_file(dir + "/run/config.json"));
+  EXPECT_EQ(saved["model"]["attention"]["normalizer"], "ssmax");
+}
+
+TEST(Resume, RefusesShapeChangesAndNamesTheKeys) {
+  const std::string dir = test_dir("resume-refuse");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  TrainOptions stop;
+  stop.stop_at = 4;
+  train(config, stop);
+  try {
+    resume(dir + "/run", {"model.n_layer=2", "optim.beta1=0.8"});
+    FAIL() << "expected UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.n_layer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("optim.beta1"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(resume(dir + "/run", {"train.max_steps=6", "optim.lr=1e-3"}));
+}
+
+TEST(Checkpoint, CorruptNewestFallsBackOnlyInAutomaticResume) {
+  const std::string dir = test_dir("resume-corrupt");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  TrainOptions stop;
+  stop.stop_at = 8;
+  train(config, stop);
+  const std::string newest = checkpoint_path(dir + "/run", 8);
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  EXPECT_THROW(verify_checkpoint(newest), RuntimeFailure);
+  EXPECT_EQ(find_resume_checkpoint(dir + "/run"), checkpoint_path(dir + "/run", 4));
+  EXPECT_THROW(resume(newest, {}), RuntimeFailure);  // an explicit file gets no fallback
+}
+
+TEST(Checkpoint, RejectsNonCheckpointsEmptyRunsAndNewerFormats) {
+  const std::string dir = test_dir("checkpoint-bad");
+  { std::ofstream(dir + "/notes.pt") << "not a checkpoint"; }
+  EXPECT_THROW(read_checkpoint_meta(dir + "/notes.pt"), RuntimeFailure);
+  fs::create_directories(dir + "/empty-run");
+  { std::ofstream(dir + "/empty-run/config.json") << "{}"; }
+  EXPECT_THROW(find_resume_checkpoint(dir + "/empty-run"), RuntimeFailure);
+
+  ModelConfig m;
+  m.n_layer = 1;
+  m.n_embd = 8;
+  m.n_head = 2;
+  m.block_size = 8;
+  GPT model(GPTOptions{m, 20});
+  torch::optim::AdamW optimizer(model->parameters());
+  CheckpointMeta meta;
+  meta.format_version = kCheckpointVersion + 1;
+  meta.vocab_size = 20;
+  meta.config = json::object();
+  save_checkpoint(dir + "/future.pt", model, optimizer, meta);
+  try {
+    read_checkpoint_meta(dir + "/future.pt");
+    FAIL() << "expected RuntimeFailure";
+  } catch (const RuntimeFailure& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+  // A checkpoint of another shape does not load into this model.
+  meta.format_version = kCheckpointVersion;
+  save_checkpoint(dir + "/small.pt", model, optimizer, meta);
+  m.n_embd = 16;
+  GPT wider(GPTOptions{m, 20});
+  EXPECT_THROW(load_checkpoint(dir + "/small.pt", wider, nullptr), RuntimeFailure);
+}
+
+}  // namespace
+}  // namespace ssmax
