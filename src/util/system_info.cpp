@@ -3,6 +3,8 @@
 #include <fstream>
 #include <thread>
 
+#include "git_revision.h"
+
 namespace ssmax {
 
 std::string cpu_model() {
