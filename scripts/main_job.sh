@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main job: install what is missing, build, fetch the King James Bible, prepare it, then train
+# the three tiny configs (softmax, SSMax, SSMax+bias) one after another and print their results.
+# Re-running skips finished runs. Pass --set KEY=VALUE arguments to change all three runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+bash scripts/fetch_kjv.sh
+./build/ssmax-gpt prepare configs/kjv-tiny-softmax.json
+
+variants=(softmax ssmax ssmax_bias)
+for variant in "${variants[@]}"; do
+  echo "== training kjv-tiny-${variant} =="
+  ./build/ssmax-gpt train "configs/kjv-tiny-${variant}.json" "$@"
+done
+
+echo
+echo "== final validation loss (runs/kjv-tiny-*/metrics.jsonl) =="
+for variant in "${variants[@]}"; do
+  metrics="runs/kjv-tiny-${variant}/metrics.jsonl"
+  # The last record with a val_loss is the final evaluation.
+  line=$(grep '"val_loss":[0-9]' "$metrics" | tail -n 1)
+  val=$(sed -E 's/.*"val_loss":([0-9.eE+-]+).*/\1/' <<<"$line")
+  step=$(sed -E 's/.*"step":([0-9]+).*/\1/' <<<"$line")
+  printf '%-12s val_loss %.4f at step %s\n' "$variant" "$val" "$step"
+done

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# End-to-end: prepare and train a tiny model as a user does, then check the run directory
+# (config.json, train.log, metrics.jsonl fields, checkpoints), an SSMax run's per-layer "s", a rerun
+# of a finished run, and the help/usage exit codes.
+# Usage: bash tests/cli/train_smoke.sh BINARY SCRATCH_DIR
+set -u
+
+BIN=${1:?usage: train_smoke.sh BINARY SCRATCH_DIR}
+S=${2:?usage: train_smoke.sh BINARY SCRATCH_DIR}
+case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
+S=$PWD
+
+passed=0
+failed=0
+ok() {
+  passed=$((passed + 1))
+  echo "ok:   $*"
+}
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL: $*"
+}
+# check DESCRIPTION CMD...: CMD succeeds.
+check() {
+  local what=$1
+  shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+# run_expect CODE CMD...: CMD exits CODE, with no uncaught exception or backtrace.
+run_expect() {
+  local code=$1
+  shift
+  "$@" >"$S/out.txt" 2>"$S/err.txt"
+  local rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    fail "exit $rc (expected $code): ${*#"$BIN"}"
+    tail -20 "$S/err.txt" | sed 's/^/      stderr| /'
+  elif grep -qE 'terminate called|Exception raised from|frame #[0-9]|[Bb]acktrace' "$S/out.txt" "$S/err.txt"; then
+    fail "uncaught exception / backtrace: ${*#"$BIN"}"
+  else
+    ok "[$code] ${*#"$BIN"}"
+  fi
+}
+
+# --- A tiny deterministic corpus (~60 KB, small vocabulary) and config -----------------------------
+awk 'BEGIN {
+  n = split("the lord said unto moses and aaron speak children of israel saying this is thing " \
+            "which hath commanded when ye come into land give you shall keep sabbath", w, " ")
+  line = ""
+  for (i = 0; i < 11000; i++) {
+    line = line w[(i * 7 + int(i / 13)) % n + 1] " "
+    if (i % 12 == 11) { print line; line = "" }
+  }
+}' >"$S/corpus.txt"
+
+CFG="$S/tiny.json"
+cat >"$CFG" <<EOF
+{
+  "name": "tiny",
+  "seed": 1,
+  "out_dir": "$S/run",
+  "device": "cpu",
+  "threads": 1,
+  "data": {
+    "sources": ["$S/corpus.txt"],
+    "dataset_dir": "$S/cache",
+    "tokenizer": {"vocab_size": 300}
+  },
+  "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
+  "optim": {"lr": 0.001, "min_lr": 0.0001, "warmup_steps": 1},
+  "train": {"batch_size": 4, "max_steps": 4, "log_every": 2, "eval_every": 2, "eval_batches": 2,
+            "checkpoint_every": 2}
+}
+EOF
+
+# check_metrics FILE N_LAYER N_HEAD NORMALIZER: every record has the fields; training records carry
+# finite train_loss/grad_norm/tokens_per_s, evaluation records val_loss; steps reach max_steps; SSMax
+# runs record s per layer (each with one value per head), ssmax_bias also b; softmax runs neither.
+check_metrics() {
+  python3 - "$@" <<'PY'
+import json, math, sys
+path, n_layer, n_head, normalizer = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+records = [json.loads(line) for line in open(path) if line.strip()]
+errors = []
+if not records:
+    errors.append("no records")
+keys = ["step", "tokens", "train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"]
+for i, r in enumerate(records):
+    missing = [k for k in keys if k not in r]
+    if missing:
+        errors.append(f"record {i} lacks {missing}: {r}")
+def finite(v):
+    return isinstance(v, (int, float)) and math.isfinite(v)
+train = [r for r in records if r.get("train_loss") is not None]
+evals = [r for r in records if r.get("val_loss") is not None]
+if not train:
+    errors.append("no training record (train_loss)")
+if not evals:
+    errors.append("no evaluation record (val_loss)")
+for r in train:
+    for k in ("train_loss", "grad_norm", "tokens_per_s", "lr", "elapsed_s"):
+        if not finite(r.get(k)):
+            errors.append(f"training record at step {r.get('step')}: {k} = {r.get(k)!r}")
+for r in evals:
+    if not finite(r["val_loss"]):
+        errors.append(f"evaluation record at step {r.get('step')}: val_loss = {r['val_loss']!r}")
+if records and max(r.get("step", 0) for r in records) != 4:
+    errors.append(f"last step {max(r.get('step', 0) for r in records)}, expected 4")
+if records and max(r.get("tokens", 0) for r in records) != 4 * 4 * 32:
+    errors.append(f"tokens {max(r.get('tokens', 0) for r in records)}, expected {4 * 4 * 32}")
+def heads(layer):  # a layer is {"mean": m, "heads": [...]} (src/report/metrics.cpp) or a plain list
+    return layer.get("heads") if isinstance(layer, dict) else layer
+def per_layer_ok(v):
+    return (isinstance(v, list) and len(v) == n_layer and
+            all(isinstance(heads(l), list) and len(heads(l)) == n_head and all(finite(x) for x in heads(l))
+                for l in v))
+for r in records:
+    for key, wanted in (("s", normalizer != "softmax"), ("b", normalizer == "ssmax_bias")):
+        v = r.get(key)
+        if not wanted and v:
+            errors.append(f"{normalizer} run records {key}: {v}")
+        if wanted and not per_layer_ok(v):
+            errors.append(f"step {r.get('step')}: {key} = {v!r}, expected {n_layer} layers x {n_head} heads")
+for e in errors[:10]:
+    print("      -", e)
+sys.exit(1 if errors else 0)
+PY
+}
+
+# --- prepare, then train -----------------------------------------------------------------------------
+run_expect 0 "$BIN" prepare "$CFG"
+check "prepare wrote a dataset with train.bin and val.bin" \
+  bash -c "ls '$S'/cache/*/train.bin '$S'/cache/*/val.bin >/dev/null 2>&1"
+run_expect 0 "$BIN" train "$CFG"
+for f in config.json train.log metrics.jsonl; do
+  check "run dir has $f" test -s "$S/run/$f"
+done
+check "run dir has a checkpoint under checkpoints/" bash -c "ls '$S'/run/checkpoints/* >/dev/null 2>&1"
+check "config.json is the resolved config (normalizer softmax, n_layer 1)" python3 -c "
+import json, sys
+c = json.load(open('$S/run/config.json'))
+sys.exit(0 if c['model']['attention']['normalizer'] == 'softmax' and c['model']['n_layer'] == 1 else 1)"
+check "train.log has the training steps" grep -q "step 4" "$S/run/train.log"
+check "metrics.jsonl records have every field (softmax run: no s)" check_metrics "$S/run/metrics.jsonl" 1 2 softmax
+
+# Rerunning a finished run does no work and leaves its files alone.
+before=$(cksum "$S/run/metrics.jsonl" "$S/run/config.json")
+run_expect 0 "$BIN" train "$CFG"
+check "rerun of a finished run leaves metrics.jsonl and config.json unchanged" \
+  test "$before" = "$(cksum "$S/run/metrics.jsonl" "$S/run/config.json")"
+
+# --- SSMax into another out_dir: s per layer and head ---------------------------------------------
+run_expect 0 "$BIN" train "$CFG" --set model.attention.normalizer=ssmax --set model.n_layer=2 \
+  --set "out_dir=$S/run-ssmax"
+check "ssmax run has a checkpoint" bash -c "ls '$S'/run-ssmax/checkpoints/* >/dev/null 2>&1"
+check "ssmax metrics.jsonl records s for 2 layers x 2 heads" check_metrics "$S/run-ssmax/metrics.jsonl" 2 2 ssmax
+check "ssmax config.json records the override" grep -q '"normalizer": "ssmax"' "$S/run-ssmax/config.json"
+run_expect 0 "$BIN" train "$CFG" --set model.attention.normalizer=ssmax_bias --set "out_dir=$S/run-ssmax_bias"
+check "ssmax_bias metrics.jsonl records s and b for 1 layer x 2 heads" \
+  check_metrics "$S/run-ssmax_bias/metrics.jsonl" 1 2 ssmax_bias
+
+# --- Help and usage ---------------------------------------------------------------------------------
+run_expect 0 "$BIN" --help
+run_expect 0 "$BIN" prepare --help
+run_expect 0 "$BIN" train --help
+check "train --help mentions --set" grep -q -- "--set" "$S/out.txt"
+run_expect 2 "$BIN"
+run_expect 2 "$BIN" no-such-command
+run_expect 2 "$BIN" train
+run_expect 2 "$BIN" train "$CFG" --no-such-flag
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
