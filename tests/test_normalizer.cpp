@@ -85,6 +85,24 @@ TEST_P(NormalizerParity, MatchesNaiveFormulaForwardAndGradients) {
   if (b2.defined()) EXPECT_TRUE(torch::allclose(normalizer->b.grad(), b2.grad(), 1e-9, 1e-11));
 }
 
+// The attention module folds 1/√d and the normalizer into one scale on q: same numbers as the formula.
+TEST_P(NormalizerParity, AttentionModuleMatchesNaiveFormula) {
+  torch::manual_seed(9);
+  const Normalizer kind = GetParam();
+  const int64_t B = 2, T = 7, C = 12, H = 3;
+  AttentionOptions options;
+  options.n_embd = C;
+  options.n_head = H;
+  options.normalizer = options_for(kind, H, 0.8, 0.4);
+  CausalSelfAttention attention(options);
+  attention->to(torch::kDouble);
+  auto x = torch::randn({B, T, C}, torch::kDouble);
+  auto qkv = attention->c_attn(x).view({B, T, 3, H, C / H}).permute({2, 0, 3, 1, 4});
+  auto expected = naive_attention(qkv[0], qkv[1], qkv[2], kind, attention->normalizer->s, attention->normalizer->b);
+  expected = attention->c_proj(expected.transpose(1, 2).reshape({B, T, C}));
+  EXPECT_TRUE(torch::allclose(attention(x), expected, 1e-10, 1e-12));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllNormalizers, NormalizerParity,
                          ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias));
 

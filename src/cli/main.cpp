@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
       "or SSMax with bias, and compare them."};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
-  std::vector<ssmax::Command> commands = {ssmax::add_prepare_command(app), ssmax::add_train_command(app)};
+  std::vector<ssmax::Command> commands = {ssmax::add_prepare_command(app), ssmax::add_train_command(app),
+                                          ssmax::add_bench_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,23 +4,29 @@
 
 namespace ssmax {
 
-torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               double dropout, bool training, torch::Tensor* weights_out) {
+torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                         double dropout, bool training, torch::Tensor* weights_out) {
   const int64_t Tq = q.size(2), Tk = k.size(2);
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   // The fused kernel's is_causal aligns the mask top-left, which is right only without a cache prefix.
   if (!weights_out && Tq == Tk)
-    return torch::scaled_dot_product_attention(q, k, v, {}, training ? dropout : 0.0, /*is_causal=*/true);
+    return torch::scaled_dot_product_attention(q, k, v, {}, training ? dropout : 0.0, /*is_causal=*/true,
+                                               /*scale=*/1.0);
 #endif
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+  auto scores = torch::matmul(q, k.transpose(-2, -1));
   // Key j is hidden from query i when j > i + (Tk - Tq).
-  auto mask = torch::ones({Tq, Tk}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
-                  .triu(Tk - Tq + 1);
+  auto mask = torch::ones({Tq, Tk}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(Tk - Tq + 1);
   scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
   auto weights = torch::softmax(scores, -1);
   if (weights_out) *weights_out = weights.detach();
   if (training && dropout > 0) weights = torch::dropout(weights, dropout, true);
   return torch::matmul(weights, v);
+}
+
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               double dropout, bool training, torch::Tensor* weights_out) {
+  return causal_attention_prescaled(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))), k, v, dropout, training,
+                                    weights_out);
 }
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const AttentionOptions& options) : options_(options) {
@@ -54,7 +60,10 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
     q = apply_rope(q, offset);
     k = apply_rope(k, offset);
   }
-  q = normalizer->scale_queries(q, offset);
+  // One pass over q applies both 1/√d and the normalizer's per-row factor c[h, t].
+  const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(C / H));
+  auto row_scale = normalizer->row_scale(T, offset, q.options());
+  q = row_scale.defined() ? q * (row_scale * inv_sqrt_d) : q * inv_sqrt_d;
   if (cache) {
     if (cache->k.defined()) {
       k = torch::cat({cache->k, k}, 2);
@@ -63,7 +72,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
     cache->k = k;
     cache->v = v;
   }
-  auto y = causal_attention(q, k, v, options_.dropout, is_training(), weights_out);
+  auto y = causal_attention_prescaled(q, k, v, options_.dropout, is_training(), weights_out);
   y = y.transpose(1, 2).contiguous().view({B, T, C});
   y = c_proj(y);
   if (is_training() && options_.dropout > 0) y = torch::dropout(y, options_.dropout, true);

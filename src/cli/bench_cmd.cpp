@@ -1,0 +1,52 @@
+// ssmax-gpt bench CONFIG: training-step speed per normalizer on synthetic tokens.
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "config/config.h"
+#include "train/bench.h"
+#include "util/errors.h"
+
+namespace ssmax {
+
+Command add_bench_command(CLI::App& root) {
+  auto* app = root.add_subcommand(
+      "bench", "Time training steps of a config on random tokens for each normalizer, interleaved; prints one JSON "
+               "line per normalizer and the overhead relative to the first");
+  struct Args {
+    std::string config_path, normalizers = "softmax,ssmax,ssmax_bias";
+    std::vector<std::string> overrides;
+    int steps = 10, warmup = 2;
+  };
+  auto args = std::make_shared<Args>();
+  app->add_option("config", args->config_path, "JSON config file")->required();
+  app->add_option("--normalizers", args->normalizers, "Comma-separated normalizers to compare")->capture_default_str();
+  app->add_option("--steps", args->steps, "Timed steps per normalizer")->check(CLI::PositiveNumber)->capture_default_str();
+  app->add_option("--warmup", args->warmup, "Untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_set_option(*app, args->overrides);
+  return {app, [args] {
+            Config config = load_config(args->config_path, args->overrides);
+            std::vector<std::string> names;
+            std::stringstream list(args->normalizers);
+            for (std::string name; std::getline(list, name, ',');) {
+              if (name != "softmax" && name != "ssmax" && name != "ssmax_bias")
+                throw UsageError("--normalizers: '" + name + "' is not one of softmax, ssmax, ssmax_bias");
+              names.push_back(name);
+            }
+            spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up", args->config_path,
+                         config.train.batch_size, config.model.block_size, args->steps, args->warmup);
+            auto results = bench_normalizers(config, names, args->steps, args->warmup);
+            for (const auto& r : results) {
+              nlohmann::json line = {{"normalizer", r.normalizer}, {"params", r.parameters},
+                                     {"median_step_s", r.median_step_s}, {"tokens_per_s", r.tokens_per_s},
+                                     {"overhead_vs_" + results[0].normalizer,
+                                      r.median_step_s / results[0].median_step_s - 1.0}};
+              std::printf("%s\n", line.dump().c_str());
+            }
+            return 0;
+          }};
+}
+
+}  // namespace ssmax
