@@ -307,6 +307,19 @@ std::string find_resume_checkpoint(const std::string& run_dir) {
   throw RuntimeFailure(run_dir + ": no valid checkpoint to resume from (checkpoints/ is empty or every file is damaged)");
 }
 
+std::string resolve_checkpoint(const std::string& target) {
+  if (fs::is_regular_file(target)) {
+    verify_checkpoint(target);
+    return target;
+  }
+  if (fs::is_directory(target)) {
+    if (!fs::exists(fs::path(target) / "config.json"))
+      throw UsageError(target + ": not a run directory (no config.json) and not a checkpoint file");
+    return find_resume_checkpoint(target);
+  }
+  throw UsageError(target + ": no such checkpoint file or run directory");
+}
+
 void prune_checkpoints(const std::string& run_dir, int keep_last) {
   auto entries = list_checkpoints(run_dir);
   const CheckpointEntry* best = nullptr;

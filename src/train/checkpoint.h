@@ -77,6 +77,10 @@ void verify_checkpoint(const std::string& path);
 // when the run has no valid checkpoint.
 std::string find_resume_checkpoint(const std::string& run_dir);
 
+// A checkpoint named on the command line: a file (verified, no fallback) or a run directory (its newest
+// valid checkpoint). Throws UsageError when it is neither.
+std::string resolve_checkpoint(const std::string& file_or_run_dir);
+
 // Keeps the newest `keep_last` checkpoints plus the one with the best validation loss; deletes the rest
 // and any leftovers of interrupted writes.
 void prune_checkpoints(const std::string& run_dir, int keep_last);

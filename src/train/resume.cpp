@@ -45,19 +45,8 @@ void truncate_to(const fs::path& file, uint64_t bytes) {
 }  // namespace
 
 TrainSummary resume(const std::string& target, const std::vector<std::string>& overrides, const TrainOptions& options) {
-  std::string run_dir, checkpoint;
-  if (fs::is_regular_file(target)) {
-    checkpoint = target;
-    verify_checkpoint(checkpoint);  // an explicit file: no silent fallback to another one
-    run_dir = fs::path(target).parent_path().parent_path().string();
-  } else if (fs::is_directory(target)) {
-    run_dir = target;
-    if (!fs::exists(fs::path(run_dir) / "config.json"))
-      throw UsageError("--resume " + target + ": not a run directory (no config.json)");
-    checkpoint = find_resume_checkpoint(run_dir);
-  } else {
-    throw UsageError("--resume " + target + ": no such run directory or checkpoint file");
-  }
+  const std::string checkpoint = resolve_checkpoint(target);
+  const std::string run_dir = fs::path(checkpoint).parent_path().parent_path().string();
   const CheckpointMeta stored = read_checkpoint_meta(checkpoint);
 
   json merged = stored.config;

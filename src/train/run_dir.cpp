@@ -50,8 +50,9 @@ RunDirState open_run_dir(const Config& config) {
     throw UsageError("out_dir = '" + config.out_dir + "' holds run files but no config.json; pick another out_dir");
   }
   if (state == RunDirState::Fresh) {
-    // A fresh start in a directory that saw an aborted start: drop its partial log and metrics.
+    // A fresh start in a directory that saw an aborted start (no checkpoint yet): drop its partial output.
     fs::remove(dir / "metrics.jsonl");
+    fs::remove(dir / "train.log");
     write_file_atomic(config_file.string(), resolved.dump(2) + "\n");
   }
   return state;

@@ -1,0 +1,63 @@
+#include "export/export_model.h"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "export/safetensors.h"
+#include "train/checkpoint.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+ExportResult export_checkpoint(const std::string& target, const std::string& out, bool overwrite) {
+  const fs::path weights = out;
+  if (weights.extension() != ".safetensors")
+    throw UsageError("--out " + out + ": the file name must end in .safetensors");
+  const fs::path config_file = weights.parent_path() / (weights.stem().string() + ".config.json");
+  for (const auto& path : {weights, config_file})
+    if (fs::exists(path) && !overwrite)
+      throw UsageError(path.string() + " already exists; pass --force to replace it");
+  if (!weights.parent_path().empty() && !fs::is_directory(weights.parent_path()))
+    throw UsageError("--out " + out + ": directory " + weights.parent_path().string() + " does not exist");
+
+  ExportResult result;
+  result.checkpoint = resolve_checkpoint(target);
+  const CheckpointMeta meta = read_checkpoint_meta(result.checkpoint);
+  const Config config = config_from_json(meta.config, result.checkpoint);
+  GPT model(GPTOptions{config.model, meta.vocab_size});
+  load_checkpoint(result.checkpoint, model, nullptr);
+
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value();
+  for (const auto& item : model->named_buffers()) tensors[item.key()] = item.value();
+  const json description = {
+      {"format", "ssmax-gpt safetensors export"},
+      {"step", meta.step},
+      {"vocab_size", meta.vocab_size},
+      {"tokenizer", (fs::path(meta.dataset_dir) / "tokenizer.model").string()},
+      {"config", config_to_json(config)},
+      {"conventions",
+       {{"linear", "weight is [out_features, in_features]; y = x·Wᵀ (+ bias)"},
+        {"attention", "h.{i}.attn.c_attn.weight is [3·n_embd, n_embd]: rows are q, k, v (each n_head × head_dim, "
+                      "head-major)"},
+        {"rope", "rotate-half: the pair (x[j], x[j + d/2]) rotates by position·θ^(-2j/d), applied to q and k"},
+        {"normalizer", "h.{i}.attn.normalizer.s (and .b) are [n_head]; query at 0-based position t is scaled by "
+                       "(s·ln(t+1) + b)/√head_dim before q·kᵀ"},
+        {"tied_embeddings", "when model.tie_embeddings is true there is no lm_head.weight: logits = x·wte.weightᵀ"},
+        {"norm", "rmsnorm: x·rsqrt(mean(x²)+1e-5)·weight; layernorm eps 1e-5"}}}};
+  write_safetensors(weights.string(), tensors,
+                    {{"format", "pt"}, {"ssmax_gpt_step", std::to_string(meta.step)},
+                     {"ssmax_gpt_config", description["config"].dump()}});
+  write_file_atomic(config_file.string(), description.dump(2) + "\n");
+  result.weights_path = weights.string();
+  result.config_path = config_file.string();
+  result.step = meta.step;
+  result.tensors = tensors.size();
+  return result;
+}
+
+}  // namespace ssmax
