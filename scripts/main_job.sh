@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/build.sh ssmax-gpt ssmax_spm
 bash scripts/fetch_kjv.sh
 ./build/ssmax-gpt prepare configs/kjv-tiny-softmax.json
 

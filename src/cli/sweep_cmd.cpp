@@ -1,0 +1,65 @@
+// ssmax-gpt sweep CONFIG --normalizers … --seeds … [--vary key=v1,v2 …]: every combination as its own run.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "config/config.h"
+#include "train/sweep.h"
+#include "util/errors.h"
+
+namespace ssmax {
+
+namespace {
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+}  // namespace
+
+Command add_sweep_command(CLI::App& root) {
+  auto* app = root.add_subcommand(
+      "sweep", "Train every combination of normalizers × --vary values × seeds, one run directory each under the "
+               "config's out_dir, one after another. Restartable: finished runs are skipped, unfinished ones resume");
+  struct Args {
+    std::string config_path, normalizers, seeds;
+    std::vector<std::string> vary, overrides;
+  };
+  auto args = std::make_shared<Args>();
+  app->add_option("config", args->config_path, "JSON config file")->required();
+  app->add_option("--normalizers", args->normalizers,
+                  "Comma-separated normalizers (default: the config's)");
+  app->add_option("--seeds", args->seeds, "Comma-separated seeds (default: the config's)");
+  app->add_option("--vary", args->vary,
+                  "KEY=V1,V2,…: also vary a config key (repeatable), e.g. --vary model.attention.s_init=0.2,0.5")
+      ->type_name("KEY=VALUES")
+      ->allow_extra_args(false);
+  add_set_option(*app, args->overrides);
+  return {app, [args] {
+            SweepPlan plan;
+            plan.config_path = args->config_path;
+            plan.overrides = args->overrides;
+            if (!args->normalizers.empty())
+              plan.axes.push_back({"model.attention.normalizer", split_commas(args->normalizers)});
+            for (const auto& vary : args->vary) {
+              auto eq = vary.find('=');
+              if (eq == std::string::npos || eq == 0 || eq + 1 == vary.size())
+                throw UsageError("--vary " + vary + ": expected KEY=V1,V2,… (e.g. model.attention.s_init=0.2,0.5)");
+              plan.axes.push_back({vary.substr(0, eq), split_commas(vary.substr(eq + 1))});
+            }
+            if (!args->seeds.empty()) plan.axes.push_back({"seed", split_commas(args->seeds)});
+            auto result = run_sweep(plan);
+            spdlog::info("sweep done: {} runs ({} trained, {} already finished) under {}; compare them with: "
+                         "ssmax-gpt compare {}/* --out {}/report",
+                         result.runs, result.trained, result.skipped, result.root, result.root, result.root);
+            return 0;
+          }};
+}
+
+}  // namespace ssmax
