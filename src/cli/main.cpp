@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   std::vector<ssmax::Command> commands = {ssmax::add_prepare_command(app), ssmax::add_train_command(app),
                                           ssmax::add_bench_command(app),
-                                          ssmax::add_export_command(app), ssmax::add_sweep_command(app)};
+                                          ssmax::add_export_command(app), ssmax::add_sweep_command(app),
+                                          ssmax::add_compare_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

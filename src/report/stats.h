@@ -1,0 +1,33 @@
+#pragma once
+// Small statistics for comparing runs: mean, sample standard deviation and Welch's t-test.
+// Student's t distribution comes from the regularized incomplete beta function, so nothing beyond
+// <cmath> is needed.
+#include <optional>
+#include <vector>
+
+namespace ssmax {
+
+// Arithmetic mean; NaN for an empty list.
+double mean(const std::vector<double>& values);
+
+// Sample standard deviation (divisor n-1); NaN when fewer than two values.
+double sample_std(const std::vector<double>& values);
+
+// Regularized incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1].
+double incomplete_beta(double a, double b, double x);
+
+// Two-sided p-value of Student's t statistic with `df` degrees of freedom (df > 0, may be fractional):
+// P(|T| >= |t|) = I_{df/(df+t²)}(df/2, 1/2).
+double student_t_two_sided_p(double t, double df);
+
+struct WelchResult {
+  double diff = 0;          // mean(b) - mean(a)
+  std::optional<double> t;  // unset when it is undefined (fewer than two values in a group, or both variances 0)
+  std::optional<double> df; // Welch–Satterthwaite degrees of freedom
+  std::optional<double> p;  // two-sided
+};
+
+// Welch's unequal-variance t-test of the difference of means, b - a.
+WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace ssmax
