@@ -7,6 +7,7 @@
 
 #include "report/metrics.h"
 #include "train/checkpoint.h"
+#include "train/optimizer.h"
 #include "train/trainer.h"
 #include "test_util.h"
 #include "util/errors.h"
@@ -126,6 +127,35 @@ TEST(Resume, RefusesShapeChangesAndNamesTheKeys) {
     EXPECT_NE(std::string(e.what()).find("optim.beta1"), std::string::npos) << e.what();
   }
   EXPECT_NO_THROW(resume(dir + "/run", {"train.max_steps=6", "optim.lr=1e-3"}));
+}
+
+TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
+  const std::string dir = test_dir("resume-nonfinite");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  TrainOptions stop;
+  stop.stop_at = 4;
+  train(config, stop);
+  // Poison the weights of the step-4 checkpoint, keeping it valid on disk, so step 5 diverges.
+  const std::string path = checkpoint_path(dir + "/run", 4);
+  auto meta = read_checkpoint_meta(path);
+  GPT model(GPTOptions{config.model, meta.vocab_size});
+  auto optimizer = make_optimizer(*model, config.optim);
+  meta = load_checkpoint(path, model, optimizer.get());
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["ln_f.weight"].fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  save_checkpoint(path, model, *optimizer, meta);
+  const std::string before = read_file(path);
+  try {
+    resume(dir + "/run", {});
+    FAIL() << "expected RuntimeFailure";
+  } catch (const RuntimeFailure& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite loss at step 5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(path), before);  // the last good checkpoint is untouched
 }
 
 TEST(Checkpoint, CorruptNewestFallsBackOnlyInAutomaticResume) {

@@ -7,6 +7,7 @@
 
 #include "model/gpt.h"
 #include "train/optimizer.h"
+#include "train/session.h"
 #include "util/system_info.h"
 
 namespace ssmax {
@@ -14,9 +15,7 @@ namespace ssmax {
 std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<std::string>& normalizers,
                                            int steps, int warmup) {
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
-  const torch::Device device = config.device == "auto" || config.device == "cpu"
-                                   ? (config.device == "auto" && torch::cuda::is_available() ? torch::kCUDA : torch::kCPU)
-                                   : torch::Device(config.device);
+  const torch::Device device = resolve_device(config.device);
   const int64_t B = config.train.batch_size, T = config.model.block_size, V = config.data.tokenizer.vocab_size;
   struct Contender {
     GPT model{nullptr};

@@ -24,6 +24,9 @@ struct Session {
   CheckpointMeta meta;  // step, tokens, losses: the state that the checkpoint carries
 };
 
+// "auto" | "cpu" | "cuda" | "cuda:N" → a device that exists, or UsageError saying why not.
+torch::Device resolve_device(const std::string& name);
+
 // Threads, device, dataset (prepared if needed), a freshly initialised model (seeded) and optimizer.
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir);
 

@@ -28,18 +28,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (!torch::cuda::is_available())
-    throw UsageError("device = \"" + name + "\" but this LibTorch build sees no CUDA device; use \"cpu\" or \"auto\"");
-  torch::Device device(name);
-  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-    throw UsageError("device = \"" + name + "\" but only " + std::to_string(torch::cuda::device_count()) +
-                     " CUDA device(s) exist");
-  return device;
-}
-
 std::string format_duration(double seconds) {
   int s = static_cast<int>(seconds + 0.5);
   if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
@@ -91,6 +79,18 @@ std::string write_checkpoint(Session& s) {
 }
 
 }  // namespace
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (!torch::cuda::is_available())
+    throw UsageError("device = \"" + name + "\" but this LibTorch build sees no CUDA device; use \"cpu\" or \"auto\"");
+  torch::Device device(name);
+  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+    throw UsageError("device = \"" + name + "\" but only " + std::to_string(torch::cuda::device_count()) +
+                     " CUDA device(s) exist");
+  return device;
+}
 
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
   auto s = std::make_unique<Session>();
