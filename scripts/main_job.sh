@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, fetch the King James Bible, prepare it, then train
-# the three tiny configs (softmax, SSMax, SSMax+bias) one after another and print their results.
+# the three tiny configs (softmax, SSMax, SSMax+bias) one after another, print their results and
+# write a comparison report (table printed, plots under runs/kjv-tiny-report/).
 # Re-running skips finished runs. Pass --set KEY=VALUE arguments to change all three runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,9 @@ for variant in "${variants[@]}"; do
   step=$(sed -E 's/.*"step":([0-9]+).*/\1/' <<<"$line")
   printf '%-12s val_loss %.4f at step %s\n' "$variant" "$val" "$step"
 done
+
+echo
+echo "== comparison report =="
+./build/ssmax-gpt compare runs/kjv-tiny-softmax runs/kjv-tiny-ssmax runs/kjv-tiny-ssmax_bias \
+  --out runs/kjv-tiny-report
+echo "plots: runs/kjv-tiny-report/loss.png (and .svg), runs/kjv-tiny-report/s.png, b.png"
