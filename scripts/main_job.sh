@@ -2,7 +2,7 @@
 # The main job: install what is missing, build, fetch the King James Bible, prepare it, then train
 # the three tiny configs (softmax, SSMax, SSMax+bias) one after another, print their results and
 # write a comparison report (table printed, plots under runs/kjv-tiny-report/).
-# Re-running skips finished runs. Pass --set KEY=VALUE arguments to change all three runs.
+# Re-running skips finished runs and resumes interrupted ones. Pass --set KEY=VALUE arguments to change all three runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,7 +13,12 @@ bash scripts/fetch_kjv.sh
 variants=(softmax ssmax ssmax_bias)
 for variant in "${variants[@]}"; do
   echo "== training kjv-tiny-${variant} =="
-  ./build/ssmax-gpt train "configs/kjv-tiny-${variant}.json" "$@"
+  run="runs/kjv-tiny-${variant}"
+  if compgen -G "$run/checkpoints/step_*.json" >/dev/null; then
+    ./build/ssmax-gpt train --resume "$run" "$@"  # finishes an interrupted run; a finished one returns at once
+  else
+    ./build/ssmax-gpt train "configs/kjv-tiny-${variant}.json" "$@"
+  fi
 done
 
 echo
