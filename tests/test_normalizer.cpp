@@ -104,7 +104,11 @@ TEST_P(NormalizerParity, AttentionModuleMatchesNaiveFormula) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllNormalizers, NormalizerParity,
-                         ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias));
+                         ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias),
+                         [](const ::testing::TestParamInfo<Normalizer>& info) {
+                           const char* names[] = {"softmax", "ssmax", "ssmax_bias"};
+                           return std::string(names[static_cast<int>(info.param)]);
+                         });
 
 // Each row t gets its own factor s·ln(t+1): not one global n.
 TEST(Normalizer, RowScaleIsPerRowLogOfKeysSeen) {
