@@ -103,12 +103,14 @@ TEST_P(NormalizerParity, AttentionModuleMatchesNaiveFormula) {
   EXPECT_TRUE(torch::allclose(attention(x), expected, 1e-10, 1e-12));
 }
 
+std::string normalizer_test_name(const ::testing::TestParamInfo<Normalizer>& info) {
+  static const char* const names[] = {"softmax", "ssmax", "ssmax_bias"};
+  return names[static_cast<int>(info.param)];
+}
+
 INSTANTIATE_TEST_SUITE_P(AllNormalizers, NormalizerParity,
                          ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias),
-                         [](const ::testing::TestParamInfo<Normalizer>& info) {
-                           const char* names[] = {"softmax", "ssmax", "ssmax_bias"};
-                           return std::string(names[static_cast<int>(info.param)]);
-                         });
+                         normalizer_test_name);
 
 // Each row t gets its own factor s·ln(t+1): not one global n.
 TEST(Normalizer, RowScaleIsPerRowLogOfKeysSeen) {

@@ -172,6 +172,27 @@ TEST(Checkpoint, CorruptNewestFallsBackOnlyInAutomaticResume) {
   EXPECT_THROW(resume(newest, {}), RuntimeFailure);  // an explicit file gets no fallback
 }
 
+TEST(Checkpoint, RetentionKeepsNewestAndBestAndCleansLeftovers) {
+  const std::string dir = test_dir("checkpoint-retention");
+  fs::create_directories(dir + "/checkpoints");
+  const std::vector<std::pair<int64_t, double>> steps = {{10, 3.0}, {20, 2.5}, {30, 2.7}, {40, 2.8}, {50, 2.9}};
+  for (const auto& [step, val] : steps) {
+    const std::string path = checkpoint_path(dir, step);
+    std::ofstream(path) << "archive";
+    std::ofstream(fs::path(path).replace_extension(".json").string())
+        << json{{"step", step}, {"bytes", 7}, {"hash", "x"}, {"val_loss", val}}.dump();
+  }
+  std::ofstream(checkpoint_path(dir, 60) + ".tmp") << "torn";  // a write killed midway
+  std::ofstream(checkpoint_path(dir, 5)) << "no manifest";      // killed between archive and manifest
+  prune_checkpoints(dir, 2);
+  std::vector<int64_t> kept;
+  for (const auto& entry : list_checkpoints(dir)) kept.push_back(entry.step);
+  EXPECT_EQ(kept, (std::vector<int64_t>{20, 40, 50}));  // best (2.5) + newest two
+  EXPECT_FALSE(fs::exists(checkpoint_path(dir, 60) + ".tmp"));
+  EXPECT_FALSE(fs::exists(checkpoint_path(dir, 5)));
+  EXPECT_FALSE(fs::exists(checkpoint_path(dir, 10)));
+}
+
 TEST(Checkpoint, RejectsNonCheckpointsEmptyRunsAndNewerFormats) {
   const std::string dir = test_dir("checkpoint-bad");
   { std::ofstream(dir + "/notes.pt") << "not a checkpoint"; }

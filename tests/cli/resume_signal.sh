@@ -80,5 +80,16 @@ check "sweep shows progress" grep -q "run 4/4" "$work/sweep.err"
   --set train.max_steps=6 --set train.checkpoint_every=3 2>"$work/sweep2.err"
 check "sweep rerun skips finished runs" grep -q "4 runs (0 trained, 4 already finished)" "$work/sweep2.err"
 
+# 5. --vary: any --set-able key becomes a sweep axis, named in the run directories.
+"$bin" sweep "$work/config.json" --normalizers ssmax --vary model.attention.s_init=0.2,0.5 --seeds 7 \
+  --set out_dir="$work/vary" --set train.max_steps=2 2>"$work/vary.err"
+check "--vary made one run per value" test -d "$work/vary/normalizer=ssmax_s_init=0.5_seed=7" \
+  -a -d "$work/vary/normalizer=ssmax_s_init=0.2_seed=7"
+check "--vary set the value" grep -q '"s_init": 0.5' "$work/vary/normalizer=ssmax_s_init=0.5_seed=7/config.json"
+"$bin" sweep "$work/config.json" --vary model.n_head=3 --set out_dir="$work/bad" 2>"$work/bad.err"
+rc=$?
+check "sweep validates every combination first (exit 2, got $rc)" test "$rc" -eq 2
+check "nothing trained for an invalid sweep" test ! -e "$work/bad/n_head=3"
+
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0
