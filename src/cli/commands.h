@@ -19,6 +19,11 @@ Command add_bench_command(CLI::App& root);
 Command add_export_command(CLI::App& root);
 Command add_sweep_command(CLI::App& root);
 Command add_compare_command(CLI::App& root);
+Command add_generate_command(CLI::App& root);
+Command add_eval_command(CLI::App& root);
+Command add_attention_command(CLI::App& root);
+Command add_needle_command(CLI::App& root);
+Command add_finetune_command(CLI::App& root);
 
 // "--set KEY=VALUE" (repeatable), shared by every subcommand that reads a config.
 void add_set_option(CLI::App& app, std::vector<std::string>& overrides);

@@ -1,0 +1,28 @@
+// ssmax-gpt attention CHECKPOINT --length L --depth D: how much attention the heads pay to a needle.
+#include "cli/commands.h"
+#include "eval/eval_commands.h"
+
+namespace ssmax {
+
+Command add_attention_command(CLI::App& root) {
+  auto* app = root.add_subcommand(
+      "attention", "Attention mass of the final query on a needle hidden in held-out text, per layer and head "
+                   "(mean over trials): a table with the top heads first, JSON and a layers × heads heatmap");
+  auto args = std::make_shared<AttentionArgs>();
+  app->add_option("checkpoint", args->checkpoint, "Checkpoint file, or a run directory (its newest valid checkpoint)")
+      ->required();
+  app->add_option("--length", args->length, "Prompt length in tokens (haystack + needle + question)")->required();
+  app->add_option("--depth", args->depth, "Needle position in the haystack: 0 = start, 1 = end")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app->add_option("--trials", args->trials, "Prompts (different haystack, word and number) to average over")
+      ->capture_default_str();
+  app->add_option("--seed", args->seed, "Seed of the first trial's prompt")->capture_default_str();
+  app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
+  app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
+      ->capture_default_str();
+  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")->capture_default_str();
+  return {app, [args] { return run_attention(*args); }};
+}
+
+}  // namespace ssmax

@@ -1,0 +1,133 @@
+// `attention`: attention mass of the final query on a needle, per layer and head, over several trials.
+#include "eval/attention_probe.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_commands.h"
+#include "eval/eval_model.h"
+#include "eval/heatmap.h"
+#include "eval/needle_prompt.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+torch::Tensor last_query_attention(GPT& model, const std::vector<uint32_t>& ids, const torch::Device& device) {
+  if (ids.size() < 2) throw UsageError("attention: the prompt needs at least 2 tokens");
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1}).to(device);
+  const int64_t T = x.size(1);
+  std::vector<KVCache> caches;
+  model->forward(x.narrow(1, 0, T - 1), &caches);
+  std::vector<torch::Tensor> weights;
+  model->forward(x.narrow(1, T - 1, 1), &caches, &weights);
+  std::vector<torch::Tensor> rows;
+  for (const auto& w : weights) rows.push_back(w[0].select(1, 0));  // [B, H, 1, T] → [H, T]
+  return torch::stack(rows).to(torch::kCPU, torch::kDouble);
+}
+
+torch::Tensor attention_mass(const torch::Tensor& weights, size_t begin, size_t end) {
+  return weights.narrow(-1, static_cast<int64_t>(begin), static_cast<int64_t>(end - begin)).sum(-1);
+}
+
+int run_attention(const AttentionArgs& args) {
+  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
+  if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
+  set_eval_threads(args.runtime.threads);
+  EvalLoadOptions load;
+  load.device = args.runtime.device;
+  EvalModel m = load_eval_model(args.checkpoint, load);
+  if (m.learned_positions() && args.length > m.block_size())
+    throw UsageError("--length " + std::to_string(args.length) + ": " + m.checkpoint +
+                     " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));
+  const PreparedDataset dataset = eval_dataset(m);
+  const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
+  const TokenSource haystack = TokenSource::from_shard(dataset.val_shard);
+  const int64_t layers = m.config.model.n_layer, heads = m.config.model.n_head;
+
+  auto mass_sum = torch::zeros({layers, heads}, torch::kDouble);
+  double uniform_sum = 0, depth_sum = 0;
+  size_t needle_tokens = 0;
+  json trials = json::array();
+  for (int trial = 0; trial < args.trials; ++trial) {
+    const NeedlePrompt prompt = build_needle_prompt(tokenizer, haystack, args.length, args.depth, args.seed + trial);
+    const auto weights = last_query_attention(m.model, prompt.ids, m.device);
+    const auto mass = attention_mass(weights, prompt.needle_begin, prompt.needle_end);
+    mass_sum += mass;
+    needle_tokens = prompt.needle_end - prompt.needle_begin;
+    // What a head that spreads evenly over every key would put on the needle.
+    uniform_sum += static_cast<double>(needle_tokens) / static_cast<double>(prompt.ids.size());
+    depth_sum += prompt.depth;
+    trials.push_back({{"seed", args.seed + trial}, {"word", prompt.word}, {"needle_begin", prompt.needle_begin},
+                      {"needle_end", prompt.needle_end}, {"depth", prompt.depth},
+                      {"max_mass", mass.max().item<double>()}});
+    spdlog::info("trial {}/{}: needle at tokens [{}, {}) of {}, top head mass {:.3f}", trial + 1, args.trials,
+                 prompt.needle_begin, prompt.needle_end, prompt.ids.size(), mass.max().item<double>());
+  }
+  const auto mean = (mass_sum / args.trials).contiguous();
+  const double uniform = uniform_sum / args.trials;
+
+  struct Head {
+    int64_t layer, head;
+    double mass;
+  };
+  std::vector<Head> ranked;
+  std::vector<std::vector<double>> grid(layers, std::vector<double>(heads));
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t h = 0; h < heads; ++h) {
+      grid[l][h] = mean[l][h].item<double>();
+      ranked.push_back({l, h, grid[l][h]});
+    }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Head& a, const Head& b) { return a.mass > b.mass; });
+
+  std::printf("Attention of the final query on the needle (%zu tokens of %lld), mean over %d trial(s), depth %.2f\n",
+              needle_tokens, static_cast<long long>(args.length), args.trials, args.depth);
+  std::printf("%5s %5s %8s %10s\n", "layer", "head", "mass", "x uniform");
+  json top = json::array();
+  for (const auto& head : ranked) {
+    std::printf("%5lld %5lld %8.4f %10.1f\n", static_cast<long long>(head.layer), static_cast<long long>(head.head),
+                head.mass, head.mass / uniform);
+    top.push_back({{"layer", head.layer}, {"head", head.head}, {"mass", head.mass}});
+  }
+  std::fflush(stdout);
+
+  const std::string out_dir = args.out_dir.empty() ? (fs::path(m.run_dir) / "attention").string() : args.out_dir;
+  fs::create_directories(out_dir);
+  const std::string stem = "attention_L" + std::to_string(args.length) + "_d" + std::to_string(static_cast<int>(args.depth * 100));
+  const json report = {{"checkpoint", m.checkpoint}, {"step", m.meta.step}, {"label", m.label},
+                       {"length", args.length}, {"depth", args.depth}, {"mean_depth", depth_sum / args.trials},
+                       {"trials", args.trials}, {"needle_tokens", needle_tokens}, {"uniform_mass", uniform},
+                       {"mass", grid}, {"heads_by_mass", top}, {"per_trial", trials}};
+  const std::string json_path = (fs::path(out_dir) / (stem + ".json")).string();
+  write_file_atomic(json_path, report.dump(2) + "\n");
+
+  Heatmap heatmap;
+  heatmap.title = "Attention on the needle: " + m.label;
+  char note[160];
+  std::snprintf(note, sizeof note, "final query, length %lld, depth %.2f, %d trial(s); uniform = %.4f",
+                static_cast<long long>(args.length), args.depth, args.trials, uniform);
+  heatmap.note = note;
+  heatmap.row_label = "layer";
+  heatmap.column_label = "head";
+  for (int64_t l = 0; l < layers; ++l) heatmap.rows.push_back(std::to_string(l));
+  for (int64_t h = 0; h < heads; ++h) heatmap.columns.push_back(std::to_string(h));
+  heatmap.values = grid;
+  heatmap.lo = 0;
+  heatmap.hi = std::max(1e-6, ranked.front().mass);
+  heatmap.format = "%.3f";
+  const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / stem).string());
+  spdlog::info("wrote {}, {}, {}", json_path, plots[0], plots[1]);
+  return 0;
+}
+
+}  // namespace ssmax

@@ -1,0 +1,61 @@
+#pragma once
+// A trained model loaded for evaluation: checkpoint, resolved config, weights on a device, and the
+// run's tokenizer and validation split. Shared by generate, eval, attention and needle.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/prepare.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include "eval/token_source.h"
+#include "model/gpt.h"
+#include "train/checkpoint.h"
+
+namespace ssmax {
+
+struct EvalLoadOptions {
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  // Paper variant (e): evaluate a softmax-trained model with "ssmax"/"ssmax_bias" swapped in. Empty keeps
+  // the trained normalizer. s defaults to 1/ln(block_size), so s·ln(n) = 1 at the training length.
+  std::string normalizer;
+  double s = std::numeric_limits<double>::quiet_NaN();
+  double b = 0.0;
+  // RoPE base override (rope models only): theta > 0 sets it, else theta_scale > 0 multiplies it.
+  double rope_theta = 0.0;
+  double rope_theta_scale = 0.0;
+  int label_components = 1;  // path components of the run directory in the label (see label_components())
+};
+
+struct EvalModel {
+  std::string target;      // as given on the command line
+  std::string checkpoint;  // the resolved checkpoint file
+  std::string run_dir;     // the run directory it belongs to
+  CheckpointMeta meta;
+  Config config;           // as trained, except the overrides applied here (normalizer, rope_theta)
+  GPT model{nullptr};      // in eval mode, on `device`
+  torch::Device device{torch::kCPU};
+  std::string label;       // short name for tables and plots: run directory name + step (+ overrides)
+
+  bool learned_positions() const { return config.model.position == "learned"; }
+  int64_t block_size() const { return config.model.block_size; }
+};
+
+// Loads CHECKPOINT (file or run directory). Throws UsageError for bad targets/overrides and RuntimeFailure
+// for unreadable files.
+EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& options = {});
+
+// 1 when the targets' run directories have distinct names, else 2 (parent/name), so labels stay apart.
+int label_components(const std::vector<std::string>& targets);
+
+// The prepared dataset the checkpoint was trained on (tokenizer + shards), checked against its fingerprint.
+PreparedDataset eval_dataset(const EvalModel& model);
+
+// Intra-op threads for evaluation: n > 0, else every core.
+void set_eval_threads(int n);
+
+}  // namespace ssmax

@@ -1,0 +1,201 @@
+// `eval`: validation loss by position at several lengths, for one or more checkpoints; table, JSON, plot.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_commands.h"
+#include "eval/length_eval.h"
+#include "report/plot.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+void check_args(const LengthEvalArgs& args) {
+  if (args.checkpoints.empty()) throw UsageError("eval: name at least one checkpoint or run directory");
+  if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
+  for (int64_t length : args.lengths)
+    if (length < 1) throw UsageError("--lengths: " + std::to_string(length) + " is not a positive length");
+  if (args.windows < 1) throw UsageError("--batches " + std::to_string(args.windows) + ": must be >= 1");
+  if (args.rope_theta > 0 && args.rope_theta_scale > 0)
+    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+  if (args.rope_theta < 0 || args.rope_theta_scale < 0) throw UsageError("--rope-theta/--rope-theta-scale must be > 0");
+  if (!args.normalizer.empty() && args.normalizer != "ssmax" && args.normalizer != "ssmax_bias")
+    throw UsageError("--normalizer " + args.normalizer + " is not allowed: expected ssmax or ssmax_bias");
+  if (args.normalizer.empty() && !std::isnan(args.s))
+    throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias (a softmax-trained model)");
+  if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
+    throw UsageError("--text " + args.text_file + ": no such file");
+}
+
+// Refuses impossible settings before any model is evaluated, so a long run does not fail halfway.
+void precheck(const std::string& target, const LengthEvalArgs& args) {
+  const std::string checkpoint = resolve_checkpoint(target);
+  const Config config = config_from_json(read_checkpoint_meta(checkpoint).config, checkpoint);
+  if (!args.normalizer.empty() && config.model.attention.normalizer != "softmax")
+    throw UsageError("--normalizer swaps SSMax into a softmax-trained model, but " + checkpoint +
+                     " was trained with " + config.model.attention.normalizer);
+  if (config.model.position != "learned") return;
+  const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
+  if (longest > config.model.block_size)
+    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint +
+                     " uses learned positions and cannot go beyond model.block_size = " +
+                     std::to_string(config.model.block_size) + " (evaluate lengths <= block_size, or a RoPE model)");
+  if (args.rope_theta > 0 || args.rope_theta_scale > 0)
+    throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + checkpoint +
+                     " uses learned positions");
+}
+
+std::string cell(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%7.3f", value);
+  return text;
+}
+
+struct Row {
+  std::string label;
+  int64_t length, windows, block_size;
+  double loss;
+  std::vector<LossBin> bins;
+};
+
+void print_table(const std::vector<Row>& rows) {
+  int64_t longest = 0;
+  size_t label_width = 10;
+  for (const auto& row : rows) longest = std::max(longest, row.length), label_width = std::max(label_width, row.label.size());
+  std::string header = "checkpoint" + std::string(label_width - 10, ' ') + "  length windows    loss";
+  for (int64_t lo = 1; lo <= longest; lo *= 2) {
+    char text[32];
+    std::snprintf(text, sizeof text, " %7s", (lo < 1000 ? std::to_string(lo) : std::to_string(lo / 1024) + "k").c_str());
+    header += text;
+  }
+  std::printf("%s\n", header.c_str());
+  for (const auto& row : rows) {
+    char text[64];
+    std::snprintf(text, sizeof text, "  %6lld %7lld %s", static_cast<long long>(row.length),
+                  static_cast<long long>(row.windows), cell(row.loss).c_str());
+    std::string line = row.label + std::string(label_width - row.label.size(), ' ') + text;
+    for (const auto& bin : row.bins) line += " " + cell(bin.loss) + (bin.hi - 1 > row.block_size ? "*" : "");
+    std::printf("%s\n", line.c_str());
+  }
+  std::printf("Columns after loss: positions [p, 2p), token-weighted mean loss (nats); * = reaches beyond the training "
+              "length (model.block_size).\n");
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_length_eval(const LengthEvalArgs& args) {
+  check_args(args);
+  for (const auto& target : args.checkpoints) precheck(target, args);
+  set_eval_threads(args.runtime.threads);
+  EvalLoadOptions load;
+  load.device = args.runtime.device;
+  load.label_components = label_components(args.checkpoints);
+  load.normalizer = args.normalizer;
+  load.s = args.s;
+  load.b = args.b;
+  load.rope_theta = args.rope_theta;
+  load.rope_theta_scale = args.rope_theta_scale;
+  const std::string text = args.text_file.empty() ? std::string() : read_file(args.text_file);
+
+  std::string out_dir = args.out_dir;
+  std::vector<Row> rows;
+  json results = json::array();
+  Figure figure;
+  figure.title = "Loss by position";
+  figure.note = args.text_file.empty() ? "validation split" : "text: " + args.text_file;
+  PlotPanel panel;
+  panel.x_label = "position (tokens of context)";
+  panel.y_label = "loss (nats), mean over [p, 2p)";
+  panel.log_x = true;
+  std::set<int64_t> block_sizes;
+
+  for (const auto& target : args.checkpoints) {
+    EvalModel m = load_eval_model(target, load);
+    if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "eval").string();
+    const PreparedDataset dataset = eval_dataset(m);
+    const TokenSource source = text.empty() ? TokenSource::from_shard(dataset.val_shard)
+                                            : [&] {
+                                                const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
+                                                return TokenSource::from_ids(ids, args.text_file);
+                                              }();
+    block_sizes.insert(m.block_size());
+    spdlog::info("{}: {} ({} positions, block_size {}, {} tokens to draw from)", m.label, m.checkpoint,
+                 m.config.model.position, m.block_size(), source.size());
+    for (int64_t length : args.lengths) {
+      const auto start = std::chrono::steady_clock::now();
+      auto last_report = start;
+      auto progress = [&](int64_t done, int64_t total) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_report < std::chrono::seconds(10) || done == total) return;
+        last_report = now;
+        spdlog::info("  length {}: {}/{} windows", length, done, total);
+      };
+      const PositionLoss losses = position_losses(m.model, source, length, args.windows, m.device, progress);
+      const auto bins = log_bins(losses);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      spdlog::info("  length {}: loss {:.4f} over {} windows ({:.1f}s)", length, losses.overall(), losses.windows, seconds);
+      rows.push_back({m.label, length, losses.windows, m.block_size(), losses.overall(), bins});
+
+      json bin_json = json::array();
+      PlotSeries series;
+      series.label = m.label + " L=" + std::to_string(length);
+      series.color = panel.series.size();
+      for (const auto& bin : bins) {
+        bin_json.push_back({{"lo", bin.lo}, {"hi", bin.hi}, {"tokens", bin.tokens}, {"loss", bin.loss}});
+        series.x.push_back(std::sqrt(static_cast<double>(bin.lo) * static_cast<double>(bin.hi - 1)));
+        series.y.push_back(bin.loss);
+      }
+      panel.series.push_back(series);
+      std::vector<double> per_position(length);
+      for (int64_t p = 1; p <= length; ++p) per_position[p - 1] = losses.at(p);
+      results.push_back({{"label", m.label},
+                         {"checkpoint", m.checkpoint},
+                         {"run_dir", m.run_dir},
+                         {"step", m.meta.step},
+                         {"block_size", m.block_size()},
+                         {"position", m.config.model.position},
+                         {"normalizer", m.config.model.attention.normalizer},
+                         {"normalizer_swapped_in", !args.normalizer.empty()},
+                         {"s_init", args.normalizer.empty() ? json(nullptr) : json(m.config.model.attention.s_init)},
+                         {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
+                         {"length", length},
+                         {"windows", losses.windows},
+                         {"tokens", losses.windows * length},
+                         {"loss", losses.overall()},
+                         {"bins", bin_json},
+                         {"position_loss", per_position}});
+    }
+  }
+  print_table(rows);
+
+  fs::create_directories(out_dir);
+  const json report = {{"source", args.text_file.empty() ? "validation split" : args.text_file},
+                       {"lengths", args.lengths},
+                       {"windows_requested", args.windows},
+                       {"position_convention", "position p (1-based) predicts token p+1 of a window from its first p tokens"},
+                       {"results", results}};
+  const std::string json_path = (fs::path(out_dir) / "eval.json").string();
+  write_file_atomic(json_path, report.dump(2) + "\n");
+  for (int64_t block_size : block_sizes) panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
+  figure.panels.push_back(panel);
+  const auto plots = write_figure(figure, (fs::path(out_dir) / "eval_loss").string());
+  std::string written = json_path;
+  for (const auto& plot : plots) written += ", " + plot;
+  spdlog::info("wrote {}", written);
+  return 0;
+}
+
+}  // namespace ssmax

@@ -1,0 +1,157 @@
+// `needle`: retrieval of a 7-digit number hidden in held-out text, by length and depth, per checkpoint.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_commands.h"
+#include "eval/eval_model.h"
+#include "eval/generate.h"
+#include "eval/heatmap.h"
+#include "eval/needle_prompt.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+void check_args(const NeedleArgs& args) {
+  if (args.checkpoints.empty()) throw UsageError("needle: name at least one checkpoint or run directory");
+  if (args.lengths.empty() || args.depths.empty()) throw UsageError("needle: --lengths and --depths need a value each");
+  for (double depth : args.depths)
+    if (!(depth >= 0 && depth <= 1)) throw UsageError("--depths: " + std::to_string(depth) + " is outside [0, 1]");
+  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
+  if (args.max_new_tokens < 8)
+    throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": at least 8 (a space and 7 digits)");
+}
+
+// Learned positions must fit the prompt and the answer: refused before any model runs.
+void precheck(const std::string& target, const NeedleArgs& args) {
+  const std::string checkpoint = resolve_checkpoint(target);
+  const Config config = config_from_json(read_checkpoint_meta(checkpoint).config, checkpoint);
+  if (config.model.position != "learned") return;
+  const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
+  const int64_t limit = config.model.block_size + 1 - args.max_new_tokens;
+  if (longest > limit)
+    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint + " uses learned positions (block_size " +
+                     std::to_string(config.model.block_size) + "), so prompts can be at most " + std::to_string(limit) +
+                     " tokens to leave room for --max-new-tokens " + std::to_string(args.max_new_tokens));
+}
+
+std::string file_safe(std::string text) {
+  for (char& c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  return text;
+}
+
+}  // namespace
+
+int run_needle(const NeedleArgs& args) {
+  check_args(args);
+  for (const auto& target : args.checkpoints) precheck(target, args);
+  set_eval_threads(args.runtime.threads);
+  EvalLoadOptions load;
+  load.device = args.runtime.device;
+  load.label_components = label_components(args.checkpoints);
+  std::string out_dir = args.out_dir;
+  json results = json::array();
+  std::vector<std::string> written;
+
+  for (const auto& target : args.checkpoints) {
+    EvalModel m = load_eval_model(target, load);
+    if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "needle").string();
+    fs::create_directories(out_dir);
+    const PreparedDataset dataset = eval_dataset(m);
+    const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
+    const TokenSource haystack = TokenSource::from_shard(dataset.val_shard);
+    SamplingOptions greedy;
+    greedy.temperature = 0;
+    greedy.max_new_tokens = args.max_new_tokens;
+
+    // [depth][length]: exact-match rate and digit accuracy, each a mean over trials.
+    std::vector<std::vector<double>> exact(args.depths.size(), std::vector<double>(args.lengths.size()));
+    auto digits = exact;
+    json cases = json::array();
+    for (size_t li = 0; li < args.lengths.size(); ++li) {
+      for (size_t di = 0; di < args.depths.size(); ++di) {
+        for (int trial = 0; trial < args.trials; ++trial) {
+          // The trial's seed alone picks word, number and haystack: every depth and length hides the same needle.
+          const NeedlePrompt prompt =
+              build_needle_prompt(tokenizer, haystack, args.lengths[li], args.depths[di], args.seed + trial);
+          const std::vector<int64_t> ids(prompt.ids.begin(), prompt.ids.end());
+          const auto generation = generate_tokens(m.model, ids, greedy, m.device);
+          const std::string answer = tokenizer.decode(std::vector<uint32_t>(generation.tokens.begin(), generation.tokens.end()));
+          const NeedleScore score = score_needle_answer(answer, prompt.number);
+          exact[di][li] += score.exact ? 1.0 / args.trials : 0.0;
+          digits[di][li] += score.digit_accuracy / args.trials;
+          if (args.show_prompts && trial == 0)
+            std::fprintf(stderr, "--- length %lld, depth %.2f, needle at tokens [%zu, %zu):\n%s\n--- answer: %s\n",
+                         static_cast<long long>(args.lengths[li]), args.depths[di], prompt.needle_begin,
+                         prompt.needle_end, tokenizer.decode(prompt.ids).c_str(), answer.c_str());
+          cases.push_back({{"length", args.lengths[li]}, {"depth", args.depths[di]}, {"actual_depth", prompt.depth},
+                           {"needle_tokens", {prompt.needle_begin, prompt.needle_end}},
+                           {"trial", trial}, {"word", prompt.word}, {"number", prompt.number}, {"answer", answer},
+                           {"exact", score.exact}, {"digit_accuracy", score.digit_accuracy}});
+        }
+      }
+      double row_exact = 0;
+      for (size_t di = 0; di < args.depths.size(); ++di) row_exact += exact[di][li] / args.depths.size();
+      spdlog::info("{} length {}: exact match {:.0f}% over {} depths × {} trials", m.label, args.lengths[li],
+                   100 * row_exact, args.depths.size(), args.trials);
+    }
+
+    std::printf("%s — exact match %% (digit accuracy %%), %d trial(s) per cell\n", m.label.c_str(), args.trials);
+    std::printf("%8s", "depth");
+    for (int64_t length : args.lengths) std::printf(" %14lld", static_cast<long long>(length));
+    std::printf("\n");
+    for (size_t di = 0; di < args.depths.size(); ++di) {
+      std::printf("%8.2f", args.depths[di]);
+      for (size_t li = 0; li < args.lengths.size(); ++li) {
+        char cell[32];
+        std::snprintf(cell, sizeof cell, "%.0f (%.0f)", 100 * exact[di][li], 100 * digits[di][li]);
+        std::printf(" %14s", cell);
+      }
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+
+    results.push_back({{"label", m.label}, {"checkpoint", m.checkpoint}, {"step", m.meta.step},
+                       {"block_size", m.block_size()}, {"position", m.config.model.position},
+                       {"normalizer", m.config.model.attention.normalizer}, {"exact", exact},
+                       {"digit_accuracy", digits}, {"cases", cases}});
+    Heatmap heatmap;
+    heatmap.title = "Needle retrieval: " + m.label;
+    heatmap.note = "exact-match rate over " + std::to_string(args.trials) + " trial(s); block_size " +
+                   std::to_string(m.block_size());
+    heatmap.row_label = "needle depth";
+    heatmap.column_label = "context length (tokens)";
+    for (double depth : args.depths) {
+      char text[16];
+      std::snprintf(text, sizeof text, "%.2f", depth);
+      heatmap.rows.push_back(text);
+    }
+    for (int64_t length : args.lengths) heatmap.columns.push_back(std::to_string(length));
+    heatmap.values = exact;
+    const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / ("needle_" + file_safe(m.label))).string());
+    written.insert(written.end(), plots.begin(), plots.end());
+  }
+
+  const json report = {{"lengths", args.lengths}, {"depths", args.depths}, {"trials", args.trials},
+                       {"seed", args.seed}, {"max_new_tokens", args.max_new_tokens},
+                       {"layout", "exact and digit_accuracy are [depth][length]"}, {"results", results}};
+  const std::string json_path = (fs::path(out_dir) / "needle.json").string();
+  write_file_atomic(json_path, report.dump(2) + "\n");
+  std::string files = json_path;
+  for (const auto& path : written) files += ", " + path;
+  spdlog::info("wrote {}", files);
+  return 0;
+}
+
+}  // namespace ssmax

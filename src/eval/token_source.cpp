@@ -1,0 +1,37 @@
+#include "eval/token_source.h"
+
+#include "util/errors.h"
+
+namespace ssmax {
+
+TokenSource TokenSource::from_shard(const std::string& path) {
+  TokenSource source;
+  source.shard_ = std::make_shared<TokenShard>(TokenShard::open(path));
+  source.name_ = path;
+  return source;
+}
+
+TokenSource TokenSource::from_ids(std::vector<uint32_t> ids, std::string name) {
+  TokenSource source;
+  source.ids_ = std::move(ids);
+  source.name_ = std::move(name);
+  return source;
+}
+
+size_t TokenSource::size() const { return shard_ ? shard_->size() : ids_.size(); }
+
+void TokenSource::copy_to(size_t start, size_t n, int64_t* dst) const {
+  if (start + n > size())
+    throw RuntimeFailure(name_ + ": tokens [" + std::to_string(start) + ", " + std::to_string(start + n) +
+                         ") are past its end (" + std::to_string(size()) + " tokens)");
+  if (shard_) return shard_->copy_to(start, n, dst);
+  for (size_t i = 0; i < n; ++i) dst[i] = ids_[start + i];
+}
+
+std::vector<uint32_t> TokenSource::slice(size_t start, size_t n) const {
+  std::vector<int64_t> wide(n);
+  copy_to(start, n, wide.data());
+  return std::vector<uint32_t>(wide.begin(), wide.end());
+}
+
+}  // namespace ssmax
