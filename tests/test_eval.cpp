@@ -311,7 +311,7 @@ TEST(FinetuneNeedle, InterruptedAndResumedEqualsUnbroken) {
   args.checkpoint = tiny_run("rope", "ssmax_bias");
   args.lengths = {150, 160};
   auto overrides = [&](const std::string& out) {
-    return std::vector<std::string>{"out_dir=" + out, "train.max_steps=6", "train.batch_size=2", "train.log_every=1",
+    return std::vector<std::string>{"out_dir=" + out, "train.max_steps=6", "train.batch_size=2", "train.log_every=2",
                                     "train.eval_every=3", "train.eval_batches=1", "train.checkpoint_every=2"};
   };
   args.overrides = overrides(dir + "/unbroken");
@@ -326,9 +326,17 @@ TEST(FinetuneNeedle, InterruptedAndResumedEqualsUnbroken) {
   EXPECT_EQ(b.meta.step, 6);
   auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
-  EXPECT_EQ(read_file(dir + "/unbroken/metrics.jsonl").size() > 0, true);
+  // Stopped in the middle of a logging interval: the records still match an unbroken run's.
+  const auto unbroken = comparable_metrics(dir + "/unbroken");
+  EXPECT_EQ(unbroken.size(), 5u);  // train loss at 2, 4, 6; answer loss on the validation prompts at 3, 6
+  EXPECT_EQ(unbroken, comparable_metrics(dir + "/broken"));
   args.overrides.push_back("model.n_layer=2");
   EXPECT_THROW(run_finetune(args), UsageError);
+  // A length that cannot hold the needle and the question is refused before the run directory is made.
+  args.overrides = overrides(dir + "/too-short");
+  args.lengths = {20};
+  EXPECT_THROW(run_finetune(args), UsageError);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/too-short"));
 }
 
 }  // namespace

@@ -18,18 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// Metrics lines without the wall-clock fields, which legitimately differ between runs.
-std::vector<json> comparable_metrics(const std::string& run_dir) {
-  std::vector<json> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    json j = json::parse(line);
-    for (const char* key : {"tokens_per_s", "ms_per_step", "elapsed_s"}) j.erase(key);
-    out.push_back(j);
-  }
-  return out;
-}
-
 std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
   auto meta = read_checkpoint_meta(checkpoint);
   Config config = config_from_json(meta.config, checkpoint);

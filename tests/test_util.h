@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 
@@ -16,6 +19,18 @@ inline std::string test_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+// A run's metrics.jsonl records without the wall-clock fields, which legitimately differ between runs.
+inline std::vector<nlohmann::json> comparable_metrics(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json record = nlohmann::json::parse(line);
+    for (const char* key : {"tokens_per_s", "ms_per_step", "elapsed_s"}) record.erase(key);
+    out.push_back(record);
+  }
+  return out;
 }
 
 // Deterministic, learnable text: short sentences from a small grammar (~40 KB).

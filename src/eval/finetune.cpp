@@ -4,8 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -14,10 +12,8 @@
 #include "eval/eval_model.h"
 #include "eval/finetune.h"
 #include "eval/needle_prompt.h"
-#include "report/metrics.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
-#include "train/schedule.h"
 #include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -37,12 +33,53 @@ uint64_t mix(uint64_t x) {  // splitmix64
   return x ^ (x >> 31);
 }
 
-double answer_loss(GPT& model, const std::pair<torch::Tensor, torch::Tensor>& batch, const torch::Device& device) {
+torch::Tensor answer_loss(GPT& model, const std::pair<torch::Tensor, torch::Tensor>& batch, const torch::Device& device) {
   auto logits = model->forward(batch.first.to(device));
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                              batch.second.to(device).reshape({-1}))
-      .item<double>();
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), batch.second.to(device).reshape({-1}));
 }
+
+// Haystacks from the training split for training, from the validation split for the fixed validation set
+// (stream 1), so that `needle`, which cuts its haystacks from the validation split, never sees a training prompt.
+class NeedleObjective : public TrainingObjective {
+ public:
+  NeedleObjective(const PreparedDataset& dataset, const Config& config, std::vector<int64_t> lengths)
+      : tokenizer_(Tokenizer::load(dataset.tokenizer_model)),
+        train_text_(TokenSource::from_shard(dataset.train_shard)),
+        val_text_(TokenSource::from_shard(dataset.val_shard)),
+        lengths_(std::move(lengths)),
+        batch_size_(config.train.batch_size),
+        accumulation_(config.train.grad_accum_steps),
+        seed_(config.seed) {}
+
+  std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
+                                               const torch::Device& device) override {
+    const auto batch = needle_training_batch(tokenizer_, train_text_, lengths_, batch_size_, seed_,
+                                             step * accumulation_ + micro, 0);
+    return {answer_loss(model, batch, device), batch.first.numel()};
+  }
+
+  double validation_loss(GPT& model, int batches, const torch::Device& device) override {
+    double total = 0;
+    for (int i = 0; i < batches; ++i)
+      total += answer_loss(model, needle_training_batch(tokenizer_, val_text_, lengths_, batch_size_, seed_, i, 1), device)
+                   .item<double>();
+    return total / batches;
+  }
+
+  std::string loss_name() const override { return "answer loss"; }
+
+  // Throws UsageError for a length too short to hold the needle and the question.
+  void check_lengths() const {
+    for (int64_t length : lengths_) build_needle_prompt(tokenizer_, val_text_, length, 0.5, seed_);
+  }
+
+ private:
+  Tokenizer tokenizer_;
+  TokenSource train_text_, val_text_;
+  std::vector<int64_t> lengths_;
+  int64_t batch_size_, accumulation_;
+  uint64_t seed_;
+};
 
 }  // namespace
 
@@ -107,6 +144,11 @@ int run_finetune(const FinetuneArgs& args) {
     throw UsageError("--lengths " + std::to_string(longest) + ": learned positions need prompt + answer (~10 tokens) <= "
                      "model.block_size = " + std::to_string(config.model.block_size));
 
+  // Everything that can refuse the command does so before the run directory is made.
+  const PreparedDataset dataset = load_prepared_dataset(source_meta.dataset_dir);
+  auto objective = std::make_unique<NeedleObjective>(dataset, config, args.lengths);
+  objective->check_lengths();
+
   const RunDirState state = open_run_dir(config);
   const std::string run_dir = config.out_dir;
   const json task = {{"task", args.task}, {"source", fs::absolute(source).lexically_normal().string()},
@@ -121,123 +163,34 @@ int run_finetune(const FinetuneArgs& args) {
   }
   write_file_atomic(task_file.string(), task.dump(2) + "\n");
 
-  set_eval_threads(config.threads);
-  const torch::Device device = resolve_device(config.device);
-  GPT model(GPTOptions{config.model, source_meta.vocab_size});
-  model->to(device);
-  auto optimizer = make_optimizer(*model, config.optim);
-  CheckpointMeta meta;
+  auto session = make_model_session(config, run_dir, source_meta.vocab_size);
   if (state == RunDirState::SameRunUnfinished) {
     const std::string latest = find_resume_checkpoint(run_dir);
-    meta = read_checkpoint_meta(latest);
-    for (const char* name : {"metrics.jsonl", "train.log"}) {
-      const fs::path path = fs::path(run_dir) / name;
-      const uint64_t keep = std::string(name) == "train.log" ? meta.log_bytes : meta.metrics_bytes;
-      if (fs::exists(path) && fs::file_size(path) > keep) fs::resize_file(path, keep);
-    }
+    const CheckpointMeta stored = read_checkpoint_meta(latest);
+    truncate_logs_to_checkpoint(run_dir, stored);
     log_to_file((fs::path(run_dir) / "train.log").string());
-    meta = load_checkpoint(latest, model, optimizer.get());
-    apply_optimizer_config(*optimizer, config.optim);
-    spdlog::info("finetune: resumed {} at step {}/{}", run_dir, meta.step, config.train.max_steps);
+    session->meta = load_checkpoint(latest, session->model, session->optimizer.get());
+    apply_optimizer_config(*session->optimizer, config.optim);
+    spdlog::info("finetune: resumed {} at step {}/{}", run_dir, session->meta.step, config.train.max_steps);
   } else {
     log_to_file((fs::path(run_dir) / "train.log").string());
-    load_checkpoint(source, model, nullptr);
-    meta.vocab_size = source_meta.vocab_size;
-    meta.dataset_dir = source_meta.dataset_dir;
-    meta.dataset_fingerprint = source_meta.dataset_fingerprint;
+    load_checkpoint(source, session->model, nullptr);
+    session->meta.dataset_dir = source_meta.dataset_dir;
+    session->meta.dataset_fingerprint = source_meta.dataset_fingerprint;
     spdlog::info("finetune --task needle: {} → {}, {} steps of {} prompts, lengths {}", source, run_dir,
                  config.train.max_steps, config.train.batch_size, json(args.lengths).dump());
   }
-  meta.config = config_to_json(config);
-  model->to(device);
+  session->meta.config = config_to_json(config);
+  session->model->to(session->device);
+  session->dataset = dataset;
+  session->objective = std::move(objective);
+  session->continue_command = "the same finetune command again";
 
-  // Train on the training split's text; the `needle` evaluation cuts its haystacks from the validation split.
-  const PreparedDataset dataset = load_prepared_dataset(meta.dataset_dir);
-  const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
-  const TokenSource train_text = TokenSource::from_shard(dataset.train_shard);
-  const TokenSource val_text = TokenSource::from_shard(dataset.val_shard);
-  auto batch = [&](const TokenSource& text, int64_t step, uint64_t stream) {
-    return needle_training_batch(tokenizer, text, args.lengths, config.train.batch_size, config.seed, step, stream);
-  };
-
-  std::vector<torch::Tensor> trainable;
-  for (const auto& p : model->parameters())
-    if (p.requires_grad()) trainable.push_back(p);
-  const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : INFINITY;
-  const auto& t = config.train;
-  const int64_t last_step = args.stop_at > 0 ? std::min<int64_t>(args.stop_at, t.max_steps) : t.max_steps;
-  MetricsWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
-  InterruptGuard interrupts;
-  model->train();
-  while (meta.step < last_step && !InterruptGuard::requested()) {
-    const auto start = std::chrono::steady_clock::now();
-    const int64_t step = meta.step;
-    const double lr = learning_rate(config.optim, step, t.max_steps);
-    set_learning_rate(*optimizer, lr);
-    optimizer->zero_grad();
-    const auto [x, y] = batch(train_text, step, 0);
-    auto logits = model->forward(x.to(device));
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.to(device).reshape({-1}));
-    loss.backward();
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
-    const double step_loss = loss.item<double>();
-    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
-      throw RuntimeFailure("finetune: non-finite loss or gradient at step " + std::to_string(step + 1));
-    optimizer->step();
-    meta.step = step + 1;
-    meta.tokens += x.numel();
-    meta.elapsed_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    meta.interval_loss += step_loss;
-    meta.interval_steps += 1;
-    meta.step_val_loss = NAN;
-    const bool last = meta.step == t.max_steps;
-    if (meta.step % t.log_every == 0 || last) {
-      MetricsRecord record;
-      record.step = meta.step;
-      record.tokens = meta.tokens;
-      record.train_loss = meta.interval_loss / meta.interval_steps;
-      record.lr = lr;
-      record.grad_norm = grad_norm;
-      record.elapsed_s = meta.elapsed_s;
-      metrics.write(record);
-      spdlog::info("step {}/{} | answer loss {:.4f} | lr {:.2e} | grad {:.3f}", meta.step, t.max_steps,
-                   *record.train_loss, lr, grad_norm);
-      meta.interval_loss = 0;
-      meta.interval_steps = 0;
-    }
-    if (meta.step % t.eval_every == 0 || last) {
-      // A fixed set of validation-split prompts (stream 1), the same at every evaluation.
-      torch::NoGradGuard no_grad;
-      model->eval();
-      double total = 0;
-      for (int i = 0; i < t.eval_batches; ++i) total += answer_loss(model, batch(val_text, i, 1), device);
-      model->train();
-      MetricsRecord record;
-      record.step = meta.step;
-      record.tokens = meta.tokens;
-      record.val_loss = meta.last_val_loss = meta.step_val_loss = total / t.eval_batches;
-      record.lr = lr;
-      record.elapsed_s = meta.elapsed_s;
-      metrics.write(record);
-      meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
-      spdlog::info("step {} | val answer loss {:.4f}", meta.step, *record.val_loss);
-    }
-    if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || InterruptGuard::requested()) {
-      spdlog::default_logger()->flush();
-      const fs::path dir = run_dir;
-      meta.metrics_bytes = fs::exists(dir / "metrics.jsonl") ? fs::file_size(dir / "metrics.jsonl") : 0;
-      meta.log_bytes = fs::exists(dir / "train.log") ? fs::file_size(dir / "train.log") : 0;
-      const std::string path = checkpoint_path(run_dir, meta.step);
-      save_checkpoint(path, model, *optimizer, meta);
-      prune_checkpoints(run_dir, t.keep_last);
-      spdlog::info("checkpoint {}", path);
-    }
-  }
-  if (meta.step < t.max_steps) {
-    spdlog::info("stopped at step {}/{}; continue by running the same finetune command again", meta.step, t.max_steps);
-    return InterruptGuard::requested() ? 130 : 0;
-  }
-  spdlog::info("finetune done: {} steps; evaluate with: ssmax-gpt needle {}", meta.step, run_dir);
+  TrainOptions options;
+  options.stop_at = args.stop_at;
+  const TrainSummary summary = run_training_loop(*session, options);
+  if (summary.interrupted) return InterruptGuard::requested() ? 130 : 0;
+  spdlog::info("finetune done: {} steps; evaluate with: ssmax-gpt needle {}", summary.steps, run_dir);
   return 0;
 }
 

@@ -35,13 +35,6 @@ bool is_normalizer_switch(const std::string& from, const std::string& to) {
   return (from == "softmax" && (to == "ssmax" || to == "ssmax_bias")) || (from == "ssmax" && to == "ssmax_bias");
 }
 
-// Cuts a log file back to its size at the checkpoint, dropping what an interrupted run wrote after it.
-void truncate_to(const fs::path& file, uint64_t bytes) {
-  std::error_code error;
-  const auto size = fs::file_size(file, error);
-  if (!error && size > bytes) fs::resize_file(file, bytes);
-}
-
 }  // namespace
 
 TrainSummary resume(const std::string& target, const std::vector<std::string>& overrides, const TrainOptions& options) {
@@ -69,8 +62,7 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   // Continue in the run's own directory, whatever out_dir said when the run was made.
   Config session_config = config;
   session_config.out_dir = run_dir;
-  truncate_to(fs::path(run_dir) / "metrics.jsonl", stored.metrics_bytes);
-  truncate_to(fs::path(run_dir) / "train.log", stored.log_bytes);
+  truncate_logs_to_checkpoint(run_dir, stored);
   log_to_file((fs::path(run_dir) / "train.log").string());
   auto session = make_session(session_config, run_dir);
   if (session->dataset.fingerprint != stored.dataset_fingerprint)

@@ -1,10 +1,12 @@
 #pragma once
-// What a training loop needs, built once for a fresh run or a resume: data, model, optimizer, state.
+// What a training loop needs, built once for a fresh run, a resume or a finetune: the objective (data and
+// loss), model, optimizer and the state that checkpoints carry.
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 
-#include "data/loader.h"
 #include "data/prepare.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
@@ -12,25 +14,50 @@
 
 namespace ssmax {
 
+// What the loop minimises. Batches must be a pure function of (step, micro) so that a resumed run sees
+// exactly the batches an unbroken one would.
+class TrainingObjective {
+ public:
+  virtual ~TrainingObjective() = default;
+  // The loss of micro-batch `micro` of step `step` (not yet divided by the accumulation steps), and the
+  // number of input tokens it covered.
+  virtual std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
+                                                       const torch::Device& device) = 0;
+  // Mean loss over `batches` fixed validation batches (called under NoGradGuard, model in eval mode).
+  virtual double validation_loss(GPT& model, int batches, const torch::Device& device) = 0;
+  virtual std::string loss_name() const { return "loss"; }  // in the log lines
+  virtual std::string baseline_note() const { return ""; }   // what to compare the final loss with
+};
+
+// Next-token loss on every position of block_size windows of the prepared train/val shards.
+std::unique_ptr<TrainingObjective> language_model_objective(const PreparedDataset& dataset, const Config& config);
+
 struct Session {
   Config config;
   std::string run_dir;
   torch::Device device{torch::kCPU};
   PreparedDataset dataset;
-  std::unique_ptr<TokenShard> train_shard, val_shard;
-  std::unique_ptr<BatchLoader> train_loader, val_loader;
+  std::unique_ptr<TrainingObjective> objective;
   GPT model{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer;
   CheckpointMeta meta;  // step, tokens, losses: the state that the checkpoint carries
+  std::string continue_command;  // printed when the loop stops early: how to carry on
 };
 
 // "auto" | "cpu" | "cuda" | "cuda:N" → a device that exists, or UsageError saying why not.
 torch::Device resolve_device(const std::string& name);
 
-// Threads, device, dataset (prepared if needed), a freshly initialised model (seeded) and optimizer.
+// Threads, device, a freshly initialised model (seeded) and its optimizer; no dataset, no objective.
+std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size);
+
+// make_model_session() plus the dataset (prepared if needed) and the language-model objective.
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir);
 
 // Runs steps meta.step+1 … max_steps (or options.stop_at), logging, evaluating and checkpointing.
 TrainSummary run_training_loop(Session& session, const TrainOptions& options);
+
+// Cuts a run's metrics.jsonl and train.log back to their sizes when `meta` was saved, dropping what an
+// interrupted process wrote after that checkpoint.
+void truncate_logs_to_checkpoint(const std::string& run_dir, const CheckpointMeta& meta);
 
 }  // namespace ssmax

@@ -48,16 +48,12 @@ void read_normalizer_parameters(GPT& model, MetricsRecord& record) {
   }
 }
 
-double evaluate(GPT& model, const BatchLoader& loader, int batches, const torch::Device& device) {
+double evaluate(Session& s) {
   torch::NoGradGuard no_grad;
-  model->eval();
-  double total = 0;
-  for (int i = 0; i < batches; ++i) {
-    auto [x, y] = loader.eval_batch(i, batches);
-    total += model->loss(x.to(device), y.to(device)).item<double>();
-  }
-  model->train();
-  return total / batches;
+  s.model->eval();
+  const double loss = s.objective->validation_loss(s.model, s.config.train.eval_batches, s.device);
+  s.model->train();
+  return loss;
 }
 
 uint64_t size_or_zero(const fs::path& path) {
@@ -92,33 +88,43 @@ torch::Device resolve_device(const std::string& name) {
   return device;
 }
 
-std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
+std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size) {
   auto s = std::make_unique<Session>();
   s->config = config;
   s->run_dir = run_dir;
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   s->device = resolve_device(config.device);
-  s->dataset = prepare_dataset(config.data);
-  s->train_shard = std::make_unique<TokenShard>(TokenShard::open(s->dataset.train_shard));
-  s->val_shard = std::make_unique<TokenShard>(TokenShard::open(s->dataset.val_shard));
-  for (const TokenShard* shard : {s->train_shard.get(), s->val_shard.get()})
-    if (shard->vocab_size() != static_cast<uint32_t>(s->dataset.vocab_size))
-      throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->path() + " was encoded with vocab " +
-                           std::to_string(shard->vocab_size()) + " but the tokenizer has " +
-                           std::to_string(s->dataset.vocab_size) + " (delete " + s->dataset.dir + " and prepare again)");
-  const auto& t = config.train;
-  s->train_loader = std::make_unique<BatchLoader>(*s->train_shard, config.model.block_size, t.batch_size, config.seed);
-  s->val_loader = std::make_unique<BatchLoader>(*s->val_shard, config.model.block_size, t.batch_size, config.seed);
-  torch::manual_seed(config.seed);
-  s->model = GPT(GPTOptions{config.model, s->dataset.vocab_size});
+  torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
+  s->model = GPT(GPTOptions{config.model, vocab_size});
   s->model->to(s->device);
   s->model->train();
   s->optimizer = make_optimizer(*s->model, config.optim);
   s->meta.config = config_to_json(config);
-  s->meta.vocab_size = s->dataset.vocab_size;
-  s->meta.dataset_fingerprint = s->dataset.fingerprint;
-  s->meta.dataset_dir = s->dataset.dir;
+  s->meta.vocab_size = vocab_size;
   return s;
+}
+
+std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
+  resolve_device(config.device);  // refuse a missing device before a long prepare
+  at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
+  PreparedDataset dataset = prepare_dataset(config.data);
+  auto s = make_model_session(config, run_dir, dataset.vocab_size);
+  s->objective = language_model_objective(dataset, config);
+  s->meta.dataset_fingerprint = dataset.fingerprint;
+  s->meta.dataset_dir = dataset.dir;
+  s->dataset = std::move(dataset);
+  s->continue_command = "ssmax-gpt train --resume " + run_dir;
+  return s;
+}
+
+void truncate_logs_to_checkpoint(const std::string& run_dir, const CheckpointMeta& meta) {
+  const std::pair<const char*, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes}, {"train.log", meta.log_bytes}};
+  for (const auto& [name, bytes] : logs) {
+    const fs::path file = fs::path(run_dir) / name;
+    std::error_code error;
+    const auto size = fs::file_size(file, error);
+    if (!error && size > bytes) fs::resize_file(file, bytes);
+  }
 }
 
 TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
@@ -130,7 +136,6 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
   const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
-  const int64_t tokens_per_step = int64_t{t.batch_size} * t.grad_accum_steps * config.model.block_size;
   const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
 
   TrainSummary summary;
@@ -138,6 +143,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   summary.unigram_entropy = s.dataset.unigram_entropy_nats;
   InterruptGuard interrupts;
   double interval_seconds = 0, last_train_loss = NAN;
+  int64_t interval_tokens = 0;  // tokens of the steps this process timed in the current log interval
   int64_t timed_steps = 0;
   while (meta.step < last_step && !InterruptGuard::requested()) {
     const int64_t step = meta.step;  // 0-based index of the step being taken
@@ -146,11 +152,13 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     set_learning_rate(*s.optimizer, lr);
     s.optimizer->zero_grad();
     double step_loss = 0;
+    int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
-      auto [x, y] = s.train_loader->train_batch(step, micro);
-      auto loss = s.model->loss(x.to(s.device), y.to(s.device)) / t.grad_accum_steps;
+      auto [micro_loss, tokens] = s.objective->train_loss(s.model, step, micro, s.device);
+      auto loss = micro_loss / t.grad_accum_steps;
       loss.backward();
       step_loss += loss.item<double>();
+      step_tokens += tokens;
     }
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
@@ -163,7 +171,8 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     s.optimizer->step();
     const double step_seconds = seconds_since(step_start);
     meta.step = step + 1;
-    meta.tokens += tokens_per_step;
+    meta.tokens += step_tokens;
+    interval_tokens += step_tokens;
     meta.elapsed_s += step_seconds;
     meta.interval_loss += step_loss;
     meta.interval_steps += 1;
@@ -180,18 +189,20 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       record.lr = lr;
       record.grad_norm = grad_norm;
       // Timing covers the steps this process ran (after a resume, part of the interval ran before).
-      record.tokens_per_s = tokens_per_step * timed_steps / std::max(interval_seconds, 1e-9);
+      record.tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
       record.ms_per_step = 1000 * interval_seconds / timed_steps;
       record.elapsed_s = meta.elapsed_s;
       read_normalizer_parameters(s.model, record);
       metrics.write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
-      spdlog::info("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step | {:.0f} tok/s | ETA {}",
-                   meta.step, std::to_string(t.max_steps).size(), t.max_steps, *record.train_loss, lr, grad_norm,
+      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step | {:.0f} tok/s | ETA {}",
+                   meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->loss_name(),
+                   *record.train_loss, lr, grad_norm,
                    *record.ms_per_step, *record.tokens_per_s, format_duration(eta));
       meta.interval_loss = 0;
       meta.interval_steps = 0;
       interval_seconds = 0;
+      interval_tokens = 0;
       timed_steps = 0;
     }
     if (meta.step % t.eval_every == 0 || last) {
@@ -199,15 +210,14 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       MetricsRecord record;
       record.step = meta.step;
       record.tokens = meta.tokens;
-      record.val_loss = meta.last_val_loss = meta.step_val_loss =
-          evaluate(s.model, *s.val_loader, t.eval_batches, s.device);
+      record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
       record.lr = lr;
       record.elapsed_s = meta.elapsed_s;
       read_normalizer_parameters(s.model, record);
       metrics.write(record);
       meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
-      spdlog::info("step {} | val loss {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, *record.val_loss,
-                   meta.best_val_loss, seconds_since(eval_start));
+      spdlog::info("step {} | val {} {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, s.objective->loss_name(),
+                   *record.val_loss, meta.best_val_loss, seconds_since(eval_start));
     }
     if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || InterruptGuard::requested())
       summary.last_checkpoint = write_checkpoint(s);
@@ -221,10 +231,11 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   summary.interrupted = meta.step < t.max_steps;
   if (summary.interrupted) {
     if (summary.last_checkpoint.empty()) summary.last_checkpoint = write_checkpoint(s);
-    spdlog::info("stopped at step {}/{}; continue with: ssmax-gpt train --resume {}", meta.step, t.max_steps, s.run_dir);
+    spdlog::info("stopped at step {}/{}; continue with: {}", meta.step, t.max_steps, s.continue_command);
   } else {
-    spdlog::info("done: {} steps, final val loss {:.4f} (unigram entropy {:.3f}), {:.0f} tokens/s, {}", summary.steps,
-                 summary.final_val_loss, summary.unigram_entropy, summary.tokens_per_s, format_duration(meta.elapsed_s));
+    spdlog::info("done: {} steps, final val {} {:.4f}{}, {:.0f} tokens/s, {}", summary.steps, s.objective->loss_name(),
+                 summary.final_val_loss, s.objective->baseline_note(), summary.tokens_per_s,
+                 format_duration(meta.elapsed_s));
   }
   return summary;
 }

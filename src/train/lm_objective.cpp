@@ -1,0 +1,58 @@
+// Pretraining's objective: next-token loss on every position of windows cut from the token shards.
+#include <memory>
+
+#include "data/loader.h"
+#include "data/shard.h"
+#include "train/session.h"
+#include "util/errors.h"
+
+namespace ssmax {
+namespace {
+
+class LanguageModelObjective : public TrainingObjective {
+ public:
+  LanguageModelObjective(const PreparedDataset& dataset, const Config& config)
+      : unigram_entropy_(dataset.unigram_entropy_nats),
+        train_shard_(TokenShard::open(dataset.train_shard)), val_shard_(TokenShard::open(dataset.val_shard)) {
+    for (const TokenShard* shard : {&train_shard_, &val_shard_})
+      if (shard->vocab_size() != static_cast<uint32_t>(dataset.vocab_size))
+        throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->path() + " was encoded with vocab " +
+                             std::to_string(shard->vocab_size()) + " but the tokenizer has " +
+                             std::to_string(dataset.vocab_size) + " (delete " + dataset.dir + " and prepare again)");
+    const int64_t block = config.model.block_size, batch = config.train.batch_size;
+    train_loader_ = std::make_unique<BatchLoader>(train_shard_, block, batch, config.seed);
+    val_loader_ = std::make_unique<BatchLoader>(val_shard_, block, batch, config.seed);
+  }
+
+  std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
+                                               const torch::Device& device) override {
+    auto [x, y] = train_loader_->train_batch(step, micro);
+    return {model->loss(x.to(device), y.to(device)), x.numel()};
+  }
+
+  double validation_loss(GPT& model, int batches, const torch::Device& device) override {
+    double total = 0;
+    for (int i = 0; i < batches; ++i) {
+      auto [x, y] = val_loader_->eval_batch(i, batches);
+      total += model->loss(x.to(device), y.to(device)).item<double>();
+    }
+    return total / batches;
+  }
+
+  std::string baseline_note() const override {
+    return " (unigram entropy " + std::to_string(unigram_entropy_).substr(0, 5) + ")";
+  }
+
+ private:
+  double unigram_entropy_;
+  TokenShard train_shard_, val_shard_;  // the loaders keep references to these
+  std::unique_ptr<BatchLoader> train_loader_, val_loader_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingObjective> language_model_objective(const PreparedDataset& dataset, const Config& config) {
+  return std::make_unique<LanguageModelObjective>(dataset, config);
+}
+
+}  // namespace ssmax
