@@ -1,7 +1,6 @@
 // Config schema: defaults, presets, strict validation (unknown keys, types, ranges, choices, relations),
 // JSON syntax errors with file:line:column, --set overrides, the resolved JSON form and config_differences.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "test_util.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -37,16 +37,10 @@ fs::path configs_dir() {
   return root / "configs";
 }
 
-// A fresh directory per test: $SSMAX_TEST_TMP (set by ctest) or /tmp, plus test name and pid.
+// A fresh directory per test, emptied when the test runs again (so runs outside ctest leave one each).
 fs::path test_dir() {
-  const char* base = std::getenv("SSMAX_TEST_TMP");
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(base && *base ? base : "/tmp") /
-                       ("ssmax-config-" + std::string(info->test_suite_name()) + "." + info->name() + "-" +
-                        std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return ssmax::test_dir("config-" + std::string(info->test_suite_name()) + "." + info->name());
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
