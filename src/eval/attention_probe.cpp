@@ -43,10 +43,8 @@ torch::Tensor attention_mass(const torch::Tensor& weights, size_t begin, size_t 
 int run_attention(const AttentionArgs& args) {
   if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
   if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
-  set_eval_threads(args.runtime.threads);
-  EvalLoadOptions load;
-  load.device = args.runtime.device;
-  EvalModel m = load_eval_model(args.checkpoint, load);
+  EvalModel m = load_eval_model(args.checkpoint,
+                                 start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   if (m.learned_positions() && args.length > m.block_size())
     throw UsageError("--length " + std::to_string(args.length) + ": " + m.checkpoint +
                      " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));

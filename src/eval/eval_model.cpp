@@ -71,7 +71,13 @@ int label_components(const std::vector<std::string>& targets) {
   return 1;
 }
 
-void set_eval_threads(int n) { at::set_num_threads(n > 0 ? n : hardware_threads()); }
+EvalLoadOptions start_evaluation(const std::string& device, int threads, const std::vector<std::string>& targets) {
+  at::set_num_threads(threads > 0 ? threads : hardware_threads());
+  EvalLoadOptions load;
+  load.device = device;
+  load.label_components = label_components(targets);
+  return load;
+}
 
 EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& options) {
   EvalModel m;

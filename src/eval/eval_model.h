@@ -55,7 +55,8 @@ int label_components(const std::vector<std::string>& targets);
 // The prepared dataset the checkpoint was trained on (tokenizer + shards), checked against its fingerprint.
 PreparedDataset eval_dataset(const EvalModel& model);
 
-// Intra-op threads for evaluation: n > 0, else every core.
-void set_eval_threads(int n);
+// The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options with the device and
+// the label length that keeps `targets` apart.
+EvalLoadOptions start_evaluation(const std::string& device, int threads, const std::vector<std::string>& targets);
 
 }  // namespace ssmax

@@ -99,10 +99,7 @@ void print_table(const std::vector<Row>& rows) {
 int run_length_eval(const LengthEvalArgs& args) {
   check_args(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
-  set_eval_threads(args.runtime.threads);
-  EvalLoadOptions load;
-  load.device = args.runtime.device;
-  load.label_components = label_components(args.checkpoints);
+  EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   load.normalizer = args.normalizer;
   load.s = args.s;
   load.b = args.b;

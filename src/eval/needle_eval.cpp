@@ -56,10 +56,7 @@ std::string file_safe(std::string text) {
 int run_needle(const NeedleArgs& args) {
   check_args(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
-  set_eval_threads(args.runtime.threads);
-  EvalLoadOptions load;
-  load.device = args.runtime.device;
-  load.label_components = label_components(args.checkpoints);
+  const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   std::string out_dir = args.out_dir;
   json results = json::array();
   std::vector<std::string> written;
