@@ -21,20 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// The repository root: $SSMAX_SOURCE_DIR, else the first directory upwards from here holding configs/.
-fs::path source_dir() {
-  if (const char* env = std::getenv("SSMAX_SOURCE_DIR"); env && *env) return env;
-  for (fs::path dir = fs::current_path(); !dir.empty(); dir = dir.parent_path()) {
-    if (fs::is_directory(dir / "configs") && fs::exists(dir / "CMakeLists.txt")) return dir;
-    if (dir == dir.parent_path()) break;
-  }
-  return {};
-}
-
+// The repository's configs/: $SSMAX_SOURCE_DIR overrides the source tree the tests were built from.
 fs::path configs_dir() {
-  const fs::path root = source_dir();
-  if (root.empty()) ADD_FAILURE() << "cannot find the repository's configs/: set SSMAX_SOURCE_DIR";
-  return root / "configs";
+  const char* env = std::getenv("SSMAX_SOURCE_DIR");
+  return fs::path(env && *env ? env : SSMAX_SOURCE_DIR) / "configs";
 }
 
 // A fresh directory per test, emptied when the test runs again (so runs outside ctest leave one each).
