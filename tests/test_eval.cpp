@@ -288,11 +288,14 @@ TEST(AttentionProbe, AttentionAndNeedleCommandsWriteReports) {
   EXPECT_EQ(needles["results"][0]["cases"].size(), 8u);
 }
 
-TEST(FinetuneNeedle, LossFallsOnTheAnswerTokensOnly) {
+TEST(FinetuneNeedle, AnswerAndPromptTargetsSplitTheNextTokens) {
   EvalModel m = load_cpu(tiny_run("rope", "softmax"));
   const Tokenizer tokenizer = Tokenizer::load(eval_dataset(m).tokenizer_model);
-  const auto [x, y] = needle_training_batch(tokenizer, val_source(m), {160}, 3, 1, 0, 0);
+  const FinetuneBatch batch = needle_training_batch(tokenizer, val_source(m), {160}, 3, 1, 0, 0);
+  const auto& x = batch.inputs;
+  const auto& y = batch.answer_targets;
   ASSERT_EQ(x.size(0), 3);
+  EXPECT_EQ(batch.length, 160);
   for (int64_t b = 0; b < 3; ++b) {
     auto kept = y[b].masked_select(y[b] != -100);
     std::vector<uint32_t> answer(kept.data_ptr<int64_t>(), kept.data_ptr<int64_t>() + kept.numel());
@@ -302,6 +305,11 @@ TEST(FinetuneNeedle, LossFallsOnTheAnswerTokensOnly) {
     // The question sits right before the answer, and the inputs continue the prompt into the answer.
     std::vector<uint32_t> inputs(x[b].data_ptr<int64_t>(), x[b].data_ptr<int64_t>() + 160);
     EXPECT_NE(tokenizer.decode(inputs).find("number is:", tokenizer.decode(inputs).size() - 12), std::string::npos);
+    // The prompt targets are the prompt's own next tokens (positions 0..158), disjoint from the answer's.
+    const auto p = batch.prompt_targets[b];
+    EXPECT_EQ((p != -100).sum().item<int64_t>(), 159);
+    EXPECT_TRUE(torch::equal(p.slice(0, 0, 159), x[b].slice(0, 1, 160)));
+    EXPECT_EQ(((p != -100) & (y[b] != -100)).sum().item<int64_t>(), 0);
   }
 }
 
@@ -330,6 +338,17 @@ TEST(FinetuneNeedle, InterruptedAndResumedEqualsUnbroken) {
   const auto unbroken = comparable_metrics(dir + "/unbroken");
   EXPECT_EQ(unbroken.size(), 5u);  // train loss at 2, 4, 6; answer loss on the validation prompts at 3, 6
   EXPECT_EQ(unbroken, comparable_metrics(dir + "/broken"));
+  // The language-model term changes the weights, and a finetune of another weight is another run.
+  args.overrides = overrides(dir + "/with-lm");
+  args.lm_weight = 0.5;
+  EXPECT_EQ(run_finetune(args), 0);
+  EvalModel c = load_cpu(dir + "/with-lm");
+  EXPECT_FALSE(torch::equal(c.model->named_parameters()["wte.weight"], pa["wte.weight"]));
+  args.overrides = overrides(dir + "/unbroken");
+  EXPECT_THROW(run_finetune(args), UsageError);
+  args.lm_weight = -1;
+  EXPECT_THROW(run_finetune(args), UsageError);
+  args.lm_weight = 0;
   args.overrides.push_back("model.n_layer=2");
   EXPECT_THROW(run_finetune(args), UsageError);
   // A length that cannot hold the needle and the question is refused before the run directory is made.
@@ -337,6 +356,25 @@ TEST(FinetuneNeedle, InterruptedAndResumedEqualsUnbroken) {
   args.lengths = {20};
   EXPECT_THROW(run_finetune(args), UsageError);
   EXPECT_FALSE(std::filesystem::exists(dir + "/too-short"));
+}
+
+TEST(FinetuneRepeat, RunsIntoItsOwnDirectoryNamedAfterTheTask) {
+  FinetuneArgs args;
+  args.checkpoint = tiny_run("rope", "softmax");
+  args.task = "repeat";
+  args.lengths = {32};
+  args.overrides = {"train.max_steps=30", "train.batch_size=4", "train.eval_every=30", "train.eval_batches=2",
+                    "optim.lr=3e-3", "optim.warmup_steps=5"};
+  EXPECT_EQ(run_finetune(args), 0);
+  const std::string run = args.checkpoint + "-ft-repeat";  // the default out_dir names the task
+  const auto task = nlohmann::json::parse(read_file(run + "/finetune.json"));
+  EXPECT_EQ(task["task"], "repeat");
+  const auto records = comparable_metrics(run);
+  ASSERT_FALSE(records.empty());
+  EXPECT_TRUE(records.back()["val_loss"].is_number());
+  args.task = "needle";  // another task into the same directory is refused
+  args.overrides.push_back("out_dir=" + run);
+  EXPECT_THROW(run_finetune(args), UsageError);
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
-// `finetune --task needle`: teach retrieval with loss on the answer tokens only, in a run directory of its
-// own. Examples are a pure function of (seed, step, index), and checkpoints carry the optimizer and RNG,
+// `finetune --task needle|repeat`: teach retrieval with the loss on the answer tokens (plus, weighted, the
+// language-model loss on the prompt, which keeps the model a language model), in a run directory of its
+// own. `repeat` (copy a window of text seen earlier) grows the induction heads that needle retrieval needs. Examples are a pure function of (seed, step, index), and checkpoints carry the optimizer and RNG,
 // so rerunning the same command continues where an interrupted one stopped.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -26,98 +29,99 @@ using json = nlohmann::json;
 
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
+struct FinetuneLosses {
+  torch::Tensor answer;  // mean cross-entropy over the answer tokens
+  torch::Tensor prompt;  // mean next-token cross-entropy over the prompt (its language-model loss)
+};
+
+FinetuneLosses finetune_losses(GPT& model, const FinetuneBatch& batch, const torch::Device& device) {
+  auto logits = model->forward(batch.inputs.to(device));
+  logits = logits.reshape({-1, logits.size(-1)});
+  auto loss_on = [&](const torch::Tensor& targets) {
+    return torch::nn::functional::cross_entropy(logits, targets.to(device).reshape({-1}));
+  };
+  return {loss_on(batch.answer_targets), loss_on(batch.prompt_targets)};
 }
 
-torch::Tensor answer_loss(GPT& model, const std::pair<torch::Tensor, torch::Tensor>& batch, const torch::Device& device) {
-  auto logits = model->forward(batch.first.to(device));
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), batch.second.to(device).reshape({-1}));
-}
-
-// Haystacks from the training split for training, from the validation split for the fixed validation set
+// Text from the training split for training, from the validation split for the fixed validation set
 // (stream 1), so that `needle`, which cuts its haystacks from the validation split, never sees a training prompt.
-class NeedleObjective : public TrainingObjective {
+class FinetuneObjective : public TrainingObjective {
  public:
-  NeedleObjective(const PreparedDataset& dataset, const Config& config, std::vector<int64_t> lengths)
+  FinetuneObjective(const PreparedDataset& dataset, const Config& config, std::string task,
+                    std::vector<int64_t> lengths, double lm_weight)
       : tokenizer_(Tokenizer::load(dataset.tokenizer_model)),
         train_text_(TokenSource::from_shard(dataset.train_shard)),
         val_text_(TokenSource::from_shard(dataset.val_shard)),
+        task_(std::move(task)),
         lengths_(std::move(lengths)),
         batch_size_(config.train.batch_size),
         accumulation_(config.train.grad_accum_steps),
-        seed_(config.seed) {}
+        seed_(config.seed),
+        lm_weight_(lm_weight) {}
 
   std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
                                                const torch::Device& device) override {
-    const auto batch = needle_training_batch(tokenizer_, train_text_, lengths_, batch_size_, seed_,
-                                             step * accumulation_ + micro, 0);
-    return {answer_loss(model, batch, device), batch.first.numel()};
+    const FinetuneBatch batch = make_batch(train_text_, step * accumulation_ + micro, 0);
+    const FinetuneLosses losses = finetune_losses(model, batch, device);
+    // lm_weight 0 skips the term: its value would not change the result, only cost a backward pass.
+    auto loss = lm_weight_ > 0 ? losses.answer + lm_weight_ * losses.prompt : losses.answer;
+    return {loss, batch.inputs.numel()};
   }
 
+  // The answer loss (what the task is judged by); the breakdown by length and the prompt's language-model
+  // loss go to the log, since a mean over lengths hides a length that stays at chance.
   double validation_loss(GPT& model, int batches, const torch::Device& device) override {
-    double total = 0;
-    for (int i = 0; i < batches; ++i)
-      total += answer_loss(model, needle_training_batch(tokenizer_, val_text_, lengths_, batch_size_, seed_, i, 1), device)
-                   .item<double>();
-    return total / batches;
+    std::map<int64_t, std::pair<double, int>> by_length;
+    double answer_total = 0, prompt_total = 0;
+    for (int i = 0; i < batches; ++i) {
+      const FinetuneBatch batch = make_batch(val_text_, i, 1);
+      const FinetuneLosses losses = finetune_losses(model, batch, device);
+      const double answer = losses.answer.item<double>();
+      answer_total += answer;
+      prompt_total += losses.prompt.item<double>();
+      by_length[batch.length].first += answer;
+      by_length[batch.length].second += 1;
+    }
+    std::string lengths;
+    for (const auto& [length, sum] : by_length)
+      lengths += fmt::format("{}{}: {:.3f}", lengths.empty() ? "" : ", ", length, sum.first / sum.second);
+    spdlog::info("val {} by length {{{}}}, prompt LM loss {:.3f}", loss_name(), lengths, prompt_total / batches);
+    return answer_total / batches;
   }
 
-  std::string loss_name() const override { return "answer loss"; }
+  std::string loss_name() const override { return task_ == "needle" ? "answer loss" : "copy loss"; }
+  std::string train_loss_name() const override {
+    return lm_weight_ > 0 ? fmt::format("{} + {}·prompt LM loss", loss_name(), lm_weight_) : loss_name();
+  }
 
-  // Throws UsageError for a length too short to hold the needle and the question.
+  // Throws UsageError for a length too short for the task.
   void check_lengths() const {
-    for (int64_t length : lengths_) build_needle_prompt(tokenizer_, val_text_, length, 0.5, seed_);
+    for (int64_t length : lengths_) {
+      if (task_ == "needle") build_needle_prompt(tokenizer_, val_text_, length, 0.5, seed_);
+      if (task_ == "repeat") repeat_training_batch(val_text_, {length}, 1, seed_, 0, 1, random_number_tokens(tokenizer_));
+    }
   }
 
  private:
+  FinetuneBatch make_batch(const TokenSource& text, int64_t step, uint64_t stream) const {
+    if (task_ == "needle") return needle_training_batch(tokenizer_, text, lengths_, batch_size_, seed_, step, stream);
+    return repeat_training_batch(text, lengths_, batch_size_, seed_, step, stream, random_number_tokens(tokenizer_));
+  }
+
   Tokenizer tokenizer_;
   TokenSource train_text_, val_text_;
+  std::string task_;
   std::vector<int64_t> lengths_;
   int64_t batch_size_, accumulation_;
   uint64_t seed_;
+  double lm_weight_;
 };
 
 }  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> needle_training_batch(const Tokenizer& tokenizer, const TokenSource& haystack,
-                                                              const std::vector<int64_t>& lengths, int64_t batch_size,
-                                                              uint64_t seed, int64_t step, uint64_t stream) {
-  const int64_t length = lengths[static_cast<size_t>(step) % lengths.size()];
-  std::vector<std::vector<int64_t>> rows;
-  std::vector<size_t> prompt_sizes;
-  size_t longest = 0;
-  for (int64_t b = 0; b < batch_size; ++b) {
-    const uint64_t key = mix(mix(mix(seed ^ stream) ^ static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(b));
-    const double depth = static_cast<double>(key % 1001) / 1000.0;
-    const NeedlePrompt p = build_needle_prompt(tokenizer, haystack, length, depth, key);
-    std::vector<int64_t> row(p.ids.begin(), p.ids.end());
-    for (uint32_t id : tokenizer.encode(" " + p.number + ".")) row.push_back(id);
-    prompt_sizes.push_back(p.ids.size());
-    longest = std::max(longest, row.size());
-    rows.push_back(std::move(row));
-  }
-  // Answers may tokenize to different lengths: rows are padded at the end, and padded targets ignored.
-  const int64_t T = static_cast<int64_t>(longest) - 1;
-  auto x = torch::zeros({batch_size, T}, torch::kLong);
-  auto y = torch::full({batch_size, T}, -100, torch::kLong);
-  auto xs = x.accessor<int64_t, 2>();
-  auto ys = y.accessor<int64_t, 2>();
-  for (int64_t b = 0; b < batch_size; ++b) {
-    const auto& row = rows[b];
-    for (size_t t = 0; t + 1 < row.size(); ++t) {
-      xs[b][t] = row[t];
-      if (t + 1 >= prompt_sizes[b]) ys[b][t] = row[t + 1];  // the next token is part of the answer
-    }
-  }
-  return {x, y};
-}
-
 int run_finetune(const FinetuneArgs& args) {
-  if (args.task != "needle") throw UsageError("--task " + args.task + ": the only task is needle");
+  if (args.task != "needle" && args.task != "repeat")
+    throw UsageError("--task " + args.task + ": allowed are needle and repeat");
   if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
   const std::string source = resolve_checkpoint(args.checkpoint);
   const CheckpointMeta source_meta = read_checkpoint_meta(source);
@@ -125,7 +129,7 @@ int run_finetune(const FinetuneArgs& args) {
 
   // The source run's config with finetuning defaults, then the user's --set.
   json merged = source_meta.config;
-  merged["out_dir"] = fs::path(source_run).lexically_normal().string() + "-ft-needle";
+  merged["out_dir"] = fs::path(source_run).lexically_normal().string() + "-ft-" + args.task;
   merged["train"]["max_steps"] = 200;
   merged["train"]["log_every"] = 10;
   merged["train"]["eval_every"] = 50;
@@ -146,13 +150,15 @@ int run_finetune(const FinetuneArgs& args) {
 
   // Everything that can refuse the command does so before the run directory is made.
   const PreparedDataset dataset = load_prepared_dataset(source_meta.dataset_dir);
-  auto objective = std::make_unique<NeedleObjective>(dataset, config, args.lengths);
+  if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
+    throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
+  auto objective = std::make_unique<FinetuneObjective>(dataset, config, args.task, args.lengths, args.lm_weight);
   objective->check_lengths();
 
   const RunDirState state = open_run_dir(config);
   const std::string run_dir = config.out_dir;
   const json task = {{"task", args.task}, {"source", fs::absolute(source).lexically_normal().string()},
-                     {"lengths", args.lengths}};
+                     {"lengths", args.lengths}, {"lm_weight", args.lm_weight}};
   const fs::path task_file = fs::path(run_dir) / "finetune.json";
   if (state != RunDirState::Fresh && fs::exists(task_file) && json::parse(read_file(task_file.string())) != task)
     throw UsageError(run_dir + " holds a finetune of another source or task (see " + task_file.string() +
@@ -177,8 +183,8 @@ int run_finetune(const FinetuneArgs& args) {
     load_checkpoint(source, session->model, nullptr);
     session->meta.dataset_dir = source_meta.dataset_dir;
     session->meta.dataset_fingerprint = source_meta.dataset_fingerprint;
-    spdlog::info("finetune --task needle: {} → {}, {} steps of {} prompts, lengths {}", source, run_dir,
-                 config.train.max_steps, config.train.batch_size, json(args.lengths).dump());
+    spdlog::info("finetune --task {}: {} → {}, {} steps of {} sequences, lengths {}, lm weight {}", args.task, source,
+                 run_dir, config.train.max_steps, config.train.batch_size, json(args.lengths).dump(), args.lm_weight);
   }
   session->meta.config = config_to_json(config);
   session->model->to(session->device);
@@ -190,7 +196,10 @@ int run_finetune(const FinetuneArgs& args) {
   options.stop_at = args.stop_at;
   const TrainSummary summary = run_training_loop(*session, options);
   if (summary.interrupted) return InterruptGuard::requested() ? 130 : 0;
-  spdlog::info("finetune done: {} steps; evaluate with: ssmax-gpt needle {}", summary.steps, run_dir);
+  if (args.task == "needle")
+    spdlog::info("finetune done: {} steps; evaluate with: ssmax-gpt needle {}", summary.steps, run_dir);
+  else
+    spdlog::info("finetune done: {} steps; continue with: ssmax-gpt finetune {} --task needle", summary.steps, run_dir);
   return 0;
 }
 

@@ -25,7 +25,8 @@ class TrainingObjective {
                                                        const torch::Device& device) = 0;
   // Mean loss over `batches` fixed validation batches (called under NoGradGuard, model in eval mode).
   virtual double validation_loss(GPT& model, int batches, const torch::Device& device) = 0;
-  virtual std::string loss_name() const { return "loss"; }  // in the log lines
+  virtual std::string loss_name() const { return "loss"; }  // in the log lines of the validation loss
+  virtual std::string train_loss_name() const { return loss_name(); }  // ... and of the training loss
   virtual std::string baseline_note() const { return ""; }   // what to compare the final loss with
 };
 

@@ -196,7 +196,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       metrics.write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
       spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step | {:.0f} tok/s | ETA {}",
-                   meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->loss_name(),
+                   meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->train_loss_name(),
                    *record.train_loss, lr, grad_norm,
                    *record.ms_per_step, *record.tokens_per_s, format_duration(eta));
       meta.interval_loss = 0;
