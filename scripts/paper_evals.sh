@@ -7,30 +7,32 @@
 #   4. the attention mass on the needle per layer and head, at the training length and at 8×.
 # Everything lands under runs/kjv-tiny-evals/ (tables on stdout, JSON and PNG/SVG on disk).
 #
-#   bash scripts/paper_evals.sh [--short-steps N] [--steps N] [--evaluate-only] [--set KEY=VALUE ...]
+#   bash scripts/paper_evals.sh [--repeat-steps N] [--steps N] [--evaluate-only] [--set KEY=VALUE ...]
 #
-# The recipe (answer-token loss, batch 8, AdamW):
-#   stage 1  --short-steps (1500) steps on 64-token prompts at a constant lr 1e-3 (50 warm-up steps),
-#            → runs/kjv-tiny-<variant>-ft-needle64. Short prompts make each step cheap; the copying
-#            circuit appears only after several hundred steps (the answer loss sits at the chance level
-#            7/9·ln 10 ≈ 1.79 until then), and a decaying lr stalled it in our trials.
-#   stage 2  --steps (200) steps on 64-, 128- and 256-token prompts in turn (256 = the training length) at a
-#            constant lr 3e-4 (20 warm-up steps), → runs/kjv-tiny-<variant>-ft-needle. Moving straight to
-#            128/256-token prompts at lr 1e-3 undid stage 1 (answer loss back at chance) in our trial.
-# One thread per finetune, all three variants at once: on a 2-core machine that beats one after another.
+# The recipe (batch 8, AdamW, constant lr 1e-3 after 20 warm-up steps, one thread per finetune):
+#   stage 1  --repeat-steps (300) steps of `finetune --task repeat --lengths 256 --lm-weight 1`: a window of
+#            training text holding a random 7-digit number, followed by the same window; loss on the second
+#            copy plus the language-model loss on the first → runs/kjv-tiny-<variant>-ft-repeat. The 150-step
+#            pretrained models have no induction heads (their loss on repeated text does not drop in the
+#            second copy), and the KJV has no digits, so their digit embeddings are nearly equal (cosine 0.97):
+#            this grows the heads and teaches the digits apart.
+#   stage 2  --steps (250) steps of `finetune --task needle --lengths 256 --lm-weight 1` from stage 1: needle
+#            prompts at the training length, loss on the answer tokens plus the language-model loss on the
+#            prompt (which keeps the models language models) → runs/kjv-tiny-<variant>-ft-needle.
+# All three variants finetune at once, one thread each: on a 2-core machine that beats one after another.
 # --set arguments go to every finetune; --evaluate-only skips both stages and evaluates the newest
 # checkpoint each -ft-needle run holds. Re-running resumes unfinished finetunes (same arguments) and
 # repeats the deterministic evaluations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-short_steps=1500 steps=200 finetune=1 extra=()
+repeat_steps=300 steps=250 finetune=1 extra=()
 while (($#)); do
   case "$1" in
-    --short-steps) short_steps=${2:?--short-steps needs a number}; shift 2 ;;
+    --repeat-steps) repeat_steps=${2:?--repeat-steps needs a number}; shift 2 ;;
     --steps) steps=${2:?--steps needs a number}; shift 2 ;;
     --evaluate-only) finetune=0; shift ;;
     --set) extra+=("$1" "${2:?--set needs KEY=VALUE}"); shift 2 ;;
-    *) echo "paper_evals.sh: unknown argument '$1' (allowed: --short-steps N, --steps N, --evaluate-only, --set KEY=VALUE)" >&2; exit 2 ;;
+    *) echo "paper_evals.sh: unknown argument '$1' (allowed: --repeat-steps N, --steps N, --evaluate-only, --set KEY=VALUE)" >&2; exit 2 ;;
   esac
 done
 bin=./build/ssmax-gpt
@@ -46,19 +48,18 @@ done
 
 # Both stages of one variant, one after the other.
 finetune_variant() {
-  local variant=$1 short="runs/kjv-tiny-$1-ft-needle64"
-  "$bin" finetune "runs/kjv-tiny-${variant}" --task needle --lengths 64 --set out_dir="$short" \
-    --set threads=1 --set train.max_steps="$short_steps" --set train.log_every=100 --set train.eval_every=500 \
-    --set train.checkpoint_every=500 --set optim.lr=1e-3 --set optim.schedule=constant \
-    --set optim.warmup_steps=50 "${extra[@]}" &&
-    "$bin" finetune "$short" --task needle --lengths 64,128,256 --set out_dir="runs/kjv-tiny-${variant}-ft-needle" \
-      --set threads=1 --set train.max_steps="$steps" --set train.log_every=20 --set train.eval_every=100 \
-      --set train.checkpoint_every=100 --set optim.lr=3e-4 --set optim.schedule=constant \
-      --set optim.warmup_steps=20 "${extra[@]}"
+  local variant=$1 repeat="runs/kjv-tiny-$1-ft-repeat"
+  local common=(--lengths 256 --lm-weight 1 --set threads=1 --set train.log_every=25 --set train.eval_every=50
+    --set train.eval_batches=4 --set train.checkpoint_every=50 --set optim.lr=1e-3 --set optim.schedule=constant
+    --set optim.warmup_steps=20)
+  "$bin" finetune "runs/kjv-tiny-${variant}" --task repeat "${common[@]}" --set out_dir="$repeat" \
+    --set train.max_steps="$repeat_steps" "${extra[@]}" &&
+    "$bin" finetune "$repeat" --task needle "${common[@]}" --set out_dir="runs/kjv-tiny-${variant}-ft-needle" \
+      --set train.max_steps="$steps" "${extra[@]}"
 }
 
 if ((finetune)); then
-  echo "== needle finetune: ${short_steps} + ${steps} steps each (logs: runs/kjv-tiny-<variant>-finetune.out) =="
+  echo "== finetune: ${repeat_steps} repeat + ${steps} needle steps each (logs: runs/kjv-tiny-<variant>-finetune.out) =="
   pids=()
   for variant in "${variants[@]}"; do
     finetune_variant "$variant" >"runs/kjv-tiny-${variant}-finetune.out" 2>&1 &
@@ -73,10 +74,13 @@ if ((finetune)); then
   done
   ((status == 0)) || exit "$status"
 fi
+last_line() { grep "$1" "$2/train.log" | tail -n 1 | sed -E 's/^\[[^]]*\] (\[info\] )?//'; }
 for variant in "${variants[@]}"; do
   run="runs/kjv-tiny-${variant}-ft-needle"
   [[ -d "$run/checkpoints" ]] || { echo "$run has no checkpoints: run without --evaluate-only first" >&2; exit 2; }
-  echo "${variant}: $(grep "val answer loss" "$run/train.log" | tail -n 1 | sed -E 's/^\[[^]]*\] (\[info\] )?//')"
+  [[ -f "runs/kjv-tiny-${variant}-ft-repeat/train.log" ]] &&
+    echo "${variant} repeat: $(last_line "val copy loss by" "runs/kjv-tiny-${variant}-ft-repeat")"
+  echo "${variant} needle: $(last_line "val answer loss by" "$run")"
 done
 
 base=() tuned=()
