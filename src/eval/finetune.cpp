@@ -1,7 +1,8 @@
 // `finetune --task needle|repeat`: teach retrieval with the loss on the answer tokens (plus, weighted, the
 // language-model loss on the prompt, which keeps the model a language model), in a run directory of its
-// own. `repeat` (copy a window of text seen earlier) grows the induction heads that needle retrieval needs. Examples are a pure function of (seed, step, index), and checkpoints carry the optimizer and RNG,
-// so rerunning the same command continues where an interrupted one stopped.
+// own. `repeat` (copy a window of text seen earlier) grows the induction heads that needle retrieval needs.
+// Examples are a pure function of (seed, step, index), and checkpoints carry the optimizer and RNG, so
+// rerunning the same command continues where an interrupted one stopped.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -123,6 +124,8 @@ int run_finetune(const FinetuneArgs& args) {
   if (args.task != "needle" && args.task != "repeat")
     throw UsageError("--task " + args.task + ": allowed are needle and repeat");
   if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
+  if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
+    throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
   const std::string source = resolve_checkpoint(args.checkpoint);
   const CheckpointMeta source_meta = read_checkpoint_meta(source);
   const std::string source_run = fs::path(source).parent_path().parent_path().string();
@@ -150,8 +153,6 @@ int run_finetune(const FinetuneArgs& args) {
 
   // Everything that can refuse the command does so before the run directory is made.
   const PreparedDataset dataset = load_prepared_dataset(source_meta.dataset_dir);
-  if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
-    throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
   auto objective = std::make_unique<FinetuneObjective>(dataset, config, args.task, args.lengths, args.lm_weight);
   objective->check_lengths();
 
