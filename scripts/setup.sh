@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages ssmax-gpt needs, only those missing. Safe to re-run.
+# Installs what ssmax-gpt needs, only what is missing. Safe to re-run; fast when everything is there.
+#   1. Debian 12 packages: compiler, CMake, CLI11, nlohmann_json, spdlog, sentencepiece, cairo, GoogleTest,
+#      the KJV text.
+#   2. LibTorch 2.11.0 (CUDA 13.0 build) from PyPI's torch wheel, in a virtual environment that every clone on
+#      this machine shares: $SSMAX_TORCH_ENV, default /opt/ssmax-gpt/torch-2.11.0. The wheel holds LibTorch's
+#      headers, libraries and CMake config; CMake finds it there (CMakeLists.txt). The same environment's
+#      python3 runs the reference-parity test and torchrun.
+# The wheel's nvidia-* dependencies are installed too: libtorch_cuda.so needs libcusparseLt, libcufile and
+# libnvshmem, which the CUDA 13.0 toolkit does not ship, so `--no-deps` leaves a LibTorch that cannot load.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+torch_version=2.11.0
+safetensors_version=0.8.0
+torch_env=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-${torch_version}}
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
 packages=(cmake g++ make pkg-config git
-          libtorch-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
-          libsentencepiece-dev libgtest-dev libcairo2-dev fonts-dejavu-core
-          libopenblas0-openmp bible-kjv)
+          libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+          libsentencepiece-dev libgtest-dev libcairo2-dev fonts-dejavu-core bible-kjv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The pthread OpenBLAS fights LibTorch's OpenMP threads; the reference BLAS is ~35x slower.
-blas=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || true)
-case "$blas" in
-  *openblas-openmp*) ;;
-  *) echo "setup: pointing libblas.so.3 at OpenBLAS (OpenMP); it was '${blas:-unset}'"
-     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-     $sudo_cmd update-alternatives --set libblas.so.3-x86_64-linux-gnu \
-       /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 ;;
-esac
+
+# Any python3 with the venv module will do (this machine kind's own, or Debian's with python3-venv).
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3 python3-venv
+fi
+# The environment is complete only once its marker is written: an interrupted install is redone.
+marker="$torch_env/.ssmax-setup-complete"
+wanted="torch==${torch_version} safetensors==${safetensors_version} numpy"
+if [ "$(cat "$marker" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: installing $wanted into $torch_env (LibTorch, CUDA 13.0 build: ~3 GB of wheels, 4.6 GB installed)"
+  start=$(date +%s)
+  parent=$(dirname "$torch_env")
+  if [ ! -d "$parent" ] || [ ! -w "$parent" ]; then
+    $sudo_cmd mkdir -p "$parent"
+    $sudo_cmd chown "$(id -u):$(id -g)" "$parent"
+  fi
+  [ -x "$torch_env/bin/python3" ] || python3 -m venv "$torch_env"
+  # shellcheck disable=SC2086
+  "$torch_env/bin/python3" -m pip install --quiet --progress-bar off $wanted
+  echo "$wanted" >"$marker"
+  echo "setup: ready in $torch_env ($(du -sh "$torch_env" | cut -f1), $(( $(date +%s) - start )) s)"
+fi

@@ -201,10 +201,23 @@ TEST(Attention, KVCacheMatchesFullSequence) {
   auto x = torch::randn({1, 9, 16});
   auto full = attention(x);
   KVCache cache;
-  auto first = attention(x.slice(1, 0, 5), &cache);
+  auto first = attention(x.slice(1, 0, 4), &cache);
   std::vector<torch::Tensor> parts{first};
-  for (int64_t t = 5; t < 9; ++t) parts.push_back(attention(x.slice(1, t, t + 1), &cache));
+  parts.push_back(attention(x.slice(1, 4, 7), &cache));  // a chunk of 3 after a prefix: needs the offset mask
+  for (int64_t t = 7; t < 9; ++t) parts.push_back(attention(x.slice(1, t, t + 1), &cache));
   EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-6));
+}
+
+TEST(Attention, FusedKernelMatchesExplicitWeights) {
+  torch::manual_seed(9);
+  for (int64_t prefix : {0, 3}) {
+    SCOPED_TRACE("keys before the queries: " + std::to_string(prefix));
+    auto q = torch::randn({2, 3, 6, 8}), k = torch::randn({2, 3, 6 + prefix, 8}), v = torch::randn({2, 3, 6 + prefix, 8});
+    torch::Tensor weights;
+    auto fused = causal_attention_prescaled(q, k, v, 0.0, false);
+    auto explicit_path = causal_attention_prescaled(q, k, v, 0.0, false, &weights);
+    EXPECT_TRUE(torch::allclose(fused, explicit_path, 1e-5, 1e-6));
+  }
 }
 
 TEST(Attention, WeightsRowsSumToOne) {

@@ -7,19 +7,24 @@ namespace ssmax {
 torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                          double dropout, bool training, torch::Tensor* weights_out) {
   const int64_t Tq = q.size(2), Tk = k.size(2);
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  // The fused kernel's is_causal aligns the mask top-left, which is right only without a cache prefix.
-  if (!weights_out && Tq == Tk)
-    return torch::scaled_dot_product_attention(q, k, v, {}, training ? dropout : 0.0, /*is_causal=*/true,
-                                               /*scale=*/1.0);
-#endif
-  auto scores = torch::matmul(q, k.transpose(-2, -1));
+  const double p = training ? dropout : 0.0;
+  if (!weights_out) {
+    // Fused kernels never materialise the Tq×Tk scores. is_causal aligns the mask top-left, right only
+    // without a cache prefix; one new query sees every key; a longer chunk after a prefix needs the mask.
+    if (Tq == Tk) return torch::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, /*scale=*/1.0);
+    if (Tq == 1) return torch::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/false, /*scale=*/1.0);
+    auto visible = torch::ones({Tq, Tk}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril(Tk - Tq);
+    return torch::scaled_dot_product_attention(q, k, v, visible, p, /*is_causal=*/false, /*scale=*/1.0);
+  }
+  // The attention probe asks for the weights themselves: the explicit path.
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);
   // Key j is hidden from query i when j > i + (Tk - Tq).
   auto mask = torch::ones({Tq, Tk}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(Tk - Tq + 1);
   scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
   auto weights = torch::softmax(scores, -1);
-  if (weights_out) *weights_out = weights.detach();
-  if (training && dropout > 0) weights = torch::dropout(weights, dropout, true);
+  *weights_out = weights.detach();
+  weights = weights.to(v.dtype());
+  if (p > 0) weights = torch::dropout(weights, p, true);
   return torch::matmul(weights, v);
 }
 
@@ -64,6 +69,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
   const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(C / H));
   auto row_scale = normalizer->row_scale(T, offset, q.options());
   q = row_scale.defined() ? q * (row_scale * inv_sqrt_d) : q * inv_sqrt_d;
+  q = q.to(k.dtype());  // the factor is float32; under bf16 autocast q must stay in k's dtype for the kernel
   if (cache) {
     if (cache->k.defined()) {
       k = torch::cat({cache->k, k}, 2);

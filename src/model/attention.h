@@ -44,7 +44,7 @@ TORCH_MODULE(CausalSelfAttention);
 
 // softmax(q·kᵀ) v with a causal mask, where query i sits at absolute position (T_k - T_q + i), and q
 // already carries every factor (1/√d and the normalizer's): scaling q costs T·d, scaling the scores T².
-// Uses the fused kernel where LibTorch has one (≥ 2.1) unless the weights are requested.
+// Uses the fused kernel (torch::scaled_dot_product_attention) unless the weights are requested.
 torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                          double dropout, bool training, torch::Tensor* weights_out = nullptr);
 

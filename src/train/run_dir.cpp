@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -33,6 +35,12 @@ RunDirState open_run_dir(const Config& config) {
   const bool has_output = fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints");
   if (fs::exists(config_file) && has_output) {
     json existing = json::parse(read_file(config_file.string()), nullptr, false);
+    // Keys added to the schema since that run was made take their defaults, as they did in that run.
+    try {
+      if (!existing.is_discarded()) existing = config_to_json(config_from_json(existing, config_file.string()));
+    } catch (const UsageError&) {
+      // An old config the schema no longer accepts: compared as written, so the keys that differ are named.
+    }
     auto differences = existing.is_discarded() ? std::vector<std::string>{"(unreadable config.json)"}
                                                : config_differences(existing, resolved);
     if (!differences.empty()) {
