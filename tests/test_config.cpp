@@ -255,6 +255,9 @@ TEST(Config, ChoicesAreListed) {
 
   m = from_json_error({{"optim", {{"schedule", "exp"}}}});
   EXPECT_CONTAINS(m, "cosine|constant|linear");
+  m = from_json_error({{"train", {{"precision", "fp16"}}}});
+  EXPECT_CONTAINS(m, "'train.precision'");
+  EXPECT_CONTAINS(m, "fp32|bf16");
   m = from_json_error({{"device", "gpu"}});
   EXPECT_CONTAINS(m, "'device'");
   EXPECT_CONTAINS(m, "cuda:N");

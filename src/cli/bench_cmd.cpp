@@ -19,12 +19,17 @@ Command add_bench_command(CLI::App& root) {
     std::string config_path, normalizers = "softmax,ssmax,ssmax_bias";
     std::vector<std::string> overrides;
     int steps = 10, warmup = 2;
+    double peak_tflops = 0;
   };
   auto args = std::make_shared<Args>();
   app->add_option("config", args->config_path, "JSON config file")->required();
   app->add_option("--normalizers", args->normalizers, "Comma-separated normalizers to compare")->capture_default_str();
   app->add_option("--steps", args->steps, "Timed steps per normalizer")->check(CLI::PositiveNumber)->capture_default_str();
   app->add_option("--warmup", args->warmup, "Untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app->add_option("--peak-tflops", args->peak_tflops,
+                  "The device's peak TFLOP/s for model-FLOPs utilisation (e.g. 989 for an H200, dense bf16); "
+                  "0 leaves mfu out")
+      ->check(CLI::NonNegativeNumber);
   add_set_option(*app, args->overrides);
   return {app, [args] {
             Config config = load_config(args->config_path, args->overrides);
@@ -42,7 +47,12 @@ Command add_bench_command(CLI::App& root) {
               nlohmann::json line = {{"normalizer", r.normalizer}, {"params", r.parameters},
                                      {"median_step_s", r.median_step_s}, {"tokens_per_s", r.tokens_per_s},
                                      {"overhead_vs_" + results[0].normalizer,
-                                      r.median_step_s / results[0].median_step_s - 1.0}};
+                                      r.median_step_s / results[0].median_step_s - 1.0},
+                                     {"precision", config.train.precision},
+                                     {"flops_per_token", r.flops_per_token},
+                                     {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12}};
+              if (args->peak_tflops > 0) line["mfu"] = r.flops_per_token * r.tokens_per_s / 1e12 / args->peak_tflops;
+              if (r.peak_device_bytes > 0) line["peak_device_gib"] = r.peak_device_bytes / (1 << 30);
               std::printf("%s\n", line.dump().c_str());
             }
             return 0;

@@ -78,6 +78,8 @@ const std::vector<KeySpec>& schema() {
       {"train.eval_batches", FIELD(train.eval_batches), 1, 1e6},
       {"train.checkpoint_every", FIELD(train.checkpoint_every), 1, 1e9},
       {"train.keep_last", FIELD(train.keep_last), 1, 1000},
+      {"train.precision", FIELD(train.precision), -kInf, kInf, false, {"fp32", "bf16"}},
+      {"train.tf32", FIELD(train.tf32)},
   };
   return keys;
 }

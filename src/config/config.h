@@ -69,6 +69,8 @@ struct TrainConfig {
   int eval_batches = 20;
   int checkpoint_every = 500;
   int keep_last = 2;
+  std::string precision = "fp32";  // fp32 | bf16 (autocast; weights and optimizer state stay float32)
+  bool tf32 = false;               // CUDA only: TF32 tensor cores for float32 matmuls
 };
 
 struct Config {

@@ -121,4 +121,12 @@ int64_t GPTImpl::num_parameters() const {
   return n;
 }
 
+double GPTImpl::flops_per_token(int64_t T) const {
+  double matmul_parameters = static_cast<double>(num_parameters());
+  if (wpe) matmul_parameters -= static_cast<double>(wpe->weight.numel());
+  if (lm_head) matmul_parameters -= static_cast<double>(wte->weight.numel());  // untied: wte is only a lookup
+  const auto& m = options_.model;
+  return 6.0 * matmul_parameters + 12.0 * m.n_layer * m.n_embd * static_cast<double>(T);
+}
+
 }  // namespace ssmax

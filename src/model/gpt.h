@@ -65,6 +65,12 @@ class GPTImpl : public torch::nn::Module {
   void set_rope_theta(double theta);
   const GPTOptions& options() const { return options_; }
   int64_t num_parameters() const;
+  // Model FLOPs of training on one token with a context of T (PaLM's and nanoGPT's count):
+  //   6·N + 12·n_layer·n_embd·T
+  // N = parameters that take part in matrix products (embedding lookups excluded, a tied wte counted once as
+  // the output layer); 6 = 2 FLOPs per multiply-add × (forward + 2× backward); the second term is q·kᵀ and
+  // weights·v over all T keys (causal masking not subtracted, as in those counts).
+  double flops_per_token(int64_t T) const;
 
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
   torch::nn::ModuleList h{nullptr};

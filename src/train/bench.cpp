@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "model/gpt.h"
 #include "train/optimizer.h"
+#include "train/precision.h"
+#include "train/device_memory.h"
 #include "train/session.h"
 #include "util/system_info.h"
 
@@ -16,11 +19,16 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
                                            int steps, int warmup) {
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);
+  configure_precision(config.train, device);
+  const bool bf16 = uses_bf16(config.train);
+  const int accum = config.train.grad_accum_steps;
+  const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
   const int64_t B = config.train.batch_size, T = config.model.block_size, V = config.data.tokenizer.vocab_size;
   struct Contender {
     GPT model{nullptr};
     std::unique_ptr<torch::optim::AdamW> optimizer;
     std::vector<double> seconds;
+    double peak_bytes = 0;
   };
   std::vector<Contender> contenders(normalizers.size());
   for (size_t i = 0; i < normalizers.size(); ++i) {
@@ -38,11 +46,20 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     for (auto& c : contenders) {
       if (device.is_cuda()) torch::cuda::synchronize();
       const auto start = std::chrono::steady_clock::now();
+      reset_peak_device_memory(device);
       c.optimizer->zero_grad();
-      c.model->loss(x, y).backward();
-      torch::nn::utils::clip_grad_norm_(c.model->parameters(), 1.0);
+      for (int micro = 0; micro < accum; ++micro) {
+        torch::Tensor loss;
+        {
+          AutocastScope autocast(device, bf16);
+          loss = c.model->loss(x, y) / accum;
+        }
+        loss.backward();
+      }
+      torch::nn::utils::clip_grad_norm_(c.model->parameters(), clip);
       c.optimizer->step();
       if (device.is_cuda()) torch::cuda::synchronize();
+      c.peak_bytes = std::max(c.peak_bytes, peak_device_memory(device));
       if (round >= warmup) c.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
   }
@@ -53,8 +70,10 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     BenchResult r;
     r.normalizer = normalizers[i];
     r.median_step_s = s[s.size() / 2];
-    r.tokens_per_s = B * T / r.median_step_s;
+    r.tokens_per_s = static_cast<double>(B) * T * accum / r.median_step_s;
     r.parameters = contenders[i].model->num_parameters();
+    r.flops_per_token = contenders[i].model->flops_per_token(T);
+    r.peak_device_bytes = contenders[i].peak_bytes;
     results.push_back(r);
   }
   return results;

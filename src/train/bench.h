@@ -13,11 +13,14 @@ struct BenchResult {
   double median_step_s = 0;
   double tokens_per_s = 0;
   int64_t parameters = 0;
+  double flops_per_token = 0;    // GPTImpl::flops_per_token at block_size
+  double peak_device_bytes = 0;  // CUDA: peak memory allocated by the caching allocator; 0 on CPU
 };
 
 // Builds one model per normalizer (same seed) and times `steps` full training steps of each
 // (forward, backward, clip, AdamW), interleaved round by round so drift in machine speed hits all
-// alike; the first `warmup` rounds are not timed. Vocabulary: data.tokenizer.vocab_size.
+// alike; the first `warmup` rounds are not timed. Vocabulary: data.tokenizer.vocab_size. Honours
+// train.grad_accum_steps (micro-batches per step), train.precision, train.tf32 and optim.grad_clip.
 std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<std::string>& normalizers,
                                            int steps, int warmup);
 

@@ -1,6 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -22,6 +21,37 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// Where the model's parameters live: checkpoints load onto it, whichever device wrote them.
+torch::Device model_device(GPT& model) {
+  auto parameters = model->parameters();
+  return parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
+}
+
+torch::Tensor generator_state(const torch::Device& device) {
+  auto generator = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_generator_state(const torch::Device& device, const torch::Tensor& state) {
+  auto generator = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state.to(torch::kCPU));
+}
+
+// AdamW's moments sit on the device of their parameter (load() leaves them where the archive put them).
+void move_optimizer_state_to_parameters(torch::optim::AdamW& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) {
+      auto found = optimizer.state().find(p.unsafeGetTensorImpl());
+      if (found == optimizer.state().end()) continue;
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
+      state.exp_avg(state.exp_avg().to(p.device()));
+      state.exp_avg_sq(state.exp_avg_sq().to(p.device()));
+      if (state.max_exp_avg_sq().defined()) state.max_exp_avg_sq(state.max_exp_avg_sq().to(p.device()));
+    }
+}
 
 void fsync_path(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), flags);
@@ -85,11 +115,9 @@ void save_checkpoint(const std::string& path, GPT& model, torch::optim::Optimize
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("meta", c10::IValue(meta.to_json().dump()));
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    archive.write("rng_cpu", generator.get_state(), /*is_buffer=*/true);
-  }
+  archive.write("rng_cpu", generator_state(torch::kCPU), /*is_buffer=*/true);
+  const torch::Device device = model_device(model);
+  if (device.is_cuda()) archive.write("rng_cuda", generator_state(device), /*is_buffer=*/true);
   fs::create_directories(fs::path(path).parent_path());
   const std::string temp = path + ".tmp";
   try {
@@ -114,11 +142,12 @@ void save_checkpoint(const std::string& path, GPT& model, torch::optim::Optimize
 
 namespace {
 
-torch::serialize::InputArchive open_archive(const std::string& path) {
+// Tensors are mapped onto `device` as they load: a checkpoint written on CUDA opens on a CPU-only machine.
+torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device = torch::kCPU) {
   if (!fs::is_regular_file(path)) throw RuntimeFailure(path + ": checkpoint file does not exist");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device);
   } catch (const c10::Error& e) {
     throw RuntimeFailure(path + ": not a readable checkpoint (truncated, corrupted or not a torch archive)");
   }
@@ -210,7 +239,7 @@ std::vector<std::string> load_model_tensors(torch::serialize::InputArchive& arch
 
 CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim::AdamW* optimizer,
                                bool new_normalizer_parameters) {
-  auto archive = open_archive(path);
+  auto archive = open_archive(path, model_device(model));
   CheckpointMeta meta = read_meta(archive, path);
   try {
     torch::serialize::InputArchive model_archive;
@@ -238,11 +267,13 @@ CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim
       old_layout.load(optimizer_archive);
       for (auto& [key, state] : old_layout.state()) optimizer->state()[key] = std::move(state);
     }
+    move_optimizer_state_to_parameters(*optimizer);
     torch::Tensor rng;
     archive.read("rng_cpu", rng, /*is_buffer=*/true);
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
+    set_generator_state(torch::kCPU, rng);
+    // The CUDA generator (dropout on the GPU) continues only where a CUDA run continues on CUDA.
+    const torch::Device device = model_device(model);
+    if (device.is_cuda() && archive.try_read("rng_cuda", rng, /*is_buffer=*/true)) set_generator_state(device, rng);
   } catch (const c10::Error& e) {
     throw RuntimeFailure(path + ": cannot restore from checkpoint (" +
                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");

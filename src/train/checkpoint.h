@@ -4,6 +4,9 @@
 //   optimizer/…    AdamW moments and step counts (lr/betas are re-applied from the config on load)
 //   meta           JSON string: CheckpointMeta below
 //   rng_cpu        the CPU generator state (dropout); data order needs none (pure function of step)
+//   rng_cuda       the CUDA generator state, when the run trained on CUDA
+// Tensors load onto the device of the model they are loaded into, so a checkpoint written on CUDA opens on a
+// CPU-only machine and the other way round; weights and optimizer state are float32 whatever the precision.
 // Crash safety: the archive is written to a temp file in the same directory, fsync'ed and renamed; then a
 // manifest step_N.json (size + content hash + val loss) is written the same way, and last the pointer
 // checkpoints/latest. A checkpoint without a manifest, or whose bytes do not match it, is not valid.

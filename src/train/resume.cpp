@@ -18,7 +18,8 @@ using json = nlohmann::json;
 const std::vector<std::string>& resumable_keys() {
   static const std::vector<std::string> keys = {
       "train.max_steps", "train.log_every", "train.eval_every", "train.checkpoint_every", "train.keep_last",
-      "optim.lr", "optim.min_lr", "optim.schedule", "optim.warmup_steps", "threads", "device"};
+      "optim.lr", "optim.min_lr", "optim.schedule", "optim.warmup_steps", "threads", "device",
+      "train.precision", "train.tf32"};
   return keys;
 }
 

@@ -10,6 +10,7 @@
 
 #include "report/metrics.h"
 #include "train/optimizer.h"
+#include "train/precision.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
 #include "train/session.h"
@@ -51,6 +52,7 @@ void read_normalizer_parameters(GPT& model, MetricsRecord& record) {
 double evaluate(Session& s) {
   torch::NoGradGuard no_grad;
   s.model->eval();
+  AutocastScope autocast(s.device, uses_bf16(s.config.train));
   const double loss = s.objective->validation_loss(s.model, s.config.train.eval_batches, s.device);
   s.model->train();
   return loss;
@@ -94,6 +96,7 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   s->run_dir = run_dir;
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   s->device = resolve_device(config.device);
+  configure_precision(config.train, s->device);
   torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
   s->model = GPT(GPTOptions{config.model, vocab_size});
   s->model->to(s->device);
@@ -154,8 +157,14 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
-      auto [micro_loss, tokens] = s.objective->train_loss(s.model, step, micro, s.device);
-      auto loss = micro_loss / t.grad_accum_steps;
+      torch::Tensor loss;
+      int64_t tokens = 0;
+      {
+        AutocastScope autocast(s.device, uses_bf16(t));  // the forward pass only, as torch.autocast is used
+        auto [micro_loss, micro_tokens] = s.objective->train_loss(s.model, step, micro, s.device);
+        loss = micro_loss / t.grad_accum_steps;
+        tokens = micro_tokens;
+      }
       loss.backward();
       step_loss += loss.item<double>();
       step_tokens += tokens;
