@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""An independent GPT in plain PyTorch (float64), written from the maths in README.md, to check ssmax-gpt.
+
+Usage: reference_gpt.py CASES_DIR [--tol 1e-5]
+
+Every sub-directory of CASES_DIR is one case, written by the C++ parity test:
+  model.safetensors, model.config.json   `ssmax-gpt export` of a model
+  inputs.safetensors                      idx, targets [B, T] int64; logits [B, T, vocab] and loss [1] float32:
+                                          what ssmax-gpt computed for them
+The reference recomputes logits and loss from the exported weights and compares. Prints one line per case;
+exits 1 when any case differs by more than --tol (absolute, on logits and loss), 2 on a usage error.
+"""
+import argparse
+import json
+import math
+import pathlib
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+
+def norm(x, w, bias, kind):
+    """LayerNorm (eps 1e-5) or RMSNorm: x·rsqrt(mean(x²) + 1e-5)·w."""
+    if kind == "rmsnorm":
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * w
+    mean = x.mean(-1, keepdim=True)
+    var = (x - mean).pow(2).mean(-1, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + 1e-5) * w
+    return y + bias if bias is not None else y
+
+
+def linear(x, w, b=None):
+    """Weights are [out, in]: y = x·Wᵀ (+ b)."""
+    y = x @ w.T
+    return y + b if b is not None else y
+
+
+def rope(x, theta):
+    """Rotate-half RoPE on [B, H, T, d]: the pair (x[j], x[j + d/2]) turns by position·θ^(-2j/d)."""
+    T, d = x.shape[-2], x.shape[-1]
+    half = d // 2
+    j = torch.arange(half, dtype=torch.float64)
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * theta ** (-2.0 * j / d)[None, :]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+
+
+def attention(x, w, prefix, cfg):
+    B, T, C = x.shape
+    H = cfg["n_head"]
+    d = C // H
+    qkv = linear(x, w[prefix + "c_attn.weight"], w.get(prefix + "c_attn.bias"))
+    q, k, v = (t.reshape(B, T, H, d).transpose(1, 2) for t in qkv.split(C, dim=-1))
+    if cfg["position"] == "rope":
+        q, k = rope(q, cfg["rope_theta"]), rope(k, cfg["rope_theta"])
+    logits = (q @ k.transpose(-1, -2)) / math.sqrt(d)  # [B, H, T, T]
+    kind = cfg["attention"]["normalizer"]
+    if kind != "softmax":
+        # The query at 0-based position t normalises over n = t + 1 keys: its row is multiplied by s·ln n (+ b).
+        n = torch.arange(1, T + 1, dtype=torch.float64)
+        s = w[prefix + "normalizer.s"].view(H, 1, 1)
+        factor = s * torch.log(n).view(1, T, 1)
+        if kind == "ssmax_bias":
+            factor = factor + w[prefix + "normalizer.b"].view(H, 1, 1)
+        logits = logits * factor
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    logits = logits.masked_fill(future, float("-inf"))
+    y = torch.softmax(logits, dim=-1) @ v
+    y = y.transpose(1, 2).reshape(B, T, C)
+    return linear(y, w[prefix + "c_proj.weight"], w.get(prefix + "c_proj.bias"))
+
+
+def mlp(x, w, prefix, cfg):
+    if cfg["mlp"] == "swiglu":
+        gate = linear(x, w[prefix + "c_gate.weight"], w.get(prefix + "c_gate.bias"))
+        hidden = torch.nn.functional.silu(gate) * linear(x, w[prefix + "c_fc.weight"], w.get(prefix + "c_fc.bias"))
+    else:
+        hidden = torch.nn.functional.gelu(linear(x, w[prefix + "c_fc.weight"], w.get(prefix + "c_fc.bias")),
+                                          approximate="tanh")
+    return linear(hidden, w[prefix + "c_proj.weight"], w.get(prefix + "c_proj.bias"))
+
+
+def forward(idx, w, cfg):
+    T = idx.shape[1]
+    x = w["wte.weight"][idx]
+    if cfg["position"] == "learned":
+        x = x + w["wpe.weight"][:T]
+    for i in range(cfg["n_layer"]):
+        p = f"h.{i}."
+        x = x + attention(norm(x, w[p + "ln_1.weight"], w.get(p + "ln_1.bias"), cfg["norm"]), w, p + "attn.", cfg)
+        x = x + mlp(norm(x, w[p + "ln_2.weight"], w.get(p + "ln_2.bias"), cfg["norm"]), w, p + "mlp.", cfg)
+    x = norm(x, w["ln_f.weight"], w.get("ln_f.bias"), cfg["norm"])
+    head = w["wte.weight"] if cfg["tie_embeddings"] else w["lm_head.weight"]
+    return linear(x, head)
+
+
+def check_case(case_dir, tol):
+    description = json.loads((case_dir / "model.config.json").read_text())
+    cfg = description["config"]["model"]
+    weights = {k: t.to(torch.float64) for k, t in load_file(str(case_dir / "model.safetensors")).items()}
+    if cfg["tie_embeddings"] == ("lm_head.weight" in weights):
+        raise SystemExit(f"{case_dir}: lm_head.weight present/absent contradicts tie_embeddings")
+    inputs = load_file(str(case_dir / "inputs.safetensors"))
+    logits = forward(inputs["idx"], weights, cfg)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), inputs["targets"].reshape(-1))
+    logits_diff = (logits - inputs["logits"].to(torch.float64)).abs().max().item()
+    loss_diff = abs(loss.item() - inputs["loss"].item())
+    ok = logits_diff <= tol and loss_diff <= tol  # NaN compares False: a NaN fails
+    print(f"{'PASS' if ok else 'FAIL'} {case_dir.name}: T={inputs['idx'].shape[1]} "
+          f"max|Δlogits|={logits_diff:.2e} |Δloss|={loss_diff:.2e} (loss {loss.item():.4f}, "
+          f"max|logit| {logits.abs().max().item():.2f})")
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases_dir", type=pathlib.Path)
+    parser.add_argument("--tol", type=float, default=1e-5)
+    args = parser.parse_args()
+    cases = sorted(p for p in args.cases_dir.iterdir() if p.is_dir()) if args.cases_dir.is_dir() else []
+    if not cases:
+        print(f"reference_gpt.py: no case directories in {args.cases_dir}", file=sys.stderr)
+        return 2
+    failed = [c.name for c in cases if not check_case(c, args.tol)]
+    print(f"{len(cases) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

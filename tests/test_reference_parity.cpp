@@ -1,0 +1,109 @@
+// Parity with an independent implementation: tests/reference/reference_gpt.py (plain PyTorch, float64, written
+// from the README's maths) loads our safetensors export and must reproduce our logits and loss.
+// Matrix: softmax/ssmax/ssmax_bias × learned/RoPE × LayerNorm/RMSNorm × GELU/SwiGLU × tied/untied; RoPE cases
+// run to 3× the training length.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "export/export_model.h"
+#include "export/safetensors.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+
+namespace ssmax {
+namespace {
+namespace fs = std::filesystem;
+
+// A model with every parameter moved off its initial value (norm weights ≠ 1, biases ≠ 0, s and b
+// different per head), so that a convention the reference gets wrong cannot hide behind a neutral value, and
+// weights large enough that attention is peaked (scores of several units) and the logits far from uniform.
+void perturb(GPT& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    auto& p = item.value();
+    if (item.key().find("normalizer.s") != std::string::npos) p.uniform_(0.2, 1.5);
+    else if (item.key().find("normalizer.b") != std::string::npos) p.uniform_(-0.5, 0.5);
+    else if (item.key().find("ln_") != std::string::npos) p.add_(torch::randn_like(p) * 0.2);
+    else p.normal_(0.0, 0.15);
+  }
+}
+
+// Writes one case directory: the model exported as a user would, plus inputs and what we computed.
+void write_case(const std::string& dir, const Config& config, int64_t vocab, int64_t length, uint64_t seed) {
+  torch::manual_seed(seed);
+  GPT model(GPTOptions{config.model, vocab});
+  perturb(model);
+  model->eval();
+  torch::optim::AdamW optimizer(model->parameters());
+  CheckpointMeta meta;
+  meta.step = 1;
+  meta.vocab_size = vocab;
+  meta.config = config_to_json(config);
+  const std::string run = dir + "/run";
+  fs::create_directories(run + "/checkpoints");
+  { std::ofstream(run + "/config.json") << meta.config.dump(); }
+  save_checkpoint(checkpoint_path(run, 1), model, optimizer, meta);
+  export_checkpoint(run, dir + "/model.safetensors", false);
+  fs::remove_all(run);
+
+  torch::NoGradGuard no_grad;
+  auto idx = torch::randint(vocab, {2, length}, torch::kLong);
+  auto targets = torch::randint(vocab, {2, length}, torch::kLong);
+  auto logits = model->forward(idx);
+  auto loss = torch::nn::functional::cross_entropy(logits.view({-1, vocab}), targets.view({-1}));
+  write_safetensors(dir + "/inputs.safetensors",
+                    {{"idx", idx}, {"targets", targets}, {"logits", logits}, {"loss", loss.view({1})}}, {});
+}
+
+std::string run_command(const std::string& command, int* status) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return "popen failed";
+  std::array<char, 512> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+  *status = pclose(pipe);
+  return output;
+}
+
+TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
+  const std::string dir = test_dir("reference-parity");
+  const int64_t vocab = 37, block = 12;
+  int cases = 0;
+  for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
+    for (const char* position : {"learned", "rope"})
+      for (const char* norm : {"layernorm", "rmsnorm"})
+        for (const char* mlp : {"gelu", "swiglu"})
+          for (bool tied : {true, false}) {
+            Config config;
+            config.model.n_layer = 2;
+            config.model.n_head = 2;
+            config.model.n_embd = 16;
+            config.model.block_size = block;
+            config.model.attention.normalizer = normalizer;
+            config.model.position = position;
+            config.model.rope_theta = 500.0;  // small θ: positions beyond the training length turn visibly
+            config.model.norm = norm;
+            config.model.mlp = mlp;
+            config.model.tie_embeddings = tied;
+            config.model.bias = std::string(norm) == "layernorm" && tied;  // biases in a quarter of the cases
+            const std::string name = std::string(normalizer) + "-" + position + "-" + norm + "-" + mlp +
+                                     (tied ? "-tied" : "-untied");
+            const int64_t length = std::string(position) == "rope" ? 3 * block : block;
+            write_case(dir + "/" + name, config, vocab, length, 100 + cases++);
+          }
+  ASSERT_EQ(cases, 48);
+  int status = 0;
+  const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
+                                             "/tests/reference/reference_gpt.py' '" + dir + "' --tol 1e-5",
+                                         &status);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("48 passed, 0 failed"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace ssmax
