@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The GPU check, in two halves: `pack` here (the development machine: Debian's libraries, the build), `run` on a
+# GPU machine that has python3 with torch 2.11.0+cu130 but none of Debian's -dev packages and no network.
+#
+#   bash scripts/gpu_check.sh pack [BUNDLE]      build, prepare the KJV, and gather into BUNDLE (default
+#                                                gpu-bundle/, ≈ 30 MB): the binaries, the shared libraries they
+#                                                need that are not LibTorch's, configs and the prepared data
+#   bash scripts/gpu_check.sh run [BUNDLE]       on the GPU machine, from the repository root (≤ 8 minutes):
+#     1. CUDA-vs-CPU forward parity of the three normalizers, fp32 and bf16 (ssmax_tests Cuda.* and Devices.*)
+#     2. bench of the paper-162m shape (12L/12H/768, T=1024, vocab 50257), bf16, batch 16: tokens/s, MFU against
+#        the H200's 989 TFLOP/s dense bf16, peak GPU memory, per normalizer
+#     3. `train` of the same shape (KJV, 8192-token BPE) for 50 bf16 steps on CUDA, checkpointed; then that
+#        checkpoint resumed on the CPU for 2 steps, exported, evaluated and sampled from on the CPU
+#   bash scripts/gpu_check.sh run --dry-run      the same plumbing on this machine's CPU at a tiny size
+# The binaries are built here and carried (the GPU machine's glibc and libstdc++ are newer, its LibTorch is the
+# same 2.11.0 build): they find LibTorch through the python3 that has torch there. Reports go to stdout and,
+# when set, to $OUT/gpu_check.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+bundle=gpu-bundle
+dry_run=0
+shift || true
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) dry_run=1 ;;
+    *) bundle=$arg ;;
+  esac
+done
+check_vocab=8192  # the KJV's BPE vocabulary for the training check (4 MB of text does not fill 50257)
+
+pack() {
+  bash scripts/build.sh ssmax-gpt ssmax_spm ssmax_tests
+  bash scripts/fetch_kjv.sh
+  ./build/ssmax-gpt prepare configs/paper-162m.json --set data.tokenizer.vocab_size=$check_vocab \
+    --set data.dataset_dir="$bundle/data/cache"
+  rm -rf "$bundle/bin" "$bundle/lib" && mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
+  cp build/ssmax-gpt build/ssmax_tests build/libssmax_spm.so "$bundle/bin/"
+  cp data/kjv.txt "$bundle/data/"
+  local torch_env=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}
+  # Every shared library the binaries load, except LibTorch and CUDA's (the GPU machine's torch brings those)
+  # and the C runtime (newer there).
+  ldd build/ssmax-gpt build/ssmax_tests build/libssmax_spm.so | awk '/=> \// {print $3}' | sort -u |
+    grep -v -e "^$torch_env/" -e '/libc\.so' -e '/libm\.so' -e '/libstdc++' -e '/libgcc_s' -e '/ld-linux' \
+            -e '/libpthread' -e '/libdl\.so' -e '/librt\.so' -e '/libutil\.so' -e '/libcuda' -e 'cuda-13' -e '/libnv' |
+    while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
+  echo "gpu_check pack: $bundle is $(du -sh "$bundle" | cut -f1) ($(ls "$bundle/lib" | wc -l) libraries)"
+}
+
+run() {
+  local log=${OUT:-$bundle}/gpu_check.log
+  exec > >(tee "$log") 2>&1
+  local python=${SSMAX_GPU_PYTHON:-python3}
+  [ "$dry_run" -eq 1 ] && python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+  local torch_lib
+  torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null |
+              tail -n 1)
+  export LD_LIBRARY_PATH="$PWD/$bundle/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export SSMAX_SPM_SHIM="$PWD/$bundle/bin/libssmax_spm.so"
+  local bin="$PWD/$bundle/bin/ssmax-gpt" work=/tmp/ssmax-gpu-check
+  rm -rf "$work" && mkdir -p "$work"
+  local device=cuda steps=50 resume_to=52 shape=() cpu_threads=0
+  if [ "$dry_run" -eq 1 ]; then
+    device=cpu steps=4 resume_to=5
+    shape=(--set model.n_layer=2 --set model.n_head=2 --set model.n_embd=64 --set model.block_size=64
+           --set model.mlp_hidden=128 --set train.batch_size=2)
+  fi
+  echo "== gpu_check $(date -u +%FT%TZ) on $(hostname): $(nvidia-smi -L 2>/dev/null | head -n 1 || echo 'no nvidia-smi')"
+  "$python" -c 'import torch; print("torch", torch.__version__, "cuda available:", torch.cuda.is_available())'
+  local t0=$SECONDS
+
+  echo "== 1. CUDA vs CPU forward parity (fp32 with TF32 off, bf16 autocast) and device-independent checkpoints"
+  "$PWD/$bundle/bin/ssmax_tests" --gtest_filter='Cuda.*:Devices.*:Precision.Tf32NeedsCuda' --gtest_brief=0 |
+    grep -E 'cuda-vs-cpu|OK|FAILED|SKIPPED|PASSED' || true
+
+  echo "== 2. bench: paper-162m shape, bf16, batch 16 × 1024 tokens"
+  "$bin" bench configs/paper-162m.json --set device=$device --set train.grad_accum_steps=1 \
+    --set data.dataset_dir="$bundle/data/cache" --steps 10 --warmup 3 --peak-tflops 989 "${shape[@]}"
+
+  echo "== 3. train $steps bf16 steps on $device (KJV, BPE $check_vocab), checkpoint, resume on the CPU"
+  local common=(--set data.sources="$bundle/data/kjv.txt" --set data.dataset_dir="$bundle/data/cache"
+                --set data.tokenizer.vocab_size=$check_vocab --set out_dir="$work/run")
+  "$bin" train configs/paper-162m.json "${common[@]}" "${shape[@]}" --set device=$device \
+    --set train.grad_accum_steps=1 --set train.max_steps=$steps --set train.log_every=10 --set train.eval_every=$steps \
+    --set train.eval_batches=4 --set train.checkpoint_every=$steps
+  echo "-- resume on the CPU (fp32) to step $resume_to"
+  "$bin" train --resume "$work/run" --set device=cpu --set train.precision=fp32 --set threads=$cpu_threads \
+    --set train.max_steps=$resume_to --set train.log_every=1
+  echo "-- the CUDA-written checkpoint ($(ls "$work/run/checkpoints" | grep -c '\.pt$') kept) on the CPU"
+  "$bin" export "$work/run/checkpoints/step_$(printf %08d $steps).pt" --out "$work/model.safetensors"
+  "$bin" eval "$work/run/checkpoints/step_$(printf %08d $steps).pt" --device cpu --lengths 256 --batches 1 \
+    --out "$work/eval"
+  "$bin" generate "$work/run/checkpoints/step_$(printf %08d $steps).pt" --device cpu --prompt "In the beginning" \
+    --max-new-tokens 12 --seed 1
+  echo "== gpu_check done in $((SECONDS - t0)) s"
+}
+
+case "$mode" in
+  pack) pack ;;
+  run) run ;;
+  *) echo "usage: bash scripts/gpu_check.sh pack|run [BUNDLE] [--dry-run]" >&2; exit 2 ;;
+esac
