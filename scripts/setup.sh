@@ -40,7 +40,7 @@ fi
 marker="$torch_env/.ssmax-setup-complete"
 wanted="torch==${torch_version} safetensors==${safetensors_version} numpy"
 if [ "$(cat "$marker" 2>/dev/null)" != "$wanted" ]; then
-  echo "setup: installing $wanted into $torch_env (LibTorch, CUDA 13.0 build: ~3 GB of wheels, 4.6 GB installed)"
+  echo "setup: installing $wanted into $torch_env (LibTorch, CUDA 13.0 build: 2.7 GB of wheels, 4.7 GB installed, 2-3 minutes)"
   start=$(date +%s)
   parent=$(dirname "$torch_env")
   if [ ! -d "$parent" ] || [ ! -w "$parent" ]; then
