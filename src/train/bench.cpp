@@ -45,8 +45,8 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
   for (int round = 0; round < warmup + steps; ++round) {
     for (auto& c : contenders) {
       if (device.is_cuda()) torch::cuda::synchronize();
-      const auto start = std::chrono::steady_clock::now();
       reset_peak_device_memory(device);
+      const auto start = std::chrono::steady_clock::now();
       c.optimizer->zero_grad();
       for (int micro = 0; micro < accum; ++micro) {
         torch::Tensor loss;

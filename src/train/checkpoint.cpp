@@ -40,19 +40,6 @@ void set_generator_state(const torch::Device& device, const torch::Tensor& state
   generator.set_state(state.to(torch::kCPU));
 }
 
-// AdamW's moments sit on the device of their parameter (load() leaves them where the archive put them).
-void move_optimizer_state_to_parameters(torch::optim::AdamW& optimizer) {
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params()) {
-      auto found = optimizer.state().find(p.unsafeGetTensorImpl());
-      if (found == optimizer.state().end()) continue;
-      auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
-      state.exp_avg(state.exp_avg().to(p.device()));
-      state.exp_avg_sq(state.exp_avg_sq().to(p.device()));
-      if (state.max_exp_avg_sq().defined()) state.max_exp_avg_sq(state.max_exp_avg_sq().to(p.device()));
-    }
-}
-
 void fsync_path(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), flags);
   if (fd < 0) return;
@@ -239,7 +226,8 @@ std::vector<std::string> load_model_tensors(torch::serialize::InputArchive& arch
 
 CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim::AdamW* optimizer,
                                bool new_normalizer_parameters) {
-  auto archive = open_archive(path, model_device(model));
+  const torch::Device device = model_device(model);
+  auto archive = open_archive(path, device);  // AdamW's moments land on the parameters' device too
   CheckpointMeta meta = read_meta(archive, path);
   try {
     torch::serialize::InputArchive model_archive;
@@ -267,12 +255,10 @@ CheckpointMeta load_checkpoint(const std::string& path, GPT& model, torch::optim
       old_layout.load(optimizer_archive);
       for (auto& [key, state] : old_layout.state()) optimizer->state()[key] = std::move(state);
     }
-    move_optimizer_state_to_parameters(*optimizer);
     torch::Tensor rng;
     archive.read("rng_cpu", rng, /*is_buffer=*/true);
     set_generator_state(torch::kCPU, rng);
     // The CUDA generator (dropout on the GPU) continues only where a CUDA run continues on CUDA.
-    const torch::Device device = model_device(model);
     if (device.is_cuda() && archive.try_read("rng_cuda", rng, /*is_buffer=*/true)) set_generator_state(device, rng);
   } catch (const c10::Error& e) {
     throw RuntimeFailure(path + ": cannot restore from checkpoint (" +
