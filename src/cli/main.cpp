@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "dist/distributed.h"
 #include "util/errors.h"
 #include "util/logging.h"
 
@@ -9,6 +10,22 @@ namespace {
 
 // Library errors (c10::Error) carry a C++ backtrace after the first line; users need only the line.
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// Under torchrun every process runs the same command line; only training is spread over processes.
+void refuse_single_process_command_under_launcher(const CLI::App& command) {
+  const auto env = ssmax::read_launch_environment();
+  const std::string name = command.get_name();
+  if (env.world_size > 1 && name != "train" && name != "sweep")
+    throw ssmax::UsageError("`" + name + "` runs in one process, but WORLD_SIZE=" + std::to_string(env.world_size) +
+                            " says a launcher started several: run it without torchrun (only train and sweep are "
+                            "distributed)");
+}
+
+// The error line, and for the other ranks of a distributed run, a note in the store that names this rank's error.
+void report(const std::string& message) {
+  spdlog::error("{}", message);
+  ssmax::Distributed::instance().note_failure(message);
+}
 
 }  // namespace
 
@@ -45,12 +62,15 @@ int main(int argc, char** argv) {
   }
   try {
     for (auto& command : commands)
-      if (command.app->parsed()) return command.run();
+      if (command.app->parsed()) {
+        refuse_single_process_command_under_launcher(*command.app);
+        return command.run();
+      }
   } catch (const ssmax::UsageError& e) {
-    spdlog::error("{}", e.what());
+    report(e.what());
     return 2;
   } catch (const std::exception& e) {
-    spdlog::error("{}", first_line(e.what()));
+    report(first_line(e.what()));
     return 1;
   }
   return 2;

@@ -80,6 +80,9 @@ const std::vector<KeySpec>& schema() {
       {"train.keep_last", FIELD(train.keep_last), 1, 1000},
       {"train.precision", FIELD(train.precision), -kInf, kInf, false, {"fp32", "bf16"}},
       {"train.tf32", FIELD(train.tf32)},
+      {"distributed.timeout_s", FIELD(distributed.timeout_s), 1, 86400},
+      {"distributed.bucket_mb", FIELD(distributed.bucket_mb), 0, 1 << 16, true},
+      {"distributed.overlap", FIELD(distributed.overlap)},
   };
   return keys;
 }

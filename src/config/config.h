@@ -73,6 +73,13 @@ struct TrainConfig {
   bool tf32 = false;               // CUDA only: TF32 tensor cores for float32 matmuls
 };
 
+// Data-parallel training under torchrun (src/dist/); ignored by a single process.
+struct DistributedConfig {
+  int timeout_s = 300;   // a collective that waits longer ends every rank with a message naming the one that stopped
+  double bucket_mb = 25; // gradients are all-reduced in flat buckets of about this size
+  bool overlap = true;   // start a bucket's all-reduce during backward, as soon as its gradients are complete
+};
+
 struct Config {
   std::string name = "run";
   uint64_t seed = 1;
@@ -83,6 +90,7 @@ struct Config {
   ModelConfig model;
   OptimConfig optim;
   TrainConfig train;
+  DistributedConfig distributed;
 };
 
 // Reads and validates a config file, then applies "--set key.path=value" overrides (typed by the

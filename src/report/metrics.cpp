@@ -46,6 +46,8 @@ json MetricsRecord::to_json() const {
   if (!s.empty()) j["s"] = per_layer(s);
   if (!b.empty()) j["b"] = per_layer(b);
   if (!event.empty()) j["event"] = event;
+  if (world_size > 1) j["world_size"] = world_size;
+  if (sync_ms) j["sync_ms"] = *sync_ms;
   return j;
 }
 
@@ -58,6 +60,8 @@ MetricsRecord MetricsRecord::from_json(const json& j) {
   r.lr = j.value("lr", 0.0);
   r.grad_norm = optional_double(j, "grad_norm");
   r.tokens_per_s = optional_double(j, "tokens_per_s");
+  r.world_size = j.value("world_size", 1);
+  r.sync_ms = optional_double(j, "sync_ms");
   r.ms_per_step = optional_double(j, "ms_per_step");
   r.elapsed_s = j.value("elapsed_s", 0.0);
   r.s = per_layer_from(j, "s");

@@ -24,6 +24,10 @@ struct MetricsRecord {
   // Learned SSMax parameters: [layer][head]; empty for softmax runs.
   std::vector<std::vector<double>> s, b;
   std::string event;                // e.g. "normalizer switched to ssmax"; usually empty
+  // Data-parallel runs (torchrun) only, written when world_size > 1: the processes (tokens and tokens_per_s are
+  // global), and the mean time per step this rank waited for the gradient all-reduce after its backward pass.
+  int world_size = 1;
+  std::optional<double> sync_ms;
 
   nlohmann::json to_json() const;
   static MetricsRecord from_json(const nlohmann::json& j);

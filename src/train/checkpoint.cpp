@@ -64,7 +64,7 @@ json CheckpointMeta::to_json() const {
           {"elapsed_s", elapsed_s}, {"vocab_size", vocab_size}, {"config", config},
           {"dataset_fingerprint", dataset_fingerprint}, {"dataset_dir", dataset_dir},
           {"interval_loss", interval_loss}, {"interval_steps", interval_steps},
-          {"metrics_bytes", metrics_bytes}, {"log_bytes", log_bytes}};
+          {"metrics_bytes", metrics_bytes}, {"log_bytes", log_bytes}, {"world_size", world_size}};
 }
 
 CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origin) {
@@ -88,6 +88,7 @@ CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origi
     m.interval_steps = j.value("interval_steps", int64_t{0});
     m.metrics_bytes = j.value("metrics_bytes", uint64_t{0});
     m.log_bytes = j.value("log_bytes", uint64_t{0});
+    m.world_size = j.value("world_size", 1);
   } catch (const json::exception& e) {
     throw RuntimeFailure(origin + ": checkpoint metadata is incomplete (" + std::string(e.what()) + ")");
   }

@@ -43,6 +43,8 @@ struct CheckpointMeta {
   // interrupted run wrote after it, so every step appears once.
   uint64_t metrics_bytes = 0;
   uint64_t log_bytes = 0;
+  // Processes that trained the run (torchrun's WORLD_SIZE): its global batch is batch × accum × world_size.
+  int world_size = 1;
 
   nlohmann::json to_json() const;
   static CheckpointMeta from_json(const nlohmann::json& j, const std::string& origin);

@@ -31,12 +31,16 @@ class LanguageModelObjective : public TrainingObjective {
   }
 
   double validation_loss(GPT& model, int batches, const torch::Device& device) override {
+    return validation_loss_sum(model, batches, 0, 1, device) / batches;
+  }
+
+  double validation_loss_sum(GPT& model, int batches, int rank, int world, const torch::Device& device) override {
     double total = 0;
-    for (int i = 0; i < batches; ++i) {
+    for (int i = rank; i < batches; i += world) {
       auto [x, y] = val_loader_->eval_batch(i, batches);
       total += model->loss(x.to(device), y.to(device)).item<double>();
     }
-    return total / batches;
+    return total;
   }
 
   std::string baseline_note() const override {
@@ -50,6 +54,10 @@ class LanguageModelObjective : public TrainingObjective {
 };
 
 }  // namespace
+
+double TrainingObjective::validation_loss_sum(GPT&, int, int, int, const torch::Device&) {
+  throw UsageError("this objective trains in one process only; run it without torchrun");
+}
 
 std::unique_ptr<TrainingObjective> language_model_objective(const PreparedDataset& dataset, const Config& config) {
   return std::make_unique<LanguageModelObjective>(dataset, config);

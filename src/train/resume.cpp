@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "dist/distributed.h"
 #include "report/metrics.h"
 #include "train/run_dir.h"
 #include "train/session.h"
@@ -19,7 +20,8 @@ const std::vector<std::string>& resumable_keys() {
   static const std::vector<std::string> keys = {
       "train.max_steps", "train.log_every", "train.eval_every", "train.checkpoint_every", "train.keep_last",
       "optim.lr", "optim.min_lr", "optim.schedule", "optim.warmup_steps", "threads", "device",
-      "train.precision", "train.tf32"};
+      "train.precision", "train.tf32", "train.grad_accum_steps", "distributed.timeout_s", "distributed.bucket_mb",
+      "distributed.overlap"};
   return keys;
 }
 
@@ -36,6 +38,36 @@ bool is_normalizer_switch(const std::string& from, const std::string& to) {
   return (from == "softmax" && (to == "ssmax" || to == "ssmax_bias")) || (from == "ssmax" && to == "ssmax_bias");
 }
 
+bool overrides_key(const std::vector<std::string>& overrides, const std::string& key) {
+  for (const auto& assignment : overrides)
+    if (assignment.rfind(key + "=", 0) == 0) return true;
+  return false;
+}
+
+// The data position is global (step, global micro-batch), so any world size can continue a run. Resuming on a
+// different number of processes keeps the global batch (batch × accum × world) by rescaling the accumulation,
+// unless --set train.grad_accum_steps says otherwise.
+void keep_global_batch(json& config, const CheckpointMeta& stored, int world, const std::vector<std::string>& overrides,
+                       const std::string& target) {
+  if (stored.world_size == world) return;
+  const int accum = config["train"]["grad_accum_steps"].get<int>();
+  const int64_t micro_batches = int64_t{accum} * stored.world_size;
+  if (overrides_key(overrides, "train.grad_accum_steps")) {
+    if (int64_t{accum} * world != micro_batches)
+      spdlog::warn("world size {} → {} with train.grad_accum_steps {}: the global batch changes from {} to {} "
+                   "micro-batches", stored.world_size, world, accum, micro_batches, int64_t{accum} * world);
+    return;
+  }
+  if (micro_batches % world != 0)
+    throw UsageError(fmt::format("--resume {}: the run's global batch is {} micro-batches ({} ranks × accum {}), "
+                                 "which {} ranks cannot share evenly; pass --set train.grad_accum_steps=K (this "
+                                 "changes the global batch) or use a world size that divides {}",
+                                 target, micro_batches, stored.world_size, accum, world, micro_batches));
+  config["train"]["grad_accum_steps"] = micro_batches / world;
+  spdlog::info("world size {} → {}: train.grad_accum_steps {} → {} keeps the global batch of {} micro-batches",
+               stored.world_size, world, accum, micro_batches / world, micro_batches);
+}
+
 }  // namespace
 
 TrainSummary resume(const std::string& target, const std::vector<std::string>& overrides, const TrainOptions& options) {
@@ -45,6 +77,9 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
 
   json merged = stored.config;
   for (const auto& assignment : overrides) apply_override(merged, assignment);
+  join_process_group(config_from_json(merged, "--resume " + target));
+  auto& dist = Distributed::instance();
+  keep_global_batch(merged, stored, dist.world_size(), overrides, target);
   const Config config = config_from_json(merged, "--resume " + target);
   const json resolved = config_to_json(config);
   const std::string old_normalizer = stored.config["model"]["attention"]["normalizer"].get<std::string>();
@@ -63,8 +98,10 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   // Continue in the run's own directory, whatever out_dir said when the run was made.
   Config session_config = config;
   session_config.out_dir = run_dir;
-  truncate_logs_to_checkpoint(run_dir, stored);
-  log_to_file((fs::path(run_dir) / "train.log").string());
+  if (dist.is_main()) {
+    truncate_logs_to_checkpoint(run_dir, stored);
+    log_to_file((fs::path(run_dir) / "train.log").string());
+  }
   auto session = make_session(session_config, run_dir);
   if (session->dataset.fingerprint != stored.dataset_fingerprint)
     throw UsageError("--resume " + target + ": the dataset differs from the one this run trained on (fingerprint " +
@@ -73,10 +110,14 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   const json previous_meta_config = stored.config;
   session->meta = load_checkpoint(checkpoint, session->model, session->optimizer.get(), switching);
   session->meta.config = config_to_json(session_config);
-  spdlog::info("resumed {} from {} at step {}/{}", run_dir, checkpoint, session->meta.step, config.train.max_steps);
+  spdlog::info("resumed {} from {} at step {}/{}{}", run_dir, checkpoint, session->meta.step, config.train.max_steps,
+               dist.active() ? fmt::format(" on {} ranks ({})", dist.world_size(), dist.backend_name()) : "");
+  const auto ranks = describe_ranks(session->device);
+  for (size_t r = 0; r < ranks.size(); ++r) spdlog::info("{:<11}{}", "rank " + std::to_string(r), ranks[r]);
   for (const auto& key : config_differences(previous_meta_config, session->meta.config))
     if (key != "out_dir") spdlog::info("  changed on resume: {}", key);
-  write_file_atomic((fs::path(run_dir) / "config.json").string(), session->meta.config.dump(2) + "\n");
+  if (dist.is_main())
+    write_file_atomic((fs::path(run_dir) / "config.json").string(), session->meta.config.dump(2) + "\n");
 
   if (switching) {
     const auto& a = config.model.attention;
@@ -88,7 +129,7 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
     record.tokens = session->meta.tokens;
     record.elapsed_s = session->meta.elapsed_s;
     record.event = event;
-    MetricsWriter((fs::path(run_dir) / "metrics.jsonl").string()).write(record);
+    if (dist.is_main()) MetricsWriter((fs::path(run_dir) / "metrics.jsonl").string()).write(record);
   }
   return run_training_loop(*session, options);
 }

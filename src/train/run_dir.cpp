@@ -67,7 +67,7 @@ RunDirState open_run_dir(const Config& config) {
 }
 
 void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, const std::string& device,
-                    const std::string& dataset_dir, double unigram_entropy) {
+                    const std::string& dataset_dir, double unigram_entropy, const std::vector<std::string>& ranks) {
   const auto& m = c.model;
   const auto& a = m.attention;
   std::string normalizer = a.normalizer;
@@ -76,7 +76,8 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
     if (a.normalizer == "ssmax_bias") normalizer += fmt::format(", b_init {:g}", a.b_init);
     normalizer += ")";
   }
-  const int64_t tokens_per_step = int64_t{c.train.batch_size} * c.train.grad_accum_steps * m.block_size;
+  const int64_t world = std::max<int64_t>(1, static_cast<int64_t>(ranks.size()));
+  const int64_t tokens_per_step = int64_t{c.train.batch_size} * c.train.grad_accum_steps * world * m.block_size;
   const std::vector<std::pair<std::string, std::string>> rows = {
       {"run", c.name + "  →  " + c.out_dir},
       {"model", fmt::format("{} layers × {} heads × {} wide, block {}, vocab {}, {:.2f}M parameters", m.n_layer,
@@ -88,8 +89,9 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
       {"optimizer", fmt::format("AdamW lr {:g}→{:g} {} warmup {}, β=({:g},{:g}), wd {:g}, clip {:g}", c.optim.lr,
                                 c.optim.min_lr, c.optim.schedule, c.optim.warmup_steps, c.optim.beta1, c.optim.beta2,
                                 c.optim.weight_decay, c.optim.grad_clip)},
-      {"batch", fmt::format("{} × {} accum × {} tokens = {} tokens/step, {} steps", c.train.batch_size,
-                            c.train.grad_accum_steps, m.block_size, tokens_per_step, c.train.max_steps)},
+      {"batch", fmt::format("{} × {} accum{} × {} tokens = {} tokens/step, {} steps", c.train.batch_size,
+                            c.train.grad_accum_steps, world > 1 ? fmt::format(" × {} ranks", world) : "",
+                            m.block_size, tokens_per_step, c.train.max_steps)},
       {"data", fmt::format("{} (unigram entropy {:.3f} nats)", dataset_dir, unigram_entropy)},
       {"seed", std::to_string(c.seed)},
       {"device", fmt::format("{}, {} threads", device, at::get_num_threads())},
@@ -97,6 +99,7 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
       {"versions", fmt::format("ssmax-gpt {}, LibTorch {}", git_revision(), TORCH_VERSION)},
   };
   for (const auto& [key, value] : rows) spdlog::info("{:<11}{}", key, value);
+  for (size_t r = 0; r < ranks.size(); ++r) spdlog::info("{:<11}{}", "rank " + std::to_string(r), ranks[r]);
 }
 
 }  // namespace ssmax

@@ -12,9 +12,10 @@ enum class RunDirState { Fresh, SameRunUnfinished, SameRunComplete };
 // already holds a run with a different config (listing the differing keys). Writes config.json.
 RunDirState open_run_dir(const Config& config);
 
-// Settings table, system and library facts: the head of every train.log.
+// Settings table, system and library facts: the head of every train.log. `ranks` describes each process of a
+// distributed run ("cpu on host, 1 thread"); it is empty for one process.
 void log_run_header(const Config& config, int64_t parameters, int64_t vocab_size, const std::string& device,
-                    const std::string& dataset_dir, double unigram_entropy);
+                    const std::string& dataset_dir, double unigram_entropy, const std::vector<std::string>& ranks = {});
 
 
 }  // namespace ssmax

@@ -25,6 +25,9 @@ class TrainingObjective {
                                                        const torch::Device& device) = 0;
   // Mean loss over `batches` fixed validation batches (called under NoGradGuard, model in eval mode).
   virtual double validation_loss(GPT& model, int batches, const torch::Device& device) = 0;
+  // Sum of the losses of validation batches rank, rank + world, … < batches: a distributed run's share of this
+  // rank. Objectives that cannot split their validation do not support distributed training.
+  virtual double validation_loss_sum(GPT& model, int batches, int rank, int world, const torch::Device& device);
   virtual std::string loss_name() const { return "loss"; }  // in the log lines of the validation loss
   virtual std::string train_loss_name() const { return loss_name(); }  // ... and of the training loss
   virtual std::string baseline_note() const { return ""; }   // what to compare the final loss with
@@ -53,6 +56,12 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
 
 // make_model_session() plus the dataset (prepared if needed) and the language-model objective.
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir);
+
+// Under a distributed launch (torchrun): joins the process group on the config's device and quiets the console of
+// ranks other than 0. A no-op for one process.
+void join_process_group(const Config& config);
+// Each rank's device, host and threads (empty for one process), for the run header.
+std::vector<std::string> describe_ranks(const torch::Device& device);
 
 // Runs steps meta.step+1 … max_steps (or options.stop_at), logging, evaluating and checkpointing.
 TrainSummary run_training_loop(Session& session, const TrainOptions& options);

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
+#include "dist/distributed.h"
+#include "dist/gradient_sync.h"
 #include "report/metrics.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -49,13 +52,48 @@ void read_normalizer_parameters(GPT& model, MetricsRecord& record) {
   }
 }
 
+// Distributed: each rank evaluates every world_size-th batch and the sums are added, so the mean is over the
+// same batches as in one process.
 double evaluate(Session& s) {
   torch::NoGradGuard no_grad;
   s.model->eval();
   AutocastScope autocast(s.device, uses_bf16(s.config.train));
-  const double loss = s.objective->validation_loss(s.model, s.config.train.eval_batches, s.device);
+  auto& dist = Distributed::instance();
+  const int batches = s.config.train.eval_batches;
+  double loss = 0;
+  if (!dist.active()) {
+    loss = s.objective->validation_loss(s.model, batches, s.device);
+  } else {
+    auto sum = torch::tensor(
+        {s.objective->validation_loss_sum(s.model, batches, dist.rank(), dist.world_size(), s.device)},
+        torch::TensorOptions(torch::kDouble).device(s.device));
+    dist.all_reduce_sum(sum, "validation all-reduce");
+    loss = sum.item<double>() / batches;
+  }
   s.model->train();
   return loss;
+}
+
+// Ranks apply the same averaged gradients with the same optimizer, so their weights must stay bit-identical;
+// an exact checksum (the sum of the weights' bit patterns as integers, independent of summation order) at each
+// checkpoint proves it cheaply.
+void check_ranks_agree(Session& s) {
+  auto& dist = Distributed::instance();
+  if (!dist.active()) return;
+  torch::NoGradGuard no_grad;
+  auto checksum = torch::zeros({1}, torch::TensorOptions(torch::kLong).device(s.device));
+  for (const auto& p : s.model->parameters()) checksum += p.detach().contiguous().view(torch::kInt).to(torch::kLong).sum();
+  auto low = checksum.clone(), high = checksum.clone();
+  dist.all_reduce_min_max(low, high, "weight checksum");
+  if (!low.equal(high)) {
+    const auto sums = dist.gather("weight checksums", std::to_string(checksum.item<int64_t>()));
+    std::string differing;
+    for (size_t r = 1; r < sums.size(); ++r)
+      if (sums[r] != sums[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+    throw RuntimeFailure(fmt::format("the weights of rank(s) {} differ from rank 0's at step {}: the ranks have "
+                                     "drifted apart (no checkpoint written); resume from the last checkpoint",
+                                     differing, s.meta.step));
+  }
 }
 
 uint64_t size_or_zero(const fs::path& path) {
@@ -64,7 +102,7 @@ uint64_t size_or_zero(const fs::path& path) {
   return error ? 0 : size;
 }
 
-std::string write_checkpoint(Session& s) {
+std::string save_checkpoint_files(Session& s) {
   const fs::path dir = s.run_dir;
   spdlog::default_logger()->flush();
   s.meta.metrics_bytes = size_or_zero(dir / "metrics.jsonl");
@@ -74,6 +112,27 @@ std::string write_checkpoint(Session& s) {
   prune_checkpoints(s.run_dir, s.config.train.keep_last);
   spdlog::info("checkpoint {}", path);
   return path;
+}
+
+// Every rank starts from rank 0's weights (they are seeded alike; this makes sure).
+void broadcast_weights(Session& s) {
+  torch::NoGradGuard no_grad;
+  auto parameters = s.model->parameters();
+  auto weights = torch::nn::utils::parameters_to_vector(parameters);
+  Distributed::instance().broadcast_from_main(weights, "weight broadcast from rank 0");
+  int64_t offset = 0;
+  for (auto& p : parameters) {
+    p.copy_(weights.narrow(0, offset, p.numel()).view_as(p));
+    offset += p.numel();
+  }
+}
+
+// Rank 0 writes; the others wait for it, so a failed write stops every rank.
+std::string write_checkpoint(Session& s) {
+  check_ranks_agree(s);
+  auto& dist = Distributed::instance();
+  dist.heartbeat(s.meta.step, "checkpoint");
+  return dist.on_main("checkpoint", [&] { return save_checkpoint_files(s); }, dist.timeout());
 }
 
 }  // namespace
@@ -94,8 +153,9 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   auto s = std::make_unique<Session>();
   s->config = config;
   s->run_dir = run_dir;
-  at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
-  s->device = resolve_device(config.device);
+  auto& dist = Distributed::instance();
+  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
+  s->device = dist.rank_device(resolve_device(config.device));
   configure_precision(config.train, s->device);
   torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
   s->model = GPT(GPTOptions{config.model, vocab_size});
@@ -108,8 +168,11 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
 }
 
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
-  resolve_device(config.device);  // refuse a missing device before a long prepare
-  at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
+  auto& dist = Distributed::instance();
+  dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
+  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
+  // Rank 0 prepares (tokenizer, shards); the others then find the dataset ready (on a shared filesystem).
+  dist.on_main("data preparation", [&] { return prepare_dataset(config.data).dir; }, std::chrono::hours(24));
   PreparedDataset dataset = prepare_dataset(config.data);
   auto s = make_model_session(config, run_dir, dataset.vocab_size);
   s->objective = language_model_objective(dataset, config);
@@ -134,26 +197,44 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   const auto& config = s.config;
   const auto& t = config.train;
   auto& meta = s.meta;
-  MetricsWriter metrics((fs::path(s.run_dir) / "metrics.jsonl").string());
+  auto& dist = Distributed::instance();
+  const int world = dist.world_size();
+  std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
+  if (dist.is_main()) metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string());
   std::vector<torch::Tensor> trainable;
   for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
   const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
   const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
+  std::unique_ptr<GradientSync> gradient_sync;
+  if (dist.active()) {
+    dist.heartbeat(meta.step, "start");
+    broadcast_weights(s);
+    gradient_sync = std::make_unique<GradientSync>(
+        trainable, dist, static_cast<int64_t>(config.distributed.bucket_mb * (1 << 20)), config.distributed.overlap);
+  }
+  meta.world_size = world;
 
   TrainSummary summary;
   summary.run_dir = s.run_dir;
   summary.unigram_entropy = s.dataset.unigram_entropy_nats;
   InterruptGuard interrupts;
-  double interval_seconds = 0, last_train_loss = NAN;
+  double interval_seconds = 0, interval_sync_seconds = 0, last_train_loss = NAN;
   int64_t interval_tokens = 0;  // tokens of the steps this process timed in the current log interval
   int64_t timed_steps = 0;
-  while (meta.step < last_step && !InterruptGuard::requested()) {
+  bool stop = !gradient_sync && InterruptGuard::requested();  // distributed: stopping is agreed after a step
+  while (meta.step < last_step && !stop) {
     const int64_t step = meta.step;  // 0-based index of the step being taken
     const auto step_start = Clock::now();
     const double lr = learning_rate(config.optim, step, t.max_steps);
     set_learning_rate(*s.optimizer, lr);
-    s.optimizer->zero_grad();
+    if (gradient_sync)
+      gradient_sync->zero_grad();
+    else
+      s.optimizer->zero_grad();
+    // Rank r takes the global micro-batches r·accum … r·accum + accum − 1 of the step: together the ranks see
+    // what one process with accum × world micro-batches would.
+    const int micro_batches = t.grad_accum_steps * world;
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
@@ -161,13 +242,30 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       int64_t tokens = 0;
       {
         AutocastScope autocast(s.device, uses_bf16(t));  // the forward pass only, as torch.autocast is used
-        auto [micro_loss, micro_tokens] = s.objective->train_loss(s.model, step, micro, s.device);
-        loss = micro_loss / t.grad_accum_steps;
+        auto [micro_loss, micro_tokens] =
+            s.objective->train_loss(s.model, step, dist.rank() * t.grad_accum_steps + micro, s.device);
+        loss = micro_loss / micro_batches;
         tokens = micro_tokens;
+      }
+      if (gradient_sync && micro == t.grad_accum_steps - 1) {
+        dist.heartbeat(step + 1, "gradient all-reduce");
+        gradient_sync->arm();
       }
       loss.backward();
       step_loss += loss.item<double>();
       step_tokens += tokens;
+    }
+    double sync_seconds = 0;
+    stop = InterruptGuard::requested();
+    if (gradient_sync) {
+      sync_seconds = gradient_sync->finish();
+      // One small all-reduce: the global loss, the global tokens and whether any rank was asked to stop, so that
+      // every rank stops after the same step.
+      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), stop ? 1.0 : 0.0}, torch::kDouble);
+      dist.all_reduce_sum(totals, "loss all-reduce");
+      step_loss = totals[0].item<double>();
+      step_tokens = static_cast<int64_t>(totals[1].item<double>());
+      stop = totals[2].item<double>() > 0;
     }
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
@@ -186,6 +284,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     meta.interval_loss += step_loss;
     meta.interval_steps += 1;
     interval_seconds += step_seconds;
+    interval_sync_seconds += sync_seconds;
     timed_steps += 1;
     meta.step_val_loss = NAN;
 
@@ -201,34 +300,41 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       record.tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
       record.ms_per_step = 1000 * interval_seconds / timed_steps;
       record.elapsed_s = meta.elapsed_s;
+      record.world_size = world;
+      if (gradient_sync) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
       read_normalizer_parameters(s.model, record);
-      metrics.write(record);
+      if (metrics) metrics->write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
-      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step | {:.0f} tok/s | ETA {}",
+      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s | ETA {}",
                    meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->train_loss_name(),
-                   *record.train_loss, lr, grad_norm,
-                   *record.ms_per_step, *record.tokens_per_s, format_duration(eta));
+                   *record.train_loss, lr, grad_norm, *record.ms_per_step,
+                   record.sync_ms ? fmt::format(" (sync {:.0f})", *record.sync_ms) : "", *record.tokens_per_s,
+                   format_duration(eta));
       meta.interval_loss = 0;
       meta.interval_steps = 0;
       interval_seconds = 0;
+      interval_sync_seconds = 0;
       interval_tokens = 0;
       timed_steps = 0;
     }
     if (meta.step % t.eval_every == 0 || last) {
       const auto eval_start = Clock::now();
+      dist.heartbeat(meta.step, "evaluation");
       MetricsRecord record;
       record.step = meta.step;
       record.tokens = meta.tokens;
       record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
       record.lr = lr;
       record.elapsed_s = meta.elapsed_s;
+      record.world_size = world;
       read_normalizer_parameters(s.model, record);
-      metrics.write(record);
+      if (metrics) metrics->write(record);
       meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
       spdlog::info("step {} | val {} {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, s.objective->loss_name(),
                    *record.val_loss, meta.best_val_loss, seconds_since(eval_start));
     }
-    if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || InterruptGuard::requested())
+    if (!gradient_sync) stop = InterruptGuard::requested();
+    if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || stop)
       summary.last_checkpoint = write_checkpoint(s);
   }
 
@@ -249,8 +355,26 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   return summary;
 }
 
+void join_process_group(const Config& config) {
+  auto& dist = Distributed::instance();
+  dist.join(dist.rank_device(resolve_device(config.device)), std::chrono::seconds(config.distributed.timeout_s));
+  log_as_rank(dist.rank());
+}
+
+std::vector<std::string> describe_ranks(const torch::Device& device) {
+  auto& dist = Distributed::instance();
+  if (!dist.active()) return {};
+  const auto& env = dist.environment();
+  return dist.gather("run header", fmt::format("{} on {} (local rank {}, {} threads, {})", device.str(), host_name(),
+                                               env.local_rank, at::get_num_threads(), dist.backend_name()));
+}
+
 TrainSummary train(const Config& config, const TrainOptions& options) {
-  const RunDirState state = open_run_dir(config);
+  join_process_group(config);
+  auto& dist = Distributed::instance();
+  // Rank 0 alone looks at (and writes) the run directory; the others follow its verdict.
+  const auto state = static_cast<RunDirState>(std::stoi(dist.on_main(
+      "opening out_dir", [&] { return std::to_string(static_cast<int>(open_run_dir(config))); }, dist.timeout())));
   const std::string& run_dir = config.out_dir;
   if (state == RunDirState::SameRunUnfinished)
     throw UsageError("out_dir = '" + run_dir + "' already holds this run, unfinished; continue it with "
@@ -266,10 +390,11 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
     summary.already_complete = true;
     return summary;
   }
-  log_to_file((fs::path(run_dir) / "train.log").string());
+  if (dist.is_main()) log_to_file((fs::path(run_dir) / "train.log").string());
   auto session = make_session(config, run_dir);
+  const auto ranks = describe_ranks(session->device);
   log_run_header(config, session->model->num_parameters(), session->dataset.vocab_size, session->device.str(),
-                 session->dataset.dir, session->dataset.unigram_entropy_nats);
+                 session->dataset.dir, session->dataset.unigram_entropy_nats, ranks);
   return run_training_loop(*session, options);
 }
 

@@ -13,6 +13,13 @@ void init_console_logging() {
   spdlog::set_default_logger(logger);
 }
 
+void log_as_rank(int rank) {
+  if (rank == 0) return;
+  auto& console = spdlog::default_logger()->sinks().front();
+  console->set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%v%$", rank));
+  console->set_level(spdlog::level::warn);
+}
+
 void log_to_file(const std::string& path) {
   auto& sinks = spdlog::default_logger()->sinks();
   if (sinks.size() > 1) sinks.resize(1);

@@ -1,5 +1,7 @@
 #include "util/system_info.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <thread>
 
@@ -21,6 +23,11 @@ std::string cpu_model() {
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::string host_name() {
+  char name[256] = {};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : "unknown";
 }
 
 std::string git_revision() { return SSMAX_GIT_REV; }
