@@ -11,6 +11,10 @@
 #        the H200's 989 TFLOP/s dense bf16, peak GPU memory, per normalizer
 #     3. `train` of the same shape (KJV, 8192-token BPE) for 50 bf16 steps on CUDA, checkpointed; then that
 #        checkpoint resumed on the CPU for 2 steps, exported, evaluated and sampled from on the CPU
+#     4. the same training through torchrun with one rank: c10d's ProcessGroupNCCL on GPU 0 (Gloo in a dry run),
+#        20 steps, compared with 20 steps in a plain process. World size 1 proves the NCCL group forms, the
+#        gradient buckets and all-reduces run on the GPU and the numbers match; not the speed or correctness of a
+#        real multi-GPU reduction (one machine with one GPU cannot show that)
 #   bash scripts/gpu_check.sh run --dry-run      the same plumbing on this machine's CPU at a tiny size
 # The binaries are built here and carried (the GPU machine's glibc and libstdc++ are newer, its LibTorch is the
 # same 2.11.0 build): they find LibTorch through the python3 that has torch there. Reports go to stdout and,
@@ -92,6 +96,20 @@ run() {
     --out "$work/eval"
   "$bin" generate "$work/run/checkpoints/step_$(printf %08d $steps).pt" --device cpu --prompt "In the beginning" \
     --max-new-tokens 12 --seed 1
+  echo "== 4. torchrun, 1 rank ($([ $device = cuda ] && echo NCCL || echo Gloo)) vs a plain process: 20 steps each"
+  local short=(--set device=$device --set train.grad_accum_steps=1 --set train.max_steps=20 --set train.log_every=10
+               --set train.eval_every=20 --set train.eval_batches=4 --set train.checkpoint_every=20)
+  "$bin" train configs/paper-162m.json "${common[@]}" "${shape[@]}" "${short[@]}" --set out_dir="$work/plain" |&
+    grep -E "step +20/|val loss" || true
+  "$python" -m torch.distributed.run --standalone --nproc-per-node 1 --no-python "$bin" train configs/paper-162m.json \
+    "${common[@]}" "${shape[@]}" "${short[@]}" --set out_dir="$work/nccl" |& grep -E "rank 0 |step +20/|val loss|rror" || true
+  "$python" - "$work/plain/metrics.jsonl" "$work/nccl/metrics.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+pairs = [(x[k], y[k]) for x, y in zip(a, b) for k in ("train_loss", "val_loss") if x.get(k) is not None]
+print(f"torchrun 1 rank vs plain: {len(pairs)} losses, largest difference {max(abs(x - y) for x, y in pairs):.3g}; "
+      f"sync_ms {[r.get('sync_ms') for r in b if r.get('sync_ms') is not None]}")
+PY
   echo "== gpu_check done in $((SECONDS - t0)) s"
 }
 

@@ -261,8 +261,10 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       sync_seconds = gradient_sync->finish();
       // One small all-reduce: the global loss, the global tokens and whether any rank was asked to stop, so that
       // every rank stops after the same step.
-      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), stop ? 1.0 : 0.0}, torch::kDouble);
+      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), stop ? 1.0 : 0.0},
+                                  torch::TensorOptions(torch::kDouble).device(s.device));  // NCCL: on the GPU
       dist.all_reduce_sum(totals, "loss all-reduce");
+      totals = totals.cpu();
       step_loss = totals[0].item<double>();
       step_tokens = static_cast<int64_t>(totals[1].item<double>());
       stop = totals[2].item<double>() > 0;
