@@ -3,13 +3,15 @@
 # threads each, at the same global batch (the process accumulates N micro-batches), with the gradient all-reduce
 # overlapped with backward and after it. Prints one line per setting: tokens/s (global), ms per step, the time a
 # rank waits for the all-reduce after its backward pass, and that wait's share of the step.
-# Usage: bash scripts/bench_distributed.sh [CONFIG] [STEPS] [RANKS]   (defaults: configs/kjv-tiny-softmax.json 30 2)
+# Usage: bash scripts/bench_distributed.sh [CONFIG] [STEPS] [RANKS] [BUCKET_MB]
+#        (defaults: configs/kjv-tiny-softmax.json 30 2 25; a smaller bucket gives overlap more to work with)
 # Needs a build (build/ssmax-gpt) and the torch environment of scripts/setup.sh (for torchrun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${1:-configs/kjv-tiny-softmax.json}
 STEPS=${2:-30}
 RANKS=${3:-2}
+BUCKET_MB=${4:-25}
 BIN=$PWD/build/ssmax-gpt
 ENV_DIR=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}
 TORCHRUN=$ENV_DIR/bin/torchrun
@@ -35,7 +37,7 @@ tps = sum(r["tokens_per_s"] for r in rows) / len(rows)
 ms = sum(r["ms_per_step"] for r in rows) / len(rows)
 sync = [r["sync_ms"] for r in rows if r.get("sync_ms") is not None]
 sync_text = f"{sum(sync) / len(sync):7.1f} ms ({100 * sum(sync) / len(sync) / ms:4.1f} % of the step)" if sync else "      —"
-print(f"{name:<44} {tps:9.0f} tok/s {ms:8.1f} ms/step   all-reduce wait {sync_text}")
+print(f"{name:<58} {tps:9.0f} tok/s {ms:8.1f} ms/step   all-reduce wait {sync_text}")
 PY
 }
 
@@ -45,7 +47,7 @@ echo "config $CONFIG, $STEPS steps, $CORES cores; global batch = batch × $((acc
 summarize "1 process × $CORES threads, accum $((accum * RANKS))" "$OUT/one"
 for overlap in true false; do
   "$TORCHRUN" --standalone --nproc-per-node "$RANKS" --no-python "$BIN" train "$CONFIG" "${common[@]}" \
-    --set threads="$THREADS_PER_RANK" --set train.grad_accum_steps="$accum" --set distributed.overlap=$overlap \
+    --set threads="$THREADS_PER_RANK" --set train.grad_accum_steps="$accum" --set distributed.overlap=$overlap --set distributed.bucket_mb="$BUCKET_MB" \
     --set out_dir="$OUT/ranks-$overlap" >"$OUT/ranks-$overlap.log" 2>&1
-  summarize "$RANKS ranks × $THREADS_PER_RANK threads, accum $accum, overlap $overlap" "$OUT/ranks-$overlap"
+  summarize "$RANKS ranks × $THREADS_PER_RANK threads, accum $accum, $BUCKET_MB MB buckets, overlap $overlap" "$OUT/ranks-$overlap"
 done
