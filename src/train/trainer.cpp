@@ -11,6 +11,7 @@
 
 #include "dist/distributed.h"
 #include "dist/gradient_sync.h"
+#include "dist/replicas.h"
 #include "report/metrics.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -74,28 +75,6 @@ double evaluate(Session& s) {
   return loss;
 }
 
-// Ranks apply the same averaged gradients with the same optimizer, so their weights must stay bit-identical;
-// an exact checksum (the sum of the weights' bit patterns as integers, independent of summation order) at each
-// checkpoint proves it cheaply.
-void check_ranks_agree(Session& s) {
-  auto& dist = Distributed::instance();
-  if (!dist.active()) return;
-  torch::NoGradGuard no_grad;
-  auto checksum = torch::zeros({1}, torch::TensorOptions(torch::kLong).device(s.device));
-  for (const auto& p : s.model->parameters()) checksum += p.detach().contiguous().view(torch::kInt).to(torch::kLong).sum();
-  auto low = checksum.clone(), high = checksum.clone();
-  dist.all_reduce_min_max(low, high, "weight checksum");
-  if (!low.equal(high)) {
-    const auto sums = dist.gather("weight checksums", std::to_string(checksum.item<int64_t>()));
-    std::string differing;
-    for (size_t r = 1; r < sums.size(); ++r)
-      if (sums[r] != sums[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
-    throw RuntimeFailure(fmt::format("the weights of rank(s) {} differ from rank 0's at step {}: the ranks have "
-                                     "drifted apart (no checkpoint written); resume from the last checkpoint",
-                                     differing, s.meta.step));
-  }
-}
-
 uint64_t size_or_zero(const fs::path& path) {
   std::error_code error;
   auto size = fs::file_size(path, error);
@@ -114,22 +93,9 @@ std::string save_checkpoint_files(Session& s) {
   return path;
 }
 
-// Every rank starts from rank 0's weights (they are seeded alike; this makes sure).
-void broadcast_weights(Session& s) {
-  torch::NoGradGuard no_grad;
-  auto parameters = s.model->parameters();
-  auto weights = torch::nn::utils::parameters_to_vector(parameters);
-  Distributed::instance().broadcast_from_main(weights, "weight broadcast from rank 0");
-  int64_t offset = 0;
-  for (auto& p : parameters) {
-    p.copy_(weights.narrow(0, offset, p.numel()).view_as(p));
-    offset += p.numel();
-  }
-}
-
 // Rank 0 writes; the others wait for it, so a failed write stops every rank.
 std::string write_checkpoint(Session& s) {
-  check_ranks_agree(s);
+  check_replicas_agree(*s.model, s.meta.step);
   auto& dist = Distributed::instance();
   dist.heartbeat(s.meta.step, "checkpoint");
   return dist.on_main("checkpoint", [&] { return save_checkpoint_files(s); }, dist.timeout());
@@ -209,7 +175,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   std::unique_ptr<GradientSync> gradient_sync;
   if (dist.active()) {
     dist.heartbeat(meta.step, "start");
-    broadcast_weights(s);
+    broadcast_parameters(*s.model);
     gradient_sync = std::make_unique<GradientSync>(
         trainable, dist, static_cast<int64_t>(config.distributed.bucket_mb * (1 << 20)), config.distributed.overlap);
   }

@@ -15,6 +15,7 @@ S=${2:?usage: distributed.sh BINARY SCRATCH_DIR PYTHON}
 PY=${3:?usage: distributed.sh BINARY SCRATCH_DIR PYTHON}
 TORCHRUN="$(dirname "$PY")/torchrun"
 case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+HERE=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
 S=$PWD
 export GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1
@@ -47,16 +48,8 @@ launch() {
 }
 all_rc() { local want=$1; for rc in "${RCS[@]}"; do [ "$rc" -eq "$want" ] || return 1; done; }
 
-awk 'BEGIN {
-  n = split("in the beginning god created heaven and earth was without form void darkness upon face of deep " \
-            "spirit moved waters said let there be light saw that it good divided from", w, " ")
-  state = 11; line = ""
-  for (i = 0; i < 12000; i++) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    line = line w[int(state / 65536) % n + 1] " "
-    if (i % 11 == 10) { print line "."; line = "" }
-  }
-}' >corpus.txt
+source "$HERE/lib/generated_corpus.sh"
+generated_corpus 11 >corpus.txt
 cat >tiny.json <<EOF
 {
   "name": "tiny", "seed": 5, "out_dir": "$S/run", "device": "cpu", "threads": 1,

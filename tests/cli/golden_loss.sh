@@ -12,18 +12,11 @@ PY=${3:?usage: golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]}
 UPDATE=${4:-}
 GOLDEN="$(cd "$(dirname "$0")/.." && pwd)/golden/tiny_losses.json"
 case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+HERE=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
 
-awk 'BEGIN {
-  n = split("in the beginning god created heaven and earth was without form void darkness upon face of deep " \
-            "spirit moved waters said let there be light saw that it good divided from", w, " ")
-  state = 7; line = ""
-  for (i = 0; i < 12000; i++) {
-    state = (state * 1103515245 + 12345) % 2147483648
-    line = line w[int(state / 65536) % n + 1] " "
-    if (i % 11 == 10) { print line "."; line = "" }
-  }
-}' >corpus.txt
+source "$HERE/lib/generated_corpus.sh"
+generated_corpus 7 >corpus.txt
 
 write_config() {  # NAME NORMALIZER MODEL_JSON
   cat >"$1.json" <<EOF
