@@ -146,6 +146,7 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
   s->meta.dataset_dir = dataset.dir;
   s->dataset = std::move(dataset);
   s->continue_command = "ssmax-gpt train --resume " + run_dir;
+  if (dist.active()) s->continue_command += " (under torchrun again, with any number of processes, or alone)";
   return s;
 }
 
