@@ -20,7 +20,7 @@ sudo_cmd=""
 
 packages=(cmake g++ make pkg-config git
           libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-          libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev fonts-dejavu-core bible-kjv)
+          libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev zlib1g-dev fonts-dejavu-core bible-kjv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

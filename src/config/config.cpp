@@ -44,6 +44,7 @@ const std::vector<KeySpec>& schema() {
       {"data.tokenizer.model_type", FIELD(data.tokenizer.model_type), -kInf, kInf, false, {"bpe", "unigram"}},
       {"data.tokenizer.model", FIELD(data.tokenizer.model)},
       {"data.val_fraction", FIELD(data.val_fraction), 0, 0.5, true},
+      {"data.text_field", FIELD(data.text_field)},
       {"model.n_layer", FIELD(model.n_layer), 1, 1000},
       {"model.n_head", FIELD(model.n_head), 1, 1024},
       {"model.n_embd", FIELD(model.n_embd), 1, 1 << 16},

@@ -21,6 +21,7 @@ struct DataConfig {
   std::string dataset_dir = "data/cache";           // tokenizer and shards are cached here
   TokenizerConfig tokenizer;
   double val_fraction = 0.05;
+  std::string text_field = "text";  // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
 };
 
 struct AttentionConfig {

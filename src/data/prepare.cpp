@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/shard.h"
+#include "data/sources.h"
 #include "data/tokenizer.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -35,7 +36,8 @@ using Clock = std::chrono::steady_clock;
 
 // Bump when anything about how a dataset is built changes (split, tokenizer flags, file layout):
 // the cache key changes with it, so old datasets are rebuilt rather than silently reused.
-constexpr int kFormatVersion = 1;
+// 2: .jsonl sources give their records' text field, .gz sources are decompressed (1 read both as raw bytes).
+constexpr int kFormatVersion = 2;
 constexpr size_t kPieceBytes = 32 * 1024;  // split granularity: big enough to keep context together
 constexpr const char* kMeta = "meta.json";
 constexpr const char* kCorpus = "corpus.txt";
@@ -110,6 +112,13 @@ std::string cache_key(const DataConfig& data, const std::vector<SourceFile>& fil
     key.update_field(data.tokenizer.model_type);
   }
   key.update_field(json(data.val_fraction).dump());  // shortest exact decimal form
+  const auto json_lines = [](const SourceFile& f) {
+    const auto ends_with = [&f](std::string_view suffix) {
+      return f.path.size() >= suffix.size() && f.path.compare(f.path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    return ends_with(".jsonl") || ends_with(".jsonl.gz");
+  };
+  if (std::any_of(files.begin(), files.end(), json_lines)) key.update_field("text_field").update_field(data.text_field);
   return key.hex();
 }
 
@@ -265,8 +274,11 @@ void build_dataset(const DataConfig& data, const std::vector<SourceFile>& files,
   for (const auto& f : files) {
     if (f.bytes == 0) continue;
     if (!corpus.empty() && corpus.back() != '\n') corpus += '\n';
-    corpus += read_file(f.path);
+    corpus += read_source_text(f.path, data.text_field);
   }
+  if (corpus.empty())
+    throw UsageError("data.sources: no text in the " + std::to_string(files.size()) +
+                     " source file(s) (compressed files and JSON Lines records are all empty)");
   spdlog::info("data: {} source file(s), {:.2f} MB; building dataset {}", files.size(),
                corpus.size() / 1e6, dir);
   write_file_atomic(dir + "/" + kCorpus, corpus);
