@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "dist/distributed.h"
 
 namespace ssmax {
@@ -25,6 +27,9 @@ void check_replicas_agree(torch::nn::Module& model, int64_t step) {
   if (!dist.active()) return;
   torch::NoGradGuard no_grad;
   const auto parameters = model.parameters();
+  // Test hook (tests/cli/distributed.sh): nudges one weight on the rank named, as a bug or a bad GPU would.
+  if (const char* rank = std::getenv("SSMAX_TEST_PERTURB_RANK"); rank && std::atoi(rank) == dist.rank())
+    parameters.front().view(-1)[0] += 1e-3;
   auto checksum = torch::zeros({1}, torch::TensorOptions(torch::kLong).device(parameters.front().device()));
   for (const auto& p : parameters) checksum += p.contiguous().view(torch::kInt).to(torch::kLong).sum();
   auto low = checksum.clone(), high = checksum.clone();

@@ -106,6 +106,13 @@ launch no_overlap 2 "$BIN" train tiny.json --set out_dir="$S/no_overlap" --set d
 check "all-reduce after backward (overlap off) trains (exit codes ${RCS[*]})" all_rc 0
 check "  ... to the same numbers as overlapped buckets" compare_losses two no_overlap 0
 
+# --- drifted replicas: the checksum at the checkpoint stops both ranks before anything is written -----------
+launch drift 2 env SSMAX_TEST_PERTURB_RANK=1 "$BIN" train tiny.json --set out_dir="$S/drift"
+check "a rank whose weights drifted: both exit 1 (got ${RCS[*]})" all_rc 1
+check "  ... naming it" grep -q "the weights of rank(s) 1 differ from rank 0's at step 6" drift.rank0.out ||
+  show drift.rank0.out
+check "  ... and no checkpoint is written" test ! -e drift/checkpoints/step_00000006.pt
+
 # --- single-process commands read a 2-rank checkpoint ------------------------------------------------------
 "$BIN" eval two --lengths 32 --batches 4 >eval.out 2>&1
 check "eval (one process) reads the 2-rank checkpoint" test $? -eq 0 || show eval.out
