@@ -108,7 +108,8 @@ void Distributed::join(const torch::Device& device, std::chrono::milliseconds ti
     store_ = c10::make_intrusive<c10d::PrefixStore>(std::string("ssmax-gpt/") + (restart ? restart : "0"), tcp);
     if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
-      c10::cuda::set_device(static_cast<c10::DeviceIndex>(env_.local_rank));
+      // NCCL works on the current device: the one this rank trains on (rank_device: GPU LOCAL_RANK).
+      c10::cuda::set_device(device.has_index() ? device.index() : static_cast<c10::DeviceIndex>(env_.local_rank));
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
       nccl_options->timeout = timeout;
       backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env_.rank, env_.world_size, nccl_options);
