@@ -114,7 +114,8 @@ void Distributed::join(const torch::Device& device, std::chrono::milliseconds ti
       nccl_options->timeout = timeout;
       backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env_.rank, env_.world_size, nccl_options);
 #else
-      throw UsageError("device = " + device.str() + " under a distributed launch needs NCCL, which this LibTorch lacks");
+      throw UsageError("device = " + device.str() +
+                       " under a distributed launch needs NCCL, which this LibTorch lacks");
 #endif
     } else {
       auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
@@ -324,7 +325,8 @@ std::string Distributed::diagnose() {
     return text;
   } catch (const std::exception&) {
     return fmt::format("the rendezvous store at {}:{} is unreachable{}", env_.master_addr, env_.master_port,
-                       env_.agent_store ? " (torchrun's agent stopped)" : ": rank 0, which hosts it, has most likely died");
+                       env_.agent_store ? " (torchrun's agent stopped)"
+                                        : ": rank 0, which hosts it, has most likely died");
   }
 }
 

@@ -32,7 +32,8 @@ GradientSync::GradientSync(const std::vector<torch::Tensor>& parameters, Distrib
     bucket.parameters = static_cast<int>(groups[i].size());
     int64_t offset = 0;
     for (auto p : groups[i]) {
-      TORCH_CHECK(p.is_contiguous() && p.dtype() == bucket.flat.dtype(), "gradient buckets need contiguous float parameters");
+      TORCH_CHECK(p.is_contiguous() && p.dtype() == bucket.flat.dtype(),
+                  "gradient buckets need contiguous float parameters");
       p.mutable_grad() = bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
       offset += p.numel();
       auto accumulator = torch::autograd::impl::grad_accumulator(p);

@@ -223,12 +223,12 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       step_tokens += tokens;
     }
     double sync_seconds = 0;
-    stop = InterruptGuard::requested();
     if (gradient_sync) {
       sync_seconds = gradient_sync->finish();
       // One small all-reduce: the global loss, the global tokens and whether any rank was asked to stop, so that
       // every rank stops after the same step.
-      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), stop ? 1.0 : 0.0},
+      const double asked_to_stop = InterruptGuard::requested() ? 1.0 : 0.0;
+      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), asked_to_stop},
                                   torch::TensorOptions(torch::kDouble).device(s.device));  // NCCL: on the GPU
       dist.all_reduce_sum(totals, "loss all-reduce");
       totals = totals.cpu();
