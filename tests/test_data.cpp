@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -280,8 +282,17 @@ TEST(PrepareTest, SecondCallReusesWithoutRewriting) {
   for (const auto& e : fs::directory_iterator(first.dir))
     after[e.path().string()] = e.last_write_time();
   EXPECT_EQ(after, mtimes);
-  // Only the finished dataset is left in the cache directory: no build leftovers.
-  EXPECT_EQ(std::distance(fs::directory_iterator(data.dataset_dir), fs::directory_iterator()), 1);
+  // Only the finished dataset (and its quick-check record) is left in the cache directory: no build leftovers.
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(data.dataset_dir)) entries.push_back(e.path().filename().string());
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{".quick", fs::path(first.dir).filename().string()}));
+
+  // Touched (new modification time, same bytes): the quick check misses, the content key finds the dataset.
+  fs::last_write_time(dir + "/src.txt", fs::last_write_time(dir + "/src.txt") + std::chrono::seconds(5));
+  const PreparedDataset touched = prepare_dataset(data);
+  EXPECT_TRUE(touched.reused);
+  EXPECT_EQ(touched.dir, first.dir);
 
   write(dir + "/src.txt", make_text(100000) + "one more line\n");
   const PreparedDataset changed = prepare_dataset(data);
@@ -302,9 +313,9 @@ TEST(PrepareTest, SplitIsDeterministicSpreadAndNonEmpty) {
   const PreparedDataset db = prepare_dataset(b);  // built again from scratch, elsewhere
   EXPECT_FALSE(db.reused);
   EXPECT_EQ(da.fingerprint, db.fingerprint);
-  EXPECT_EQ(slurp(da.train_shard), slurp(db.train_shard));
-  EXPECT_EQ(slurp(da.val_shard), slurp(db.val_shard));
-  EXPECT_EQ(slurp(da.dir + "/corpus.txt"), corpus);
+  EXPECT_EQ(slurp(da.train_shards.at(0)), slurp(db.train_shards.at(0)));
+  EXPECT_EQ(slurp(da.val_shards.at(0)), slurp(db.val_shards.at(0)));
+  EXPECT_FALSE(fs::exists(da.dir + "/corpus.txt"));  // the cache holds no copy of the corpus
   ASSERT_GT(da.train_tokens, 0u);
   ASSERT_GT(da.val_tokens, 0u);
   const double share = double(da.val_tokens) / double(da.train_tokens + da.val_tokens);
@@ -312,8 +323,8 @@ TEST(PrepareTest, SplitIsDeterministicSpreadAndNonEmpty) {
   EXPECT_LT(share, 0.2);
   // Val text is whole lines of the corpus, and train + val together hold all of it.
   const Tokenizer tok = Tokenizer::load(da.tokenizer_model);
-  const std::string val = tok.decode(read_all(TokenShard::open(da.val_shard)));
-  const std::string train = tok.decode(read_all(TokenShard::open(da.train_shard)));
+  const std::string val = tok.decode(read_all(TokenShard::open(da.val_shards.at(0))));
+  const std::string train = tok.decode(read_all(TokenShard::open(da.train_shards.at(0))));
   EXPECT_EQ(train.size() + val.size(), corpus.size());
   EXPECT_EQ(val.back(), '\n');
   EXPECT_NE(corpus.find(val.substr(0, val.find('\n') + 1)), std::string::npos);
@@ -333,7 +344,18 @@ TEST(PrepareTest, DirectorySourcesAreSortedAndJoined) {
   DataConfig data = small_config(dir, dir + "/texts");
   data.dataset_dir = dir + "/texts/cache";  // inside the source tree: must not be read back
   const PreparedDataset ds = prepare_dataset(data);
-  EXPECT_EQ(slurp(ds.dir + "/corpus.txt"), "first file without newline\n" + body + "last\n");
+  // Each file is its own document (pieces never join two), so compare the lines the shards hold.
+  const Tokenizer tok = Tokenizer::load(ds.tokenizer_model);
+  const auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(lines(tok.decode(read_all(TokenShard::open(ds.train_shards.at(0)))) +
+                  tok.decode(read_all(TokenShard::open(ds.val_shards.at(0))))),
+            lines("first file without newline\n" + body + "last\n"));
   EXPECT_TRUE(prepare_dataset(data).reused);
 }
 
@@ -348,7 +370,7 @@ TEST(PrepareTest, GivenTokenizerModelIsUsed) {
       prepare_dataset(data);  // 350 != vocab_size 400: a warning, not an error
   EXPECT_EQ(ds.vocab_size, 350);
   EXPECT_EQ(slurp(ds.tokenizer_model), slurp(dir + "/mine.model"));
-  EXPECT_EQ(TokenShard::open(ds.train_shard).vocab_size(), 350u);
+  EXPECT_EQ(TokenShard::open(ds.train_shards.at(0)).vocab_size(), 350u);
 
   // A corpus of a few lines still gets both splits (smaller pieces); a single line cannot.
   write(dir + "/tiny.txt", "the lord said,\nunto him.\nlight and water\n");
@@ -402,12 +424,12 @@ TEST(PrepareTest, VocabMismatchIsDetected) {
   write(dir + "/src.txt", make_text(60000, 11));
   const PreparedDataset ds = prepare_dataset(small_config(dir, dir + "/src.txt"));
   EXPECT_EQ(load_prepared_dataset(ds.dir).fingerprint, ds.fingerprint);
-  write_shard(ds.train_shard, {1, 2, 3}, 512);
+  write_shard(ds.train_shards.at(0), {1, 2, 3}, 512);
   const std::string msg = error_of([&] { load_prepared_dataset(ds.dir); });
   EXPECT_NE(msg.find("tokenizer/shard vocabulary mismatch"), std::string::npos) << msg;
   EXPECT_NE(msg.find("400"), std::string::npos) << msg;
   EXPECT_NE(msg.find("512"), std::string::npos) << msg;
-  EXPECT_NE(msg.find(ds.train_shard), std::string::npos) << msg;
+  EXPECT_NE(msg.find(ds.train_shards.at(0)), std::string::npos) << msg;
   EXPECT_THROW(load_prepared_dataset(dir + "/not-a-dataset"), RuntimeFailure);
 }
 

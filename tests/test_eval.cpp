@@ -43,7 +43,7 @@ EvalModel load_cpu(const std::string& run, EvalLoadOptions options = {}) {
 }
 
 std::vector<int64_t> val_prompt(const EvalModel& m, size_t n) {
-  auto source = TokenSource::from_shard(eval_dataset(m).val_shard);
+  auto source = TokenSource::from_shards(eval_dataset(m).val_shards);
   auto ids = source.slice(0, n);
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
@@ -106,7 +106,7 @@ TEST(Generate, SamplingIsSeededAndTopOneIsGreedy) {
   EXPECT_EQ(top1.tokens, greedy.tokens);
 }
 
-TokenSource val_source(const EvalModel& m) { return TokenSource::from_shard(eval_dataset(m).val_shard); }
+TokenSource val_source(const EvalModel& m) { return TokenSource::from_shards(eval_dataset(m).val_shards); }
 
 TEST(EvalLength, BinsAverageToOverallLoss) {
   EvalModel m = load_cpu(tiny_run("rope", "softmax"));

@@ -15,7 +15,7 @@ Command add_prepare_command(CLI::App& root) {
   add_set_option(*app, *overrides);
   return {app, [=] {
             Config config = load_config(*config_path, *overrides);
-            PreparedDataset dataset = prepare_dataset(config.data);
+            PreparedDataset dataset = prepare_dataset(config.data, config.threads);
             spdlog::info("dataset {}: vocab {}, {} train / {} val tokens, unigram entropy {:.3f} nats{}", dataset.dir,
                          dataset.vocab_size, dataset.train_tokens, dataset.val_tokens, dataset.unigram_entropy_nats,
                          dataset.reused ? " (cached)" : "");

@@ -14,6 +14,7 @@ struct TokenizerConfig {
   int vocab_size = 4096;
   std::string model_type = "bpe";  // bpe | unigram
   std::string model;               // path of an existing sentencepiece model; overrides training one
+  int sample_mb = 100;             // tokenizer trains on a deterministic sample of the corpus's lines of this size
 };
 
 struct DataConfig {
@@ -22,6 +23,7 @@ struct DataConfig {
   TokenizerConfig tokenizer;
   double val_fraction = 0.05;
   std::string text_field = "text";  // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
+  uint64_t shard_tokens = 100000000;  // tokens per shard file (the last of a split holds the rest)
 };
 
 struct AttentionConfig {

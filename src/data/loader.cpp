@@ -15,10 +15,10 @@ uint64_t mix(uint64_t x) {
 
 }  // namespace
 
-BatchLoader::BatchLoader(const TokenShard& shard, int64_t block_size, int64_t batch_size, uint64_t seed)
+BatchLoader::BatchLoader(const TokenStream& shard, int64_t block_size, int64_t batch_size, uint64_t seed)
     : shard_(shard), block_size_(block_size), batch_size_(batch_size), seed_(seed) {
   if (shard.size() < static_cast<size_t>(block_size) + 1)
-    throw RuntimeFailure(shard.path() + ": holds " + std::to_string(shard.size()) +
+    throw RuntimeFailure(shard.name() + ": holds " + std::to_string(shard.size()) +
                          " tokens, fewer than one window of model.block_size + 1 = " +
                          std::to_string(block_size + 1) + " (use more text, a larger data.val_fraction, or a smaller block_size)");
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Batches of (input, target) windows cut from a token shard.
+// Batches of (input, target) windows cut from a split's token stream (its shards read as one sequence).
 // Training windows are a pure function of (seed, step, micro_step): resuming at any step replays
 // exactly, with no loader state to save. Validation uses one fixed set of windows, spread evenly
 // over the split, identical at every evaluation.
@@ -7,7 +7,7 @@
 
 #include <utility>
 
-#include "data/shard.h"
+#include "data/token_stream.h"
 
 namespace ssmax {
 
@@ -15,8 +15,8 @@ using Batch = std::pair<torch::Tensor, torch::Tensor>;  // inputs [B, T], target
 
 class BatchLoader {
  public:
-  // Throws RuntimeFailure when the shard is shorter than one window (block_size + 1 tokens).
-  BatchLoader(const TokenShard& shard, int64_t block_size, int64_t batch_size, uint64_t seed);
+  // Throws RuntimeFailure when the stream is shorter than one window (block_size + 1 tokens).
+  BatchLoader(const TokenStream& tokens, int64_t block_size, int64_t batch_size, uint64_t seed);
 
   Batch train_batch(int64_t step, int64_t micro_step) const;
   // Batch `index` of the fixed validation set of `num_batches` batches.
@@ -24,7 +24,7 @@ class BatchLoader {
 
  private:
   Batch gather(const std::vector<size_t>& starts) const;
-  const TokenShard& shard_;
+  const TokenStream& shard_;
   int64_t block_size_, batch_size_;
   uint64_t seed_;
 };

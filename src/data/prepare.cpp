@@ -1,133 +1,45 @@
 #include "data/prepare.h"
 
-#include <fcntl.h>
-#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <string_view>
 #include <thread>
-#include <vector>
 
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
-#include "data/shard.h"
+#include "data/corpus_split.h"
+#include "data/dataset_cache.h"
+#include "data/parallel_encoder.h"
 #include "data/sources.h"
+#include "data/token_stream.h"
 #include "data/tokenizer.h"
+#include "data/tokenizer_sample.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
 
 namespace ssmax {
-
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Bump when anything about how a dataset is built changes (split, tokenizer flags, file layout):
-// the cache key changes with it, so old datasets are rebuilt rather than silently reused.
-// 2: .jsonl sources give their records' text field, .gz sources are decompressed (1 read both as raw bytes).
-constexpr int kFormatVersion = 2;
-constexpr size_t kPieceBytes = 32 * 1024;  // split granularity: big enough to keep context together
-constexpr const char* kMeta = "meta.json";
-constexpr const char* kCorpus = "corpus.txt";
 constexpr const char* kModel = "tokenizer.model";
-constexpr const char* kTrain = "train.bin";
-constexpr const char* kVal = "val.bin";
-constexpr const char* kRebuild = "delete the dataset directory and run `ssmax-gpt prepare CONFIG`";
+constexpr const char* kSample = "tokenizer-sample.txt";
+constexpr size_t kChunkBytes = 256 * 1024;  // text per encoding job: ~50 ms of work, little memory in flight
+constexpr const char* kTokenizerSettings =
+    "normalization_rule_name=identity remove_extra_whitespaces=false add_dummy_prefix=false byte_fallback=true "
+    "character_coverage=1.0 split_digits=true";
 
-struct SourceFile {
-  std::string path;
-  uint64_t bytes = 0;
-  std::string hash;
-};
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Expands sources into regular files, each directory's files sorted by path so the corpus (and the
-// cache key) does not depend on directory listing order. Skips hidden entries and the dataset cache
-// itself, which would otherwise feed old corpora back in when a source directory contains it.
-std::vector<SourceFile> list_sources(const DataConfig& data) {
-  if (data.sources.empty())
-    throw UsageError("data.sources: empty list (give at least one text file or directory)");
-  std::error_code ec;
-  const fs::path cache = fs::weakly_canonical(data.dataset_dir, ec);
-  std::vector<SourceFile> files;
-  for (const auto& source : data.sources) {
-    if (!fs::exists(source, ec)) {
-      throw UsageError("data.sources: '" + source +
-                       "' does not exist (give a text file or directory; for the default corpus "
-                       "run scripts/fetch_kjv.sh)");
-    }
-    if (fs::is_regular_file(source, ec)) {
-      files.push_back({source, 0, ""});
-      continue;
-    }
-    if (!fs::is_directory(source, ec)) {
-      throw UsageError("data.sources: '" + source + "' is neither a regular file nor a directory");
-    }
-    std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(source);
-         it != fs::recursive_directory_iterator(); ++it) {
-      const std::string name = it->path().filename().string();
-      const bool skip = name[0] == '.' || fs::weakly_canonical(it->path(), ec) == cache;
-      if (skip) {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file(ec)) found.push_back(it->path().string());
-    }
-    std::sort(found.begin(), found.end());
-    for (auto& f : found) files.push_back({std::move(f), 0, ""});
-  }
-  for (auto& f : files) {
-    Hasher64 h;
-    f.bytes = hash_file_into(h, f.path);
-    f.hash = h.hex();
-  }
-  return files;
-}
-
-std::string cache_key(const DataConfig& data, const std::vector<SourceFile>& files) {
-  Hasher64 key;
-  key.update_field("ssmax-gpt dataset").update_u64(kFormatVersion);
-  key.update_u64(files.size());
-  for (const auto& f : files) key.update_field(f.hash).update_u64(f.bytes);
-  if (!data.tokenizer.model.empty()) {
-    key.update_field("model").update_field(hash_hex(hash_file(data.tokenizer.model)));
-  } else {
-    key.update_field("train").update_u64(static_cast<uint64_t>(data.tokenizer.vocab_size));
-    key.update_field(data.tokenizer.model_type);
-  }
-  key.update_field(json(data.val_fraction).dump());  // shortest exact decimal form
-  const auto json_lines = [](const SourceFile& f) {
-    const auto ends_with = [&f](std::string_view suffix) {
-      return f.path.size() >= suffix.size() && f.path.compare(f.path.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    return ends_with(".jsonl") || ends_with(".jsonl.gz");
-  };
-  if (std::any_of(files.begin(), files.end(), json_lines)) key.update_field("text_field").update_field(data.text_field);
-  return key.hex();
-}
-
-void fsync_path(const std::string& path, bool directory = false) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -138,245 +50,280 @@ std::string utc_now() {
   return buf;
 }
 
-// Cuts text after the first newline at or beyond every `target` bytes (a longer line stays whole).
-std::vector<std::string_view> cut_pieces(std::string_view text, size_t target) {
-  std::vector<std::string_view> pieces;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.size();
-    if (text.size() - start > target) {
-      const size_t nl = text.find('\n', start + target - 1);
-      if (nl != std::string_view::npos) end = nl + 1;
-    }
-    pieces.push_back(text.substr(start, end - start));
-    start = end;
-  }
-  return pieces;
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
 }
 
-struct Split {
-  std::vector<std::string_view> pieces;
-  std::vector<bool> is_val;
-  size_t piece_bytes = kPieceBytes;
+std::string duration_text(double seconds) {
+  const long s = std::lround(seconds);
+  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+// "encoding: 45% of 5.00 GB, 9.8 MB/s, ETA 7m32s" at every tenth and at least every 30 s; quiet under 32 MB.
+class Progress {
+ public:
+  Progress(std::string what, uint64_t total) : what_(std::move(what)), total_(std::max<uint64_t>(total, 1)) {}
+  void update(uint64_t done) {
+    if (total_ < (32u << 20)) return;
+    const int tenth = static_cast<int>(std::min<uint64_t>(done * 10 / total_, 9));
+    const auto now = Clock::now();
+    if (tenth <= tenth_ && now - last_ < std::chrono::seconds(30)) return;
+    tenth_ = std::max(tenth_, tenth);
+    last_ = now;
+    const double s = std::max(seconds_since(t0_), 1e-9), rate = done / s;
+    spdlog::info("{}: {:.0f}% of {}, {:.1f} MB/s, ETA {}", what_, 100.0 * done / total_,
+                 total_ >= 1e9 ? fmt::format("{:.2f} GB", total_ / 1e9) : fmt::format("{:.0f} MB", total_ / 1e6),
+                 rate / 1e6, duration_text(rate > 0 ? (total_ - std::min(done, total_)) / rate : 0));
+  }
+
+ private:
+  std::string what_;
+  uint64_t total_;
+  int tenth_ = 0;
+  Clock::time_point t0_ = Clock::now(), last_ = Clock::now();
 };
 
-// Every period-th piece goes to val: the validation text is spread over the whole corpus (all
-// books, all authors) instead of being its last few percent.
-Split split_corpus(std::string_view text, double val_fraction) {
-  const size_t period = std::max<size_t>(2, static_cast<size_t>(std::lround(1.0 / val_fraction)));
-  Split split;
-  // A small corpus gets smaller pieces: about four periods' worth, so that val holds several pieces
-  // and a short last piece cannot make it (nearly) empty.
-  split.piece_bytes = std::clamp<size_t>(text.size() / (4 * period), 1, kPieceBytes);
-  split.pieces = cut_pieces(text, split.piece_bytes);
-  // Very long lines can still leave too few pieces: go smaller until one full period exists.
-  while (split.pieces.size() < period && split.piece_bytes > 1) {
-    split.piece_bytes /= 2;
-    split.pieces = cut_pieces(text, split.piece_bytes);
+struct BuildContext {
+  const DataConfig& data;
+  const std::vector<SourceFile>& files;
+  int threads;
+  std::string dir;  // the build directory
+  uint64_t source_bytes = 0;
+  std::vector<std::string> hashes;  // of each source's bytes as stored
+};
+
+// Pass 1 (tokenizer training only): hash every source and keep a bounded sample of its lines.
+LineSample sample_sources(BuildContext& ctx) {
+  LineSample sample(static_cast<uint64_t>(ctx.data.tokenizer.sample_mb) * 1000000);
+  Progress progress("reading for the tokenizer sample", ctx.source_bytes);
+  uint64_t raw = 0;
+  for (size_t i = 0; i < ctx.files.size(); ++i) {
+    Hasher64 hash;
+    stream_source_text(
+        ctx.files[i].path, ctx.data.text_field,
+        [&](std::string_view text, bool) {
+          sample.add(text);
+          progress.update(raw);
+        },
+        hash, raw);
+    ctx.hashes[i] = hash.hex();
   }
-  if (split.pieces.size() < 2) {
-    throw UsageError("data.sources: the corpus is a single line (" + std::to_string(text.size()) +
-                     " bytes); it needs at least 2 lines to make a train and a val split");
-  }
-  split.is_val.resize(split.pieces.size());
-  bool any_val = false;
-  for (size_t i = 0; i < split.pieces.size(); ++i) {
-    split.is_val[i] = i % period == period - 1;
-    any_val = any_val || split.is_val[i];
-  }
-  if (!any_val) split.is_val.back() = true;
-  return split;
+  sample.finish();
+  return sample;
 }
 
-// Encodes the pieces on all cores; results are stored by piece index, so the token stream is the
-// same whatever the thread count.
-std::vector<std::vector<uint32_t>> encode_pieces(const Tokenizer& tok,
-                                                 const std::vector<std::string_view>& pieces,
-                                                 size_t total_bytes) {
-  std::vector<std::vector<uint32_t>> out(pieces.size());
-  std::atomic<size_t> next{0}, done_bytes{0};
-  std::atomic<int> next_decile{1};
-  const bool verbose = total_bytes >= (1u << 20);  // percentages only where they are worth reading
+void train_on_sample(const BuildContext& ctx, const LineSample& sample) {
+  const auto& tok = ctx.data.tokenizer;
+  spdlog::info("tokenizer: training {} with vocabulary {} on {:.2f} MB ({} of {} lines{})", tok.model_type,
+               tok.vocab_size, sample.bytes_kept() / 1e6, sample.lines_kept(), sample.lines_seen(),
+               sample.whole() ? ": the whole corpus" : fmt::format(", data.tokenizer.sample_mb={}", tok.sample_mb));
   const auto t0 = Clock::now();
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  auto work = [&] {
-    try {
-      for (size_t i; !failed && (i = next++) < pieces.size();) {
-        out[i] = tok.encode(std::string(pieces[i]));
-        const size_t done = done_bytes += pieces[i].size();
-        int decile = next_decile;
-        const int reached = static_cast<int>(done * 10 / total_bytes);
-        if (verbose && reached >= decile && reached < 10 &&
-            next_decile.compare_exchange_strong(decile, reached + 1)) {
-          const double s = seconds_since(t0);
-          spdlog::info("encoding: {}% ({:.1f} MB/s)", reached * 10, done / 1e6 / std::max(s, 1e-9));
-        }
-      }
-    } catch (...) {
-      if (!failed.exchange(true)) error = std::current_exception();
-    }
-  };
-  const size_t n_threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1,
-                                              std::min<size_t>(8, pieces.size()));
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
-  return out;
-}
-
-double unigram_entropy(const std::vector<uint32_t>& ids, int vocab) {
-  std::vector<uint64_t> counts(static_cast<size_t>(vocab), 0);
-  for (uint32_t id : ids) ++counts[id];
-  double h = 0;
-  const double n = static_cast<double>(ids.size());
-  for (uint64_t c : counts) {
-    if (c) h -= (c / n) * std::log(c / n);
-  }
-  return h;
-}
-
-// Complete = meta.json parses and every file it names is there. Anything less is a leftover.
-bool dataset_complete(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_regular_file(dir + "/" + kMeta, ec)) return false;
+  const std::string sample_path = ctx.dir + "/" + kSample;
+  sample.write(sample_path);
   try {
-    const json meta = json::parse(read_file(dir + "/" + kMeta));
-    for (const char* key : {"tokenizer_model", "train_shard", "val_shard"}) {
-      if (!fs::is_regular_file(dir + "/" + meta.at("files").at(key).get<std::string>(), ec))
-        return false;
+    train_tokenizer({sample_path, ctx.dir + "/tokenizer", tok.vocab_size, tok.model_type});
+  } catch (const RuntimeFailure& e) {
+    // A vocabulary too small for the corpus's characters or too big for its text is a setting to change (exit 2),
+    // not a crash; sentencepiece's own sentence says which bound applies.
+    const std::string what = e.what();
+    const size_t at = what.find("Vocabulary size");
+    if (at == std::string::npos) throw;
+    throw UsageError("data.tokenizer.vocab_size: " + std::to_string(tok.vocab_size) +
+                     " does not suit this corpus: " + what.substr(at, what.rfind(" (data.tokenizer") - at));
+  }
+  fs::remove(sample_path);  // the cache never keeps a copy of the corpus
+  spdlog::info("tokenizer: trained in {:.1f} s", seconds_since(t0));
+}
+
+// Pieces arrive in corpus order; each goes to the train or validation shards. The newest piece is held back until
+// the next one arrives, so that a corpus whose period gives no validation piece can give it its last piece.
+class SplitWriter {
+ public:
+  SplitWriter(const std::string& dir, uint32_t vocab, const DataConfig& data)
+      : period_(split_period(data.val_fraction)),
+        train_(dir, "train", vocab, data.shard_tokens),
+        val_(dir, "val", vocab, data.shard_tokens),
+        counts_(vocab, 0) {}
+
+  void add(std::vector<uint32_t>&& tokens) {
+    if (pieces_ > 0) commit(held_, is_validation_piece(pieces_ - 1, period_));
+    held_ = std::move(tokens);
+    ++pieces_;
+  }
+
+  void finish() {
+    if (pieces_ > 0) commit(held_, is_validation_piece(pieces_ - 1, period_) || val_pieces_ == 0);
+    train_names = train_.finish();
+    val_names = val_.finish();
+  }
+
+  double unigram_entropy() const {
+    double h = 0;
+    const double n = static_cast<double>(train_.tokens());
+    for (uint64_t c : counts_)
+      if (c) h -= (c / n) * std::log(c / n);
+    return h;
+  }
+
+  uint64_t pieces() const { return pieces_; }
+  uint64_t val_pieces() const { return val_pieces_; }
+  uint64_t train_tokens() const { return train_.tokens(); }
+  uint64_t val_tokens() const { return val_.tokens(); }
+  std::vector<std::string> train_names, val_names;
+
+ private:
+  void commit(const std::vector<uint32_t>& tokens, bool validation) {
+    if (validation) {
+      val_.append(tokens);
+      ++val_pieces_;
+      return;
     }
-    return true;
-  } catch (const std::exception&) {
-    return false;
+    train_.append(tokens);  // checks every id against the vocabulary first
+    for (uint32_t id : tokens) ++counts_[id];
   }
+
+  size_t period_;
+  ShardedWriter train_, val_;
+  std::vector<uint64_t> counts_;
+  std::vector<uint32_t> held_;
+  uint64_t pieces_ = 0, val_pieces_ = 0;
+};
+
+struct Encoded {
+  uint64_t text_bytes = 0;
+  size_t piece_bytes = 0;
+  double seconds = 0;
+};
+
+// Pass 2: stream the sources again, cut pieces, encode them on the workers and write them as they come back.
+Encoded encode_sources(BuildContext& ctx, const Tokenizer& tok, SplitWriter& split, bool hashes_known) {
+  Encoded result;
+  result.piece_bytes = piece_bytes_for(ctx.source_bytes, ctx.data.val_fraction);
+  const auto t0 = Clock::now();
+  ParallelEncoder encoder(tok, ctx.threads, [&](std::vector<std::vector<uint32_t>>& encoded) {
+    for (auto& tokens : encoded) split.add(std::move(tokens));
+  });
+  std::vector<std::string> chunk;
+  size_t chunk_bytes = 0;
+  PieceCutter cutter(result.piece_bytes, [&](std::string_view piece) {
+    chunk.emplace_back(piece);
+    chunk_bytes += piece.size();
+    if (chunk_bytes >= kChunkBytes) {
+      encoder.submit(std::move(chunk));
+      chunk = {};
+      chunk_bytes = 0;
+    }
+  });
+  Progress progress(fmt::format("encoding on {} threads", encoder.threads()), ctx.source_bytes);
+  uint64_t raw = 0;
+  for (size_t i = 0; i < ctx.files.size(); ++i) {
+    Hasher64 hash;
+    stream_source_text(
+        ctx.files[i].path, ctx.data.text_field,
+        [&](std::string_view text, bool document_end) {
+          result.text_bytes += text.size();
+          cutter.add(text, document_end);
+          progress.update(raw);
+        },
+        hash, raw);
+    if (!hashes_known) {
+      ctx.hashes[i] = hash.hex();
+    } else if (ctx.hashes[i] != hash.hex()) {
+      throw RuntimeFailure(ctx.files[i].path + ": changed while the dataset was being prepared; run prepare again");
+    }
+  }
+  if (!chunk.empty()) encoder.submit(std::move(chunk));
+  encoder.finish();
+  split.finish();
+  result.seconds = seconds_since(t0);
+  return result;
 }
 
-// Build directories of crashed runs (their process is gone) would otherwise pile up.
-void remove_stale_builds(const std::string& dataset_dir, const std::string& key) {
-  std::error_code ec;
-  const std::string prefix = ".tmp-" + key + "-";
-  for (const auto& entry : fs::directory_iterator(dataset_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const long pid = std::atol(name.c_str() + prefix.size());
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
-      fs::remove_all(entry.path(), ec);
-  }
-}
-
-void build_dataset(const DataConfig& data, const std::vector<SourceFile>& files,
-                   const std::string& key, const std::string& dir) {
-  // Corpus: the files in order, a newline between two when the first lacks one.
-  std::string corpus;
-  for (const auto& f : files) {
-    if (f.bytes == 0) continue;
-    if (!corpus.empty() && corpus.back() != '\n') corpus += '\n';
-    corpus += read_source_text(f.path, data.text_field);
-  }
-  if (corpus.empty())
-    throw UsageError("data.sources: no text in the " + std::to_string(files.size()) +
-                     " source file(s) (compressed files and JSON Lines records are all empty)");
-  spdlog::info("data: {} source file(s), {:.2f} MB; building dataset {}", files.size(),
-               corpus.size() / 1e6, dir);
-  write_file_atomic(dir + "/" + kCorpus, corpus);
-
-  const std::string model_path = dir + "/" + kModel;
-  if (!data.tokenizer.model.empty()) {
-    fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
-    fsync_path(model_path);
+// Builds the dataset in ctx.dir and returns its content key; `existing` is set (and nothing more is built) when
+// the first pass finds that key already complete in the cache.
+std::string build_dataset(BuildContext& ctx, bool& existing) {
+  const DataConfig& data = ctx.data;
+  const auto t0 = Clock::now();
+  spdlog::info("data: {} source file(s), {:.2f} MB as stored; building in {}", ctx.files.size(), ctx.source_bytes / 1e6,
+               ctx.dir);
+  const std::string model_path = ctx.dir + "/" + kModel;
+  const bool train_tokenizer_here = data.tokenizer.model.empty();
+  std::string key;
+  if (train_tokenizer_here) {
+    const LineSample sample = sample_sources(ctx);
+    if (sample.lines_seen() == 0)
+      throw UsageError("data.sources: no text in the " + std::to_string(ctx.files.size()) +
+                       " source file(s) (compressed files and JSON Lines records are all empty)");
+    key = content_key(data, ctx.files, ctx.hashes);
+    existing = dataset_complete(fs::path(data.dataset_dir) / key);
+    if (existing) return key;
+    train_on_sample(ctx, sample);
   } else {
-    spdlog::info("tokenizer: training {} with vocabulary {} on {:.2f} MB",
-                 data.tokenizer.model_type, data.tokenizer.vocab_size, corpus.size() / 1e6);
-    const auto t0 = Clock::now();
-    try {
-      train_tokenizer({dir + "/" + kCorpus, dir + "/tokenizer", data.tokenizer.vocab_size,
-                       data.tokenizer.model_type});
-    } catch (const RuntimeFailure& e) {
-      // A vocabulary too small for the corpus's characters or too big for its text is a setting
-      // to change (exit 2), not a crash; sentencepiece's own sentence says which bound applies.
-      const std::string what = e.what();
-      const size_t at = what.find("Vocabulary size");
-      if (at == std::string::npos) throw;
-      throw UsageError(
-          "data.tokenizer.vocab_size: " + std::to_string(data.tokenizer.vocab_size) +
-          " does not suit this corpus: " + what.substr(at, what.rfind(" (data.tokenizer") - at));
-    }
-    fsync_path(model_path);
-    spdlog::info("tokenizer: trained in {:.1f} s", seconds_since(t0));
+    fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
   }
   const Tokenizer tok = Tokenizer::load(model_path);
   const int vocab = tok.vocab_size();
   if (vocab != data.tokenizer.vocab_size) {
     spdlog::warn("tokenizer {} has {} pieces, not data.tokenizer.vocab_size={}; the shards use {}",
-                 data.tokenizer.model.empty() ? model_path : data.tokenizer.model, vocab,
-                 data.tokenizer.vocab_size, vocab);
+                 train_tokenizer_here ? model_path : data.tokenizer.model, vocab, data.tokenizer.vocab_size, vocab);
   }
 
-  const Split split = split_corpus(corpus, data.val_fraction);
-  const auto t0 = Clock::now();
-  auto encoded = encode_pieces(tok, split.pieces, corpus.size());
-  std::vector<uint32_t> train, val;
-  size_t train_pieces = 0;
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    auto& dst = split.is_val[i] ? val : train;
-    dst.insert(dst.end(), encoded[i].begin(), encoded[i].end());
-    std::vector<uint32_t>().swap(encoded[i]);  // a large corpus should not be held twice
-    train_pieces += split.is_val[i] ? 0 : 1;
+  SplitWriter split(ctx.dir, static_cast<uint32_t>(vocab), data);
+  const Encoded encoded = encode_sources(ctx, tok, split, train_tokenizer_here);
+  if (encoded.text_bytes == 0)
+    throw UsageError("data.sources: no text in the " + std::to_string(ctx.files.size()) +
+                     " source file(s) (compressed files and JSON Lines records are all empty)");
+  if (split.pieces() < 2) {
+    throw UsageError("data.sources: the corpus is a single line (" + std::to_string(encoded.text_bytes) +
+                     " bytes); it needs at least 2 lines to make a train and a val split");
   }
-  const double s = seconds_since(t0);
+  if (key.empty()) key = content_key(data, ctx.files, ctx.hashes);
+  const uint64_t tokens = split.train_tokens() + split.val_tokens();
   spdlog::info(
-      "encoding: {} tokens in {:.1f} s ({:.1f} MB/s, {:.2f} bytes/token); split {} train / {} val "
-      "pieces of ~{} KiB",
-      train.size() + val.size(), s, corpus.size() / 1e6 / std::max(s, 1e-9),
-      double(corpus.size()) / std::max<size_t>(1, train.size() + val.size()), train_pieces,
-      split.pieces.size() - train_pieces, std::max<size_t>(1, split.piece_bytes / 1024));
-  write_shard(dir + "/" + kTrain, train, static_cast<uint32_t>(vocab));
-  write_shard(dir + "/" + kVal, val, static_cast<uint32_t>(vocab));
+      "encoding: {} tokens in {:.1f} s ({:.1f} MB/s of text, {:.2f} bytes/token); split {} train / {} val pieces of "
+      "~{} KiB; {} train + {} val shard(s) of up to {} tokens",
+      tokens, encoded.seconds, encoded.text_bytes / 1e6 / std::max(encoded.seconds, 1e-9),
+      double(encoded.text_bytes) / std::max<uint64_t>(1, tokens), split.pieces() - split.val_pieces(),
+      split.val_pieces(), std::max<size_t>(1, encoded.piece_bytes / 1024), split.train_names.size(),
+      split.val_names.size(), data.shard_tokens);
 
-  Hasher64 fp;
-  for (const char* name : {kModel, kTrain, kVal}) {
-    const std::string path = dir + "/" + name;
-    fp.update_field(name).update_u64(fs::file_size(path));
-    hash_file_into(fp, path);
-  }
   json sources = json::array();
-  for (const auto& f : files)
-    sources.push_back({{"path", f.path}, {"bytes", f.bytes}, {"hash", f.hash}});
-  const size_t val_pieces = split.pieces.size() - train_pieces;
+  for (size_t i = 0; i < ctx.files.size(); ++i)
+    sources.push_back({{"path", ctx.files[i].path}, {"bytes", ctx.files[i].bytes}, {"hash", ctx.hashes[i]}});
+  const double seconds = seconds_since(t0);
   // clang-format off
   const json meta = {
-      {"format", kFormatVersion}, {"key", key}, {"created", utc_now()}, {"vocab_size", vocab},
-      {"train_tokens", train.size()}, {"val_tokens", val.size()},
-      {"unigram_entropy_nats", unigram_entropy(train, vocab)}, {"fingerprint", fp.hex()},
-      {"corpus_bytes", corpus.size()}, {"val_fraction", data.val_fraction},
-      {"split", {{"piece_bytes", split.piece_bytes}, {"train_pieces", train_pieces},
-                 {"val_pieces", val_pieces}}},
+      {"format", kDatasetFormat}, {"key", key}, {"created", utc_now()}, {"vocab_size", vocab},
+      {"train_tokens", split.train_tokens()}, {"val_tokens", split.val_tokens()},
+      {"token_bytes", vocab <= 65536 ? 2 : 4}, {"shard_tokens", data.shard_tokens},
+      {"unigram_entropy_nats", split.unigram_entropy()},
+      {"fingerprint", dataset_fingerprint(ctx.dir, kModel, split.train_names, split.val_names)},
+      {"corpus_bytes", encoded.text_bytes}, {"source_bytes", ctx.source_bytes}, {"val_fraction", data.val_fraction},
+      {"split", {{"piece_bytes", encoded.piece_bytes}, {"train_pieces", split.pieces() - split.val_pieces()},
+                 {"val_pieces", split.val_pieces()}}},
       {"sources", sources},
-      {"tokenizer", {{"source", data.tokenizer.model.empty() ? "trained" : data.tokenizer.model},
-                     {"model_type", data.tokenizer.model_type},
-                     {"requested_vocab_size", data.tokenizer.vocab_size},
-                     {"settings", "normalization_rule_name=identity remove_extra_whitespaces=false "
-                                  "add_dummy_prefix=false byte_fallback=true "
-                                  "character_coverage=1.0 split_digits=true"}}},
-      {"files", {{"corpus", kCorpus}, {"tokenizer_model", kModel}, {"train_shard", kTrain},
-                 {"val_shard", kVal}}}};
+      {"tokenizer", {{"source", train_tokenizer_here ? "trained" : data.tokenizer.model},
+                     {"model_type", data.tokenizer.model_type}, {"requested_vocab_size", data.tokenizer.vocab_size},
+                     {"sample_mb", data.tokenizer.sample_mb}, {"settings", kTokenizerSettings}}},
+      {"build", {{"seconds", seconds}, {"encode_threads", ctx.threads}, {"peak_rss_mb", peak_rss_mb()}}},
+      {"files", {{"tokenizer_model", kModel}, {"train_shards", split.train_names},
+                 {"val_shards", split.val_names}}}};
   // clang-format on
   // Last, so its presence means everything above is on disk.
-  write_file_atomic(dir + "/" + kMeta, meta.dump(2) + "\n");
+  write_file_atomic(ctx.dir + "/meta.json", meta.dump(2) + "\n");
+  return key;
 }
 
-PreparedDataset prepare_or_reuse(const DataConfig& data) {
+PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
   if (!(data.val_fraction > 0 && data.val_fraction <= 0.5)) {
     throw UsageError("data.val_fraction: " + std::to_string(data.val_fraction) +
                      " is out of range (must be > 0 and <= 0.5)");
   }
   if (!data.tokenizer.model.empty() && !fs::is_regular_file(data.tokenizer.model)) {
-    throw UsageError(
-        "data.tokenizer.model: '" + data.tokenizer.model +
-        "' does not exist (give a sentencepiece .model file, or leave it empty to train one)");
+    throw UsageError("data.tokenizer.model: '" + data.tokenizer.model +
+                     "' does not exist (give a sentencepiece .model file, or leave it empty to train one)");
   }
   const auto files = list_sources(data);
   if (std::all_of(files.begin(), files.end(), [](const SourceFile& f) { return f.bytes == 0; })) {
@@ -384,115 +331,75 @@ PreparedDataset prepare_or_reuse(const DataConfig& data) {
     for (const auto& s : data.sources) names += (names.empty() ? "'" : ", '") + s + "'";
     throw UsageError("data.sources: no text in " + names + " (every file is empty)");
   }
-  const std::string key = cache_key(data, files);
-  const std::string dir = (fs::path(data.dataset_dir) / key).string();
-  if (dataset_complete(dir)) {
+  const std::string quick = quick_key(data, files);
+  if (const std::string dir = find_by_quick_key(data.dataset_dir, quick); !dir.empty()) {
     PreparedDataset ds = load_prepared_dataset(dir);
     ds.reused = true;
-    spdlog::info("dataset cached at {} ({} train / {} val tokens)", dir, ds.train_tokens,
-                 ds.val_tokens);
+    spdlog::info("dataset cached at {} ({} train / {} val tokens; sources unchanged in size and modification time)",
+                 dir, ds.train_tokens, ds.val_tokens);
     return ds;
   }
 
   std::error_code ec;
   fs::create_directories(data.dataset_dir, ec);
-  if (ec)
-    throw RuntimeFailure(data.dataset_dir + ": cannot create dataset directory: " + ec.message());
-  remove_stale_builds(data.dataset_dir, key);
-  // Built aside and renamed into place: a crash never leaves a directory that looks complete.
-  const std::string tmp =
-      (fs::path(data.dataset_dir) / (".tmp-" + key + "-" + std::to_string(::getpid()))).string();
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) throw RuntimeFailure(tmp + ": cannot create: " + ec.message());
+  if (ec) throw RuntimeFailure(data.dataset_dir + ": cannot create dataset directory: " + ec.message());
+  remove_interrupted_builds(data.dataset_dir);
+  // Built aside and renamed into place: an interrupted build never leaves a directory that looks complete.
+  BuildContext ctx{data, files, threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
+  ctx.dir = (fs::path(data.dataset_dir) / (".tmp-" + quick + "-" + std::to_string(::getpid()))).string();
+  ctx.hashes.resize(files.size());
+  for (const auto& f : files) ctx.source_bytes += f.bytes;
+  fs::remove_all(ctx.dir, ec);
+  fs::create_directories(ctx.dir, ec);
+  if (ec) throw RuntimeFailure(ctx.dir + ": cannot create: " + ec.message());
   const auto t_start = Clock::now();
+  bool existing = false;
+  std::string key;
   try {
-    build_dataset(data, files, key, tmp);
+    key = build_dataset(ctx, existing);
   } catch (...) {
-    fs::remove_all(tmp, ec);
+    fs::remove_all(ctx.dir, ec);
     throw;
   }
+  const std::string dir = (fs::path(data.dataset_dir) / key).string();
   // Another process may have finished the same dataset meanwhile: theirs is identical, keep it.
   if (dataset_complete(dir)) {
-    fs::remove_all(tmp, ec);
+    fs::remove_all(ctx.dir, ec);
   } else {
     fs::remove_all(dir, ec);  // an incomplete leftover
-    if (::rename(tmp.c_str(), dir.c_str()) != 0) {
+    if (::rename(ctx.dir.c_str(), dir.c_str()) != 0) {
       const std::string why = std::strerror(errno);
-      fs::remove_all(tmp, ec);
-      if (!dataset_complete(dir))
-        throw RuntimeFailure("cannot rename " + tmp + " to " + dir + ": " + why);
+      fs::remove_all(ctx.dir, ec);
+      if (!dataset_complete(dir)) throw RuntimeFailure("cannot rename " + ctx.dir + " to " + dir + ": " + why);
     }
   }
-  fsync_path(data.dataset_dir, true);
+  // Recorded only if no source changed while it was read: the quick key must describe what was hashed.
+  const auto after = list_sources(data);
+  const bool unchanged = std::equal(files.begin(), files.end(), after.begin(), after.end(), [](auto& a, auto& b) {
+    return a.path == b.path && a.bytes == b.bytes && a.mtime_ns == b.mtime_ns;
+  });
+  if (unchanged) record_quick_key(data.dataset_dir, quick, key);
   PreparedDataset ds = load_prepared_dataset(dir);
-  spdlog::info("dataset built at {} in {:.1f} s ({} train / {} val tokens, vocabulary {})", dir,
-               seconds_since(t_start), ds.train_tokens, ds.val_tokens, ds.vocab_size);
+  ds.reused = existing;
+  if (existing) {
+    spdlog::info("dataset cached at {}: the sources' contents are unchanged ({} train / {} val tokens)", dir,
+                 ds.train_tokens, ds.val_tokens);
+  } else {
+    spdlog::info("dataset built at {} in {:.1f} s ({} train / {} val tokens, vocabulary {}, peak memory {:.0f} MB)",
+                 dir, seconds_since(t_start), ds.train_tokens, ds.val_tokens, ds.vocab_size, peak_rss_mb());
+  }
   return ds;
 }
 
 }  // namespace
 
-PreparedDataset prepare_dataset(const DataConfig& data) {
+PreparedDataset prepare_dataset(const DataConfig& data, int threads) {
   try {
-    return prepare_or_reuse(data);
+    return prepare_or_reuse(data, threads);
   } catch (const fs::filesystem_error& e) {
     // Its message names the operation and the paths; give it the type the CLI maps to exit 1.
     throw RuntimeFailure(std::string("prepare: ") + e.what());
   }
-}
-
-PreparedDataset load_prepared_dataset(const std::string& dir) {
-  const std::string meta_path = dir + "/" + kMeta;
-  std::error_code ec;
-  if (!fs::is_regular_file(meta_path, ec)) {
-    throw RuntimeFailure(meta_path +
-                         ": missing — not a prepared dataset (run `ssmax-gpt prepare CONFIG`)");
-  }
-  json meta;
-  try {
-    meta = json::parse(read_file(meta_path));
-  } catch (const json::exception& e) {
-    throw RuntimeFailure(meta_path + ": unreadable (" + e.what() + "); " + kRebuild);
-  }
-  PreparedDataset ds;
-  ds.dir = dir;
-  try {
-    const auto& files = meta.at("files");
-    ds.tokenizer_model = dir + "/" + files.at("tokenizer_model").get<std::string>();
-    ds.train_shard = dir + "/" + files.at("train_shard").get<std::string>();
-    ds.val_shard = dir + "/" + files.at("val_shard").get<std::string>();
-    ds.vocab_size = meta.at("vocab_size").get<int>();
-    ds.fingerprint = meta.at("fingerprint").get<std::string>();
-    ds.train_tokens = meta.at("train_tokens").get<uint64_t>();
-    ds.val_tokens = meta.at("val_tokens").get<uint64_t>();
-    ds.unigram_entropy_nats = meta.at("unigram_entropy_nats").get<double>();
-  } catch (const json::exception& e) {
-    throw RuntimeFailure(meta_path + ": missing or invalid field (" + e.what() + "); " + kRebuild);
-  }
-  for (const auto* path : {&ds.tokenizer_model, &ds.train_shard, &ds.val_shard}) {
-    if (!fs::is_regular_file(*path, ec)) {
-      throw RuntimeFailure(*path + ": missing from the prepared dataset (" + kRebuild + ")");
-    }
-  }
-  // The shards must have been encoded with exactly this tokenizer, or every id means another piece.
-  const int tok_vocab = Tokenizer::load(ds.tokenizer_model).vocab_size();
-  for (const auto* path : {&ds.train_shard, &ds.val_shard}) {
-    const TokenShard shard = TokenShard::open(*path);
-    if (static_cast<int>(shard.vocab_size()) != tok_vocab || ds.vocab_size != tok_vocab) {
-      throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + ds.tokenizer_model + " has " +
-                           std::to_string(tok_vocab) + " pieces but " + *path +
-                           " was encoded with " + std::to_string(shard.vocab_size()) +
-                           " (meta.json says " + std::to_string(ds.vocab_size) + "); " + kRebuild);
-    }
-    const uint64_t expected = path == &ds.train_shard ? ds.train_tokens : ds.val_tokens;
-    if (shard.size() != expected) {
-      throw RuntimeFailure(*path + ": holds " + std::to_string(shard.size()) +
-                           " tokens but meta.json says " + std::to_string(expected) + "; " +
-                           kRebuild);
-    }
-  }
-  return ds;
 }
 
 }  // namespace ssmax

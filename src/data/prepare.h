@@ -1,9 +1,10 @@
 #pragma once
-// `prepare`: collect source text, train (or load) the tokenizer, encode, split, write shards.
-// Cached: a dataset lives in <dataset_dir>/<key>/ where key hashes the sources' contents and the
-// tokenizer settings; re-running with unchanged inputs does no work, changed inputs build anew.
+// `prepare`: stream the sources, train (or load) the tokenizer, encode in parallel, split, write shards — in memory
+// bounded by settings, not by the corpus. Cached in <dataset_dir>/<key>/ (see data/dataset_cache.h): re-running
+// with unchanged inputs does no work, changed inputs build anew.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -12,8 +13,7 @@ namespace ssmax {
 struct PreparedDataset {
   std::string dir;              // <dataset_dir>/<key>
   std::string tokenizer_model;  // path of the sentencepiece .model used
-  std::string train_shard;
-  std::string val_shard;
+  std::vector<std::string> train_shards, val_shards;  // paths, in stream order
   int vocab_size = 0;
   std::string fingerprint;      // hex hash of tokenizer model + shard contents; checkpoints compare it
   uint64_t train_tokens = 0;
@@ -22,11 +22,12 @@ struct PreparedDataset {
   bool reused = false;          // true when the cache already held it
 };
 
-// Builds (or finds) the dataset. Throws UsageError for a missing/empty source or bad settings and
-// RuntimeFailure for I/O errors. Shows progress on long steps through spdlog.
-PreparedDataset prepare_dataset(const DataConfig& data);
+// Builds (or finds) the dataset, encoding on `threads` worker threads (0: one per core). Throws UsageError for a
+// missing/empty source or bad settings and RuntimeFailure for I/O errors. Logs progress (MB/s, ETA) on long steps.
+PreparedDataset prepare_dataset(const DataConfig& data, int threads = 0);
 
-// Opens an already prepared dataset directory (reads its meta.json and checks the files exist).
+// Opens an already prepared dataset directory (reads its meta.json, checks the files and their vocabulary).
+// Reads every format this build wrote (1–3); refuses newer ones, naming the command that rebuilds.
 PreparedDataset load_prepared_dataset(const std::string& dir);
 
 }  // namespace ssmax

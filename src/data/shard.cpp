@@ -70,65 +70,88 @@ void fsync_dir(const std::string& dir) {
 
 }  // namespace
 
-void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size) {
-  if (vocab_size == 0) throw RuntimeFailure(path + ": cannot write a shard with vocabulary size 0");
-  const uint32_t bytes_per_token = vocab_size <= 65536 ? 2 : 4;
-  // Catching a bad id here is cheap and far clearer than an index error deep inside training.
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] >= vocab_size) {
-      throw RuntimeFailure(path + ": token id " + std::to_string(ids[i]) + " at position " +
-                           std::to_string(i) + " is outside the vocabulary of " +
-                           std::to_string(vocab_size));
-    }
+ShardWriter::ShardWriter(std::string path, uint32_t vocab_size)
+    : path_(std::move(path)), vocab_size_(vocab_size), bytes_per_token_(vocab_size <= 65536 ? 2 : 4) {
+  if (vocab_size == 0) throw RuntimeFailure(path_ + ": cannot write a shard with vocabulary size 0");
+  // The temp file sits in the target directory so rename() is atomic.
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw RuntimeFailure(tmp_ + ": cannot create: " + errno_text());
+  buffer_.assign(kHeaderBytes, 0);  // the header is written for real by finish()
+}
+
+ShardWriter::~ShardWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
+}
 
-  std::vector<unsigned char> header(kHeaderBytes, 0);
-  std::memcpy(header.data(), kMagic, sizeof kMagic);
-  put_u32(header.data() + 8, kShardVersion);
-  put_u32(header.data() + 12, bytes_per_token);
-  put_u64(header.data() + 16, ids.size());
-  put_u32(header.data() + 24, vocab_size);
-
-  // The temp file sits in the target directory so rename() is atomic: readers see the old shard or
-  // the complete new one, never a partial write.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw RuntimeFailure(tmp + ": cannot create: " + errno_text());
-  try {
-    write_all(fd, header.data(), header.size(), tmp);
-    std::vector<unsigned char> buffer;
-    constexpr size_t kChunk = 1 << 16;  // tokens per write
-    for (size_t start = 0; start < ids.size(); start += kChunk) {
-      const size_t n = std::min(kChunk, ids.size() - start);
-      buffer.resize(n * bytes_per_token);
-      for (size_t i = 0; i < n; ++i) {
-        const uint32_t id = ids[start + i];
-        unsigned char* p = buffer.data() + i * bytes_per_token;
-        p[0] = static_cast<unsigned char>(id);
-        p[1] = static_cast<unsigned char>(id >> 8);
-        if (bytes_per_token == 4) {
-          p[2] = static_cast<unsigned char>(id >> 16);
-          p[3] = static_cast<unsigned char>(id >> 24);
-        }
-      }
-      write_all(fd, buffer.data(), buffer.size(), tmp);
+void ShardWriter::append(const uint32_t* ids, size_t n) {
+  constexpr size_t kFlushBytes = 1 << 20;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t id = ids[i];
+    // Catching a bad id here is cheap and far clearer than an index error deep inside training.
+    if (id >= vocab_size_) {
+      throw RuntimeFailure(path_ + ": token id " + std::to_string(id) + " at position " +
+                           std::to_string(count_ + i) + " is outside the vocabulary of " + std::to_string(vocab_size_));
     }
-    if (::fsync(fd) != 0) throw RuntimeFailure(tmp + ": fsync failed: " + errno_text());
+    buffer_.push_back(static_cast<unsigned char>(id));
+    buffer_.push_back(static_cast<unsigned char>(id >> 8));
+    if (bytes_per_token_ == 4) {
+      buffer_.push_back(static_cast<unsigned char>(id >> 16));
+      buffer_.push_back(static_cast<unsigned char>(id >> 24));
+    }
+    if (buffer_.size() >= kFlushBytes) flush();
+  }
+  count_ += n;
+}
+
+void ShardWriter::flush() {
+  try {
+    write_all(fd_, buffer_.data(), buffer_.size(), tmp_);
   } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
+    ::close(std::exchange(fd_, -1));
+    ::unlink(tmp_.c_str());
     throw;
   }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw RuntimeFailure(tmp + ": close failed: " + errno_text());
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  buffer_.clear();
+}
+
+void ShardWriter::finish() {
+  if (fd_ < 0) throw RuntimeFailure(path_ + ": shard already finished or failed");
+  flush();
+  unsigned char header[kHeaderBytes] = {};
+  std::memcpy(header, kMagic, sizeof kMagic);
+  put_u32(header + 8, kShardVersion);
+  put_u32(header + 12, bytes_per_token_);
+  put_u64(header + 16, count_);
+  put_u32(header + 24, vocab_size_);
+  const int fd = std::exchange(fd_, -1);
+  const auto fail = [&](const std::string& what) {
     const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw RuntimeFailure("cannot rename " + tmp + " to " + path + ": " + why);
+    ::close(fd);
+    ::unlink(tmp_.c_str());
+    throw RuntimeFailure(tmp_ + ": " + what + " failed: " + why);
+  };
+  if (::pwrite(fd, header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes)) fail("header write");
+  if (::fsync(fd) != 0) fail("fsync");
+  if (::close(fd) != 0) {
+    ::unlink(tmp_.c_str());
+    throw RuntimeFailure(tmp_ + ": close failed: " + errno_text());
   }
-  fsync_dir(parent_dir(path));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp_.c_str());
+    throw RuntimeFailure("cannot rename " + tmp_ + " to " + path_ + ": " + why);
+  }
+  fsync_dir(parent_dir(path_));
+}
+
+void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size) {
+  ShardWriter writer(path, vocab_size);
+  writer.append(ids.data(), ids.size());
+  writer.finish();
 }
 
 TokenShard TokenShard::open(const std::string& path) {

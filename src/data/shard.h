@@ -20,7 +20,31 @@ namespace ssmax {
 
 constexpr uint32_t kShardVersion = 1;
 
-// Writes ids as uint16 when vocab_size <= 65536, else uint32. Atomic: temp file + rename.
+// Writes one shard as ids arrive, in bounded memory: ids as uint16 when vocab_size <= 65536, else uint32, into a
+// temp file beside `path`; finish() fills in the header's count, fsyncs and renames it into place, so readers see
+// a complete shard or none. An unfinished writer removes its temp file when destroyed.
+class ShardWriter {
+ public:
+  ShardWriter(std::string path, uint32_t vocab_size);
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+  // Throws RuntimeFailure naming the file for an id outside the vocabulary or a failed write.
+  void append(const uint32_t* ids, size_t n);
+  void finish();
+  uint64_t count() const { return count_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void flush();
+  std::string path_, tmp_;
+  int fd_ = -1;
+  uint32_t vocab_size_, bytes_per_token_;
+  uint64_t count_ = 0;
+  std::vector<unsigned char> buffer_;
+};
+
+// A whole shard at once (ShardWriter underneath).
 void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size);
 
 class TokenShard {

@@ -127,8 +127,9 @@ void train_tokenizer(const TokenizerTrainOptions& options) {
   // One thread: the unigram EM adds up per-thread partial sums, so the model could depend on the
   // core count; the same corpus must give the same tokenizer (and fingerprint) on every machine.
   arg("num_threads", "1");
-  // Beyond a few million lines more text barely changes the vocabulary but costs minutes and
-  // gigabytes; sentencepiece then samples lines (deterministically: the shim fixes the seed).
+  // prepare already hands over a bounded sample (data.tokenizer.sample_mb, ≤ 1.6M lines at the default 100 MB);
+  // sentencepiece's own cap only bites beyond that. Kept as it was: the flags are recorded in the model, and the
+  // same bytes keep the fingerprints of datasets built before the sample existed.
   arg("input_sentence_size", "2000000");
   arg("shuffle_input_sentence", "true");
   // Lines up to 16 KiB count for training (the default, 4 KiB, silently skips long paragraphs).

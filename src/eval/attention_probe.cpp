@@ -50,7 +50,7 @@ int run_attention(const AttentionArgs& args) {
                      " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));
   const PreparedDataset dataset = eval_dataset(m);
   const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
-  const TokenSource haystack = TokenSource::from_shard(dataset.val_shard);
+  const TokenSource haystack = TokenSource::from_shards(dataset.val_shards);
   const int64_t layers = m.config.model.n_layer, heads = m.config.model.n_head;
 
   auto mass_sum = torch::zeros({layers, heads}, torch::kDouble);

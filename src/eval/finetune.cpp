@@ -51,8 +51,8 @@ class FinetuneObjective : public TrainingObjective {
   FinetuneObjective(const PreparedDataset& dataset, const Config& config, std::string task,
                     std::vector<int64_t> lengths, double lm_weight)
       : tokenizer_(Tokenizer::load(dataset.tokenizer_model)),
-        train_text_(TokenSource::from_shard(dataset.train_shard)),
-        val_text_(TokenSource::from_shard(dataset.val_shard)),
+        train_text_(TokenSource::from_shards(dataset.train_shards)),
+        val_text_(TokenSource::from_shards(dataset.val_shards)),
         task_(std::move(task)),
         lengths_(std::move(lengths)),
         batch_size_(config.train.batch_size),

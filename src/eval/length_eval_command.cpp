@@ -123,7 +123,7 @@ int run_length_eval(const LengthEvalArgs& args) {
     EvalModel m = load_eval_model(target, load);
     if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "eval").string();
     const PreparedDataset dataset = eval_dataset(m);
-    const TokenSource source = text.empty() ? TokenSource::from_shard(dataset.val_shard)
+    const TokenSource source = text.empty() ? TokenSource::from_shards(dataset.val_shards)
                                             : [&] {
                                                 const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
                                                 return TokenSource::from_ids(ids, args.text_file);

@@ -67,7 +67,7 @@ int run_needle(const NeedleArgs& args) {
     fs::create_directories(out_dir);
     const PreparedDataset dataset = eval_dataset(m);
     const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
-    const TokenSource haystack = TokenSource::from_shard(dataset.val_shard);
+    const TokenSource haystack = TokenSource::from_shards(dataset.val_shards);
     SamplingOptions greedy;
     greedy.temperature = 0;
     greedy.max_new_tokens = args.max_new_tokens;

@@ -4,10 +4,10 @@
 
 namespace ssmax {
 
-TokenSource TokenSource::from_shard(const std::string& path) {
+TokenSource TokenSource::from_shards(const std::vector<std::string>& paths) {
   TokenSource source;
-  source.shard_ = std::make_shared<TokenShard>(TokenShard::open(path));
-  source.name_ = path;
+  source.shard_ = std::make_shared<TokenStream>(TokenStream::open(paths));
+  source.name_ = source.shard_->name();
   return source;
 }
 

@@ -1,18 +1,18 @@
 #pragma once
-// Tokens to evaluate on: a memory-mapped shard (never copied whole) or the ids of a tokenized text file,
+// Tokens to evaluate on: memory-mapped shards (never copied whole) or the ids of a tokenized text file,
 // behind one interface.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "data/shard.h"
+#include "data/token_stream.h"
 
 namespace ssmax {
 
 class TokenSource {
  public:
-  static TokenSource from_shard(const std::string& path);
+  static TokenSource from_shards(const std::vector<std::string>& paths);
   static TokenSource from_ids(std::vector<uint32_t> ids, std::string name);
   size_t size() const;
   // ids [start, start+n) as int64; throws RuntimeFailure naming the source when past its end.
@@ -21,7 +21,7 @@ class TokenSource {
   const std::string& name() const { return name_; }
 
  private:
-  std::shared_ptr<TokenShard> shard_;
+  std::shared_ptr<TokenStream> shard_;
   std::vector<uint32_t> ids_;
   std::string name_;
 };

@@ -92,7 +92,8 @@ void check_same_dataset(const std::vector<RunData>& runs, bool force, std::vecto
   for (size_t i = 1; i < runs.size(); ++i) {
     const json other = runs[i].config.value("data", json::object());
     for (const auto& key : config_differences(first, other)) {
-      if (key == "dataset_dir") continue;  // where the cache lives, not what is in it
+      // Where the cache lives and how its tokens are cut into files, not which tokens it holds.
+      if (key == "dataset_dir" || key == "shard_tokens") continue;
       const std::string message = "runs " + runs[0].label() + " and " + runs[i].label() +
                                   " were trained on different data: data." + key + " is " +
                                   value_text(value_at(first, key)) + " vs " + value_text(value_at(other, key));

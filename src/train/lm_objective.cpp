@@ -2,7 +2,7 @@
 #include <memory>
 
 #include "data/loader.h"
-#include "data/shard.h"
+#include "data/token_stream.h"
 #include "train/session.h"
 #include "util/errors.h"
 
@@ -13,10 +13,10 @@ class LanguageModelObjective : public TrainingObjective {
  public:
   LanguageModelObjective(const PreparedDataset& dataset, const Config& config)
       : unigram_entropy_(dataset.unigram_entropy_nats),
-        train_shard_(TokenShard::open(dataset.train_shard)), val_shard_(TokenShard::open(dataset.val_shard)) {
-    for (const TokenShard* shard : {&train_shard_, &val_shard_})
+        train_shard_(TokenStream::open(dataset.train_shards)), val_shard_(TokenStream::open(dataset.val_shards)) {
+    for (const TokenStream* shard : {&train_shard_, &val_shard_})
       if (shard->vocab_size() != static_cast<uint32_t>(dataset.vocab_size))
-        throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->path() + " was encoded with vocab " +
+        throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->name() + " was encoded with vocab " +
                              std::to_string(shard->vocab_size()) + " but the tokenizer has " +
                              std::to_string(dataset.vocab_size) + " (delete " + dataset.dir + " and prepare again)");
     const int64_t block = config.model.block_size, batch = config.train.batch_size;
@@ -49,7 +49,7 @@ class LanguageModelObjective : public TrainingObjective {
 
  private:
   double unigram_entropy_;
-  TokenShard train_shard_, val_shard_;  // the loaders keep references to these
+  TokenStream train_shard_, val_shard_;  // the loaders keep references to these
   std::unique_ptr<BatchLoader> train_loader_, val_loader_;
 };
 

@@ -149,26 +149,26 @@ expect_ok "$BIN" train "$CFG" --set "out_dir=$S/run-missing-source"
 # --- Corrupt prepared data: exit 1 naming the file ----------------------------------------------------
 dataset=$(ls -d "$S/cache"/*/ 2>/dev/null | head -1)
 dataset=${dataset%/}
-if [ -z "$dataset" ] || [ ! -f "$dataset/train.bin" ] || [ ! -f "$dataset/val.bin" ]; then
-  fail "no prepared dataset with train.bin/val.bin under $S/cache"
+if [ -z "$dataset" ] || [ ! -f "$dataset/train-000000.bin" ] || [ ! -f "$dataset/val-000000.bin" ]; then
+  fail "no prepared dataset with train-000000.bin/val-000000.bin under $S/cache"
 else
-  cp "$dataset/train.bin" "$S/train.bin.good"
-  cp "$dataset/val.bin" "$S/val.bin.good"
+  cp "$dataset/train-000000.bin" "$S/train.bin.good"
+  cp "$dataset/val-000000.bin" "$S/val.bin.good"
 
-  printf 'NOTASHRD' | dd of="$dataset/train.bin" bs=1 seek=0 conv=notrunc status=none
-  expect_fail 1 "$dataset/train.bin" -- "$BIN" train "$CFG" --set "out_dir=$S/run-bad-header"
-  cp "$S/train.bin.good" "$dataset/train.bin"
+  printf 'NOTASHRD' | dd of="$dataset/train-000000.bin" bs=1 seek=0 conv=notrunc status=none
+  expect_fail 1 "$dataset/train-000000.bin" -- "$BIN" train "$CFG" --set "out_dir=$S/run-bad-header"
+  cp "$S/train.bin.good" "$dataset/train-000000.bin"
 
   size=$(wc -c <"$S/val.bin.good")
-  truncate -s $((size - 100)) "$dataset/val.bin"
-  expect_fail 1 "$dataset/val.bin" -- "$BIN" train "$CFG" --set "out_dir=$S/run-truncated"
-  cp "$S/val.bin.good" "$dataset/val.bin"
+  truncate -s $((size - 100)) "$dataset/val-000000.bin"
+  expect_fail 1 "$dataset/val-000000.bin" -- "$BIN" train "$CFG" --set "out_dir=$S/run-truncated"
+  cp "$S/val.bin.good" "$dataset/val-000000.bin"
 
   # Header bytes 24..27: the vocabulary the ids were encoded with (little-endian); 301 != 300.
-  printf '\055\001\000\000' | dd of="$dataset/train.bin" bs=1 seek=24 conv=notrunc status=none
+  printf '\055\001\000\000' | dd of="$dataset/train-000000.bin" bs=1 seek=24 conv=notrunc status=none
   expect_fail 1 "vocabulary mismatch" -- "$BIN" train "$CFG" --set "out_dir=$S/run-vocab"
-  grep -qF "train.bin" "$S/err.txt" || fail "vocab mismatch: message does not name train.bin: $(cat "$S/err.txt")"
-  cp "$S/train.bin.good" "$dataset/train.bin"
+  grep -qF "train-000000.bin" "$S/err.txt" || fail "vocab mismatch: message does not name train-000000.bin: $(cat "$S/err.txt")"
+  cp "$S/train.bin.good" "$dataset/train-000000.bin"
 
   # Restored, the dataset is good again.
   expect_ok "$BIN" train "$CFG" --set "out_dir=$S/run-restored"

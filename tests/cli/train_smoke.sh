@@ -130,8 +130,8 @@ PY
 
 # --- prepare, then train -----------------------------------------------------------------------------
 run_expect 0 "$BIN" prepare "$CFG"
-check "prepare wrote a dataset with train.bin and val.bin" \
-  bash -c "ls '$S'/cache/*/train.bin '$S'/cache/*/val.bin >/dev/null 2>&1"
+check "prepare wrote a dataset with train and val shards" \
+  bash -c "ls '$S'/cache/*/train-000000.bin '$S'/cache/*/val-000000.bin >/dev/null 2>&1"
 run_expect 0 "$BIN" train "$CFG"
 for f in config.json train.log metrics.jsonl; do
   check "run dir has $f" test -s "$S/run/$f"

@@ -1,0 +1,98 @@
+#include "data/tokenizer_sample.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "util/errors.h"
+
+namespace ssmax {
+namespace {
+
+constexpr uint64_t kLineOverhead = 64;  // a kept line's bookkeeping, charged to the budget with its text
+constexpr uint64_t kSeed = 20240601;
+
+uint64_t mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Where to cut a long line: at kMaxSampleLine, backed up to the start of a UTF-8 character.
+size_t cut_point(std::string_view line) {
+  size_t cut = kMaxSampleLine;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+  return cut == 0 ? kMaxSampleLine : cut;
+}
+
+}  // namespace
+
+void LineSample::add(std::string_view text) {
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+    if (partial_.empty()) {
+      take(text.substr(start, nl - start));
+    } else {
+      partial_.append(text.substr(start, nl - start));
+      take(partial_);
+      partial_.clear();
+    }
+  }
+  partial_.append(text.substr(start));
+  // A line without end would grow without bound: cut it now, as take() would.
+  while (partial_.size() > 4 * kMaxSampleLine) {
+    const size_t cut = cut_point(partial_);
+    offer(std::string_view(partial_).substr(0, cut));
+    partial_.erase(0, cut);
+  }
+}
+
+void LineSample::finish() {
+  if (!partial_.empty()) take(partial_);
+  partial_.clear();
+}
+
+void LineSample::take(std::string_view line) {
+  while (line.size() > kMaxSampleLine) {
+    const size_t cut = cut_point(line);
+    offer(line.substr(0, cut));
+    line.remove_prefix(cut);
+  }
+  offer(line);
+}
+
+void LineSample::offer(std::string_view line) {
+  const uint64_t index = index_++;
+  const uint64_t priority = mix(kSeed ^ mix(index));
+  const uint64_t cost = line.size() + kLineOverhead;
+  if (cost_ + cost > budget_ && (kept_.empty() || priority >= kept_.top().priority)) {
+    ++evicted_;
+    return;
+  }
+  kept_.push({priority, index, std::string(line)});
+  cost_ += cost;
+  text_bytes_ += line.size();
+  while (cost_ > budget_ && !kept_.empty()) {
+    cost_ -= kept_.top().text.size() + kLineOverhead;
+    text_bytes_ -= kept_.top().text.size();
+    kept_.pop();
+    ++evicted_;
+  }
+}
+
+void LineSample::write(const std::string& path) const {
+  std::vector<const Line*> lines;
+  lines.reserve(kept_.size());
+  // priority_queue hides its container; a copy of pointers in corpus order is what gets written.
+  struct Access : std::priority_queue<Line> {
+    static const std::vector<Line>& of(const std::priority_queue<Line>& q) { return q.*(&Access::c); }
+  };
+  for (const Line& line : Access::of(kept_)) lines.push_back(&line);
+  std::sort(lines.begin(), lines.end(), [](const Line* a, const Line* b) { return a->index < b->index; });
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const Line* line : lines) out << line->text << '\n';
+  out.close();
+  if (!out) throw RuntimeFailure(path + ": cannot write the tokenizer's training sample");
+}
+
+}  // namespace ssmax
