@@ -6,7 +6,7 @@
 # 1. writes a synthetic corpus of MB megabytes (scripts/generate_corpus.sh: plain, JSON Lines, gzip of both);
 # 2. `ssmax-gpt prepare` on it (vocabulary 4096, default settings) — wall time, peak resident memory (measured by
 #    the parent with getrusage), text MB/s, the cache's size on disk;
-# 3. what a user would otherwise script: the text extracted (zcat, JSON field; not timed), then `spm_encode` with the
+# 3. what a user would otherwise script: the text extracted (zcat, JSON field; timed apart), then `spm_encode` with the
 #    same model, one process per file on every core (`xargs -P`), ids written as text — wall time and peak memory.
 # Needs the build (scripts/build.sh); installs Debian's `sentencepiece` (spm_encode) when missing.
 set -euo pipefail
@@ -45,8 +45,11 @@ measure "ssmax-gpt prepare" "$bin" prepare bench.json 2>&1 | tee prepare.log | g
 dataset=$(find cache -mindepth 1 -maxdepth 1 -type d ! -name '.*' | head -1)
 echo "cache: $(du -sm "$dataset" | cut -f1) MB on disk ($(ls "$dataset"/*.bin | wc -l) shard files)"
 
-# The same text as plain files, for spm_encode (extraction not timed).
+# The same text as plain files, for spm_encode: the extraction a user would script first, timed on its own.
 rm -rf text ids && mkdir -p text ids
+cat > extract.sh <<'SH'
+set -e
+py=$1
 find corpus -type f | sort | while read -r f; do
   out=text/$(echo "$f" | tr / _).txt
   case $f in
@@ -56,6 +59,8 @@ find corpus -type f | sort | while read -r f; do
     *) cp "$f" "$out" ;;
   esac
 done
+SH
+measure "text extraction (zcat, JSON field; one process)" bash extract.sh "$py"
 echo "text for spm_encode: $(( $(du -sb text | cut -f1) / 1000000 )) MB"
 measure "spm_encode x $(nproc) processes" bash -c "ls text/*.txt | xargs -P $(nproc) -I{} sh -c 'spm_encode --model=$dataset/tokenizer.model --output_format=id < {} > ids/\$(basename {}).ids'"
 echo "spm_encode output: $(du -sm ids | cut -f1) MB of ids as text"

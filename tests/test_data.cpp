@@ -18,6 +18,7 @@
 #include "data/prepare.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
+#include "test_util.h"
 #include "util/errors.h"
 #include "util/hash.h"
 
@@ -346,16 +347,9 @@ TEST(PrepareTest, DirectorySourcesAreSortedAndJoined) {
   const PreparedDataset ds = prepare_dataset(data);
   // Each file is its own document (pieces never join two), so compare the lines the shards hold.
   const Tokenizer tok = Tokenizer::load(ds.tokenizer_model);
-  const auto lines = [](const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
-  EXPECT_EQ(lines(tok.decode(read_all(TokenShard::open(ds.train_shards.at(0)))) +
+  EXPECT_EQ(sorted_lines(tok.decode(read_all(TokenShard::open(ds.train_shards.at(0)))) +
                   tok.decode(read_all(TokenShard::open(ds.val_shards.at(0))))),
-            lines("first file without newline\n" + body + "last\n"));
+            sorted_lines("first file without newline\n" + body + "last\n"));
   EXPECT_TRUE(prepare_dataset(data).reused);
 }
 

@@ -267,14 +267,20 @@ std::string generate_corpus(const std::string& dir, int mb) {
   return out;
 }
 
+DataConfig data_config(const std::string& corpus, const std::string& cache, int vocab, int sample_mb) {
+  DataConfig data;
+  data.sources = {corpus};
+  data.dataset_dir = cache;
+  data.tokenizer.vocab_size = vocab;
+  data.tokenizer.sample_mb = sample_mb;
+  return data;
+}
+
 TEST(PrepareStream, ThreadsAndShardSizeDoNotChangeTheTokens) {
   const std::string dir = test_dir("stream-threads");
   const std::string corpus = generate_corpus(dir, 3);
-  DataConfig one;
-  one.sources = {corpus};
-  one.dataset_dir = dir + "/cache-a";
-  one.tokenizer.vocab_size = 512;
-  one.tokenizer.sample_mb = 1;  // well under the corpus: the sample is what bounds tokenizer memory
+  // A 1 MB sample, well under the corpus: the sample is what bounds tokenizer memory.
+  const DataConfig one = data_config(corpus, dir + "/cache-a", 512, 1);
   DataConfig many = one;
   many.dataset_dir = dir + "/cache-b";
   many.shard_tokens = 4096;
@@ -301,10 +307,8 @@ TEST(PrepareStream, ThreadsAndShardSizeDoNotChangeTheTokens) {
 TEST(PrepareStream, OlderDatasetsAreReadAndNewerOnesRefused) {
   const std::string dir = test_dir("stream-formats");
   std::ofstream(dir + "/src.txt") << lines_text(3000, 9);
-  DataConfig data;
-  data.sources = {dir + "/src.txt"};
-  data.dataset_dir = dir + "/cache";
-  data.tokenizer.vocab_size = 271;  // bytes, specials and the text's 12 characters: all this text allows
+  // 271: bytes, specials and the text's 12 characters, all this text allows.
+  const DataConfig data = data_config(dir + "/src.txt", dir + "/cache", 271, 100);
   const PreparedDataset built = prepare_dataset(data);
   // The layout formats 1 and 2 wrote: one train.bin, one val.bin, named by "train_shard" / "val_shard".
   const std::string old = dir + "/old";
@@ -336,11 +340,7 @@ TEST(PrepareStream, OlderDatasetsAreReadAndNewerOnesRefused) {
 TEST(PrepareStream, TokenStreamEqualsTheInMemoryEncodingOfA50MBCorpus) {
   const std::string dir = test_dir("stream-50mb");
   const std::string corpus = generate_corpus(dir, 50);
-  DataConfig data;
-  data.sources = {corpus};
-  data.dataset_dir = dir + "/cache";
-  data.tokenizer.vocab_size = 2048;
-  data.tokenizer.sample_mb = 8;
+  DataConfig data = data_config(corpus, dir + "/cache", 2048, 8);
   data.shard_tokens = 1'000'000;
   const PreparedDataset ds = prepare_dataset(data, 2);
   EXPECT_GT(ds.train_shards.size(), 5u);

@@ -138,13 +138,6 @@ TEST(Sources, AMixOfFormatsPreparesAllItsDocuments) {
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = stream.at(i);
     return tok.decode(ids);
   };
-  const auto sorted_lines = [](const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
   EXPECT_EQ(sorted_lines(decoded(a.train_shards) + decoded(a.val_shards)),
             sorted_lines(doc_a + doc_b + doc_c + doc_a));
   EXPECT_GT(a.val_tokens, 0u);

