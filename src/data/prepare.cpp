@@ -1,6 +1,5 @@
 #include "data/prepare.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +23,8 @@
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
+#include "util/progress.h"
+#include "util/system_info.h"
 
 namespace ssmax {
 namespace {
@@ -50,41 +51,6 @@ std::string utc_now() {
   return buf;
 }
 
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
-}
-
-std::string duration_text(double seconds) {
-  const long s = std::lround(seconds);
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
-
-// "encoding: 45% of 5.00 GB, 9.8 MB/s, ETA 7m32s" at every tenth and at least every 30 s; quiet under 32 MB.
-class Progress {
- public:
-  Progress(std::string what, uint64_t total) : what_(std::move(what)), total_(std::max<uint64_t>(total, 1)) {}
-  void update(uint64_t done) {
-    if (total_ < (32u << 20)) return;
-    const int tenth = static_cast<int>(std::min<uint64_t>(done * 10 / total_, 9));
-    const auto now = Clock::now();
-    if (tenth <= tenth_ && now - last_ < std::chrono::seconds(30)) return;
-    tenth_ = std::max(tenth_, tenth);
-    last_ = now;
-    const double s = std::max(seconds_since(t0_), 1e-9), rate = done / s;
-    spdlog::info("{}: {:.0f}% of {}, {:.1f} MB/s, ETA {}", what_, 100.0 * done / total_,
-                 total_ >= 1e9 ? fmt::format("{:.2f} GB", total_ / 1e9) : fmt::format("{:.0f} MB", total_ / 1e6),
-                 rate / 1e6, duration_text(rate > 0 ? (total_ - std::min(done, total_)) / rate : 0));
-  }
-
- private:
-  std::string what_;
-  uint64_t total_;
-  int tenth_ = 0;
-  Clock::time_point t0_ = Clock::now(), last_ = Clock::now();
-};
-
 struct BuildContext {
   const DataConfig& data;
   const std::vector<SourceFile>& files;
@@ -97,7 +63,7 @@ struct BuildContext {
 // Pass 1 (tokenizer training only): hash every source and keep a bounded sample of its lines.
 LineSample sample_sources(BuildContext& ctx) {
   LineSample sample(static_cast<uint64_t>(ctx.data.tokenizer.sample_mb) * 1000000);
-  Progress progress("reading for the tokenizer sample", ctx.source_bytes);
+  ByteProgress progress("reading for the tokenizer sample", ctx.source_bytes);
   uint64_t raw = 0;
   for (size_t i = 0; i < ctx.files.size(); ++i) {
     Hasher64 hash;
@@ -216,7 +182,7 @@ Encoded encode_sources(BuildContext& ctx, const Tokenizer& tok, SplitWriter& spl
       chunk_bytes = 0;
     }
   });
-  Progress progress(fmt::format("encoding on {} threads", encoder.threads()), ctx.source_bytes);
+  ByteProgress progress(fmt::format("encoding on {} threads", encoder.threads()), ctx.source_bytes);
   uint64_t raw = 0;
   for (size_t i = 0; i < ctx.files.size(); ++i) {
     Hasher64 hash;

@@ -1,5 +1,6 @@
 #include "util/system_info.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -31,5 +32,11 @@ std::string host_name() {
 }
 
 std::string git_revision() { return SSMAX_GIT_REV; }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
+}
 
 }  // namespace ssmax
