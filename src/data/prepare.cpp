@@ -8,7 +8,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -40,8 +39,6 @@ constexpr const char* kTokenizerSettings =
     "normalization_rule_name=identity remove_extra_whitespaces=false add_dummy_prefix=false byte_fallback=true "
     "character_coverage=1.0 split_digits=true";
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -49,6 +46,11 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+UsageError no_text(size_t files) {
+  return UsageError("data.sources: no text in the " + std::to_string(files) +
+                    " source file(s) (compressed files and JSON Lines records are all empty)");
 }
 
 struct BuildContext {
@@ -219,9 +221,7 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
   std::string key;
   if (train_tokenizer_here) {
     const LineSample sample = sample_sources(ctx);
-    if (sample.lines_seen() == 0)
-      throw UsageError("data.sources: no text in the " + std::to_string(ctx.files.size()) +
-                       " source file(s) (compressed files and JSON Lines records are all empty)");
+    if (sample.lines_seen() == 0) throw no_text(ctx.files.size());
     key = content_key(data, ctx.files, ctx.hashes);
     existing = dataset_complete(fs::path(data.dataset_dir) / key);
     if (existing) return key;
@@ -238,9 +238,7 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
 
   SplitWriter split(ctx.dir, static_cast<uint32_t>(vocab), data);
   const Encoded encoded = encode_sources(ctx, tok, split, train_tokenizer_here);
-  if (encoded.text_bytes == 0)
-    throw UsageError("data.sources: no text in the " + std::to_string(ctx.files.size()) +
-                     " source file(s) (compressed files and JSON Lines records are all empty)");
+  if (encoded.text_bytes == 0) throw no_text(ctx.files.size());
   if (split.pieces() < 2) {
     throw UsageError("data.sources: the corpus is a single line (" + std::to_string(encoded.text_bytes) +
                      " bytes); it needs at least 2 lines to make a train and a val split");
@@ -311,7 +309,7 @@ PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
   if (ec) throw RuntimeFailure(data.dataset_dir + ": cannot create dataset directory: " + ec.message());
   remove_interrupted_builds(data.dataset_dir);
   // Built aside and renamed into place: an interrupted build never leaves a directory that looks complete.
-  BuildContext ctx{data, files, threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
+  BuildContext ctx{data, files, threads > 0 ? threads : hardware_threads()};
   ctx.dir = (fs::path(data.dataset_dir) / (".tmp-" + quick + "-" + std::to_string(::getpid()))).string();
   ctx.hashes.resize(files.size());
   for (const auto& f : files) ctx.source_bytes += f.bytes;

@@ -55,17 +55,19 @@ void LineSample::offer(std::string_view line) {
   const uint64_t index = index_++;
   const uint64_t priority = mix(kSeed ^ mix(index));
   const uint64_t cost = line.size() + kLineOverhead;
-  if (cost_ + cost > budget_ && (kept_.empty() || priority >= kept_.top().priority)) {
+  if (cost_ + cost > budget_ && (kept_.empty() || priority >= kept_.front().priority)) {
     ++evicted_;
     return;
   }
-  kept_.push({priority, index, std::string(line)});
+  kept_.push_back({priority, index, std::string(line)});
+  std::push_heap(kept_.begin(), kept_.end());
   cost_ += cost;
   text_bytes_ += line.size();
   while (cost_ > budget_ && !kept_.empty()) {
-    cost_ -= kept_.top().text.size() + kLineOverhead;
-    text_bytes_ -= kept_.top().text.size();
-    kept_.pop();
+    std::pop_heap(kept_.begin(), kept_.end());
+    cost_ -= kept_.back().text.size() + kLineOverhead;
+    text_bytes_ -= kept_.back().text.size();
+    kept_.pop_back();
     ++evicted_;
   }
 }
@@ -73,11 +75,7 @@ void LineSample::offer(std::string_view line) {
 void LineSample::write(const std::string& path) const {
   std::vector<const Line*> lines;
   lines.reserve(kept_.size());
-  // priority_queue hides its container; a copy of pointers in corpus order is what gets written.
-  struct Access : std::priority_queue<Line> {
-    static const std::vector<Line>& of(const std::priority_queue<Line>& q) { return q.*(&Access::c); }
-  };
-  for (const Line& line : Access::of(kept_)) lines.push_back(&line);
+  for (const Line& line : kept_) lines.push_back(&line);
   std::sort(lines.begin(), lines.end(), [](const Line* a, const Line* b) { return a->index < b->index; });
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   for (const Line* line : lines) out << line->text << '\n';

@@ -7,7 +7,6 @@
 // that fits is kept whole and in order, so small corpora train exactly as they always did. Lines longer than
 // kMaxSampleLine bytes are cut at a UTF-8 character boundary (sentencepiece skips longer sentences).
 #include <cstdint>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +42,7 @@ class LineSample {
   void offer(std::string_view line);
 
   uint64_t budget_;
-  std::priority_queue<Line> kept_;  // highest priority on top: the first to go when over budget
+  std::vector<Line> kept_;  // a max-heap on priority (std::push_heap): the top is the first to go when over budget
   LineSplitter lines_;
   uint64_t index_ = 0, cost_ = 0, text_bytes_ = 0, evicted_ = 0;
 };

@@ -21,6 +21,7 @@
 #include "util/errors.h"
 #include "util/interrupt.h"
 #include "util/logging.h"
+#include "util/progress.h"
 #include "util/system_info.h"
 
 namespace ssmax {
@@ -29,9 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::string format_duration(double seconds) {
   int s = static_cast<int>(seconds + 0.5);

@@ -12,6 +12,10 @@ std::string duration_text(double seconds) {
   return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 ByteProgress::ByteProgress(std::string what, uint64_t total_bytes)
     : what_(std::move(what)), total_(std::max<uint64_t>(total_bytes, 1)) {}
 
@@ -22,7 +26,7 @@ void ByteProgress::update(uint64_t done) {
   if (tenth <= tenth_ && now - last_ < std::chrono::seconds(30)) return;
   tenth_ = std::max(tenth_, tenth);
   last_ = now;
-  const double seconds = std::max(std::chrono::duration<double>(now - start_).count(), 1e-9);
+  const double seconds = std::max(seconds_since(start_), 1e-9);
   const double rate = done / seconds;
   spdlog::info("{}: {:.0f}% of {}, {:.1f} MB/s, ETA {}", what_, 100.0 * done / total_,
                total_ >= 1e9 ? fmt::format("{:.2f} GB", total_ / 1e9) : fmt::format("{:.0f} MB", total_ / 1e6),

@@ -21,5 +21,6 @@ class ByteProgress {
 };
 
 std::string duration_text(double seconds);  // "7m32s", "2h05m"
+double seconds_since(std::chrono::steady_clock::time_point start);
 
 }  // namespace ssmax
