@@ -2,97 +2,17 @@
 # End-to-end: bad input as a user types it. Each case checks the exit code (2 usage/config error,
 # 1 runtime failure), that stderr is exactly one line naming the offending key or file, and that no
 # C++ exception, abort or backtrace leaks out.
-# Usage: bash tests/cli/bad_input.sh BINARY SCRATCH_DIR
+# Usage: bash tests/cli/bad_input.sh BINARY SCRATCH_DIR [PYTHON]
 set -u
-
-BIN=${1:?usage: bad_input.sh BINARY SCRATCH_DIR}
-S=${2:?usage: bad_input.sh BINARY SCRATCH_DIR}
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
-S=$PWD
-
-passed=0
-failed=0
-fail() {
-  echo "FAIL: $*"
-  failed=$((failed + 1))
-}
-
-# expect_fail CODE PATTERN -- CMD...: CMD exits CODE; its stderr is one line containing PATTERN
-# (fixed string); no uncaught exception or backtrace.
-expect_fail() {
-  local code=$1 pattern=$2
-  shift 3
-  "$@" >"$S/out.txt" 2>"$S/err.txt"
-  local rc=$? problems=()
-  local lines
-  lines=$(grep -c . "$S/err.txt")
-  [ "$rc" -eq "$code" ] || problems+=("exit code $rc, expected $code")
-  [ "$lines" -eq 1 ] || problems+=("stderr has $lines non-empty lines, expected exactly 1")
-  grep -qF -- "$pattern" "$S/err.txt" || problems+=("stderr does not mention '$pattern'")
-  if grep -qE 'terminate called|Exception raised from|frame #[0-9]|[Bb]acktrace|Aborted|core dumped' \
-      "$S/err.txt" "$S/out.txt"; then
-    problems+=("uncaught exception / backtrace in output")
-  fi
-  if [ ${#problems[@]} -eq 0 ]; then
-    passed=$((passed + 1))
-    echo "ok:   [$code] ${*#"$BIN"}"
-  else
-    fail "${*#"$BIN"}"
-    for p in "${problems[@]}"; do echo "      - $p"; done
-    sed 's/^/      stderr| /' "$S/err.txt" | head -20
-  fi
-}
-
-# expect_ok CMD...: CMD exits 0.
-expect_ok() {
-  if "$@" >"$S/out.txt" 2>"$S/err.txt"; then
-    passed=$((passed + 1))
-    echo "ok:   [0] ${*#"$BIN"}"
-  else
-    fail "exit $? from: ${*#"$BIN"}"
-    tail -20 "$S/err.txt" | sed 's/^/      stderr| /'
-  fi
-}
+source "$(dirname "$0")/lib/common.sh"
+cli_test_init "$@"
 
 checksum() { cksum "$@" 2>&1; }
 
-# --- A tiny deterministic corpus (~60 KB, small vocabulary) and config -----------------------------
-awk 'BEGIN {
-  n = split("the lord said unto moses and aaron speak children of israel saying this is thing " \
-            "which hath commanded when ye come into land give you shall keep sabbath", w, " ")
-  line = ""
-  for (i = 0; i < 11000; i++) {
-    line = line w[(i * 7 + int(i / 13)) % n + 1] " "
-    if (i % 12 == 11) { print line; line = "" }
-  }
-}' >"$S/corpus.txt"
-
-# write_config FILE [SED-EXPRESSION]: the tiny config, optionally edited.
-write_config() {
-  cat >"$1" <<EOF
-{
-  "name": "tiny",
-  "seed": 1,
-  "out_dir": "$S/run",
-  "device": "cpu",
-  "threads": 1,
-  "data": {
-    "sources": ["$S/corpus.txt"],
-    "dataset_dir": "$S/cache",
-    "tokenizer": {"vocab_size": 300},
-    "val_fraction": 0.05
-  },
-  "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
-  "optim": {"lr": 0.001, "min_lr": 0.0001, "warmup_steps": 1},
-  "train": {"batch_size": 4, "max_steps": 4, "log_every": 2, "eval_every": 2, "eval_batches": 2,
-            "checkpoint_every": 2}
-}
-EOF
-  if [ $# -ge 2 ]; then sed -i -e "$2" "$1"; fi
-}
+# Bad configs are the tiny config with one edit (a sed expression) each.
+cycled_corpus >"$S/corpus.txt"
 CFG="$S/tiny.json"
-write_config "$CFG"
+write_tiny_config "$CFG"
 
 # --- Config errors: exit 2, before any work ----------------------------------------------------------
 expect_fail 2 "$S/missing.json" -- "$BIN" train "$S/missing.json"
@@ -101,24 +21,24 @@ expect_fail 2 "$S/missing.json" -- "$BIN" prepare "$S/missing.json"
 printf '{\n  "name": "x",\n  "seed": ,\n  "threads": 1\n}\n' >"$S/syntax.json"
 expect_fail 2 "$S/syntax.json:3:" -- "$BIN" train "$S/syntax.json"
 
-write_config "$S/unknown.json" 's/"n_layer": 1/"n_layers": 1/'
+write_tiny_config "$S/unknown.json" 's/"n_layer": 1/"n_layers": 1/'
 expect_fail 2 "model.n_layers" -- "$BIN" train "$S/unknown.json"
 grep -qF "model.n_layer'" "$S/err.txt" || fail "unknown key: no suggestion of model.n_layer: $(cat "$S/err.txt")"
 expect_fail 2 "optim.lr" -- "$BIN" train "$CFG" --set train.lr=0.1
 
-write_config "$S/type.json" 's/"n_layer": 1/"n_layer": "one"/'
+write_tiny_config "$S/type.json" 's/"n_layer": 1/"n_layer": "one"/'
 expect_fail 2 "model.n_layer" -- "$BIN" train "$S/type.json"
-write_config "$S/type2.json" 's/"batch_size": 4/"batch_size": 4.5/'
+write_tiny_config "$S/type2.json" 's/"batch_size": 4/"batch_size": 4.5/'
 expect_fail 2 "train.batch_size" -- "$BIN" train "$S/type2.json"
 expect_fail 2 "model.bias" -- "$BIN" train "$CFG" --set model.bias=1
 
-write_config "$S/range.json" 's/"lr": 0.001/"lr": 0/'
+write_tiny_config "$S/range.json" 's/"lr": 0.001/"lr": 0/'
 expect_fail 2 "optim.lr" -- "$BIN" train "$S/range.json"
 expect_fail 2 "model.dropout" -- "$BIN" train "$CFG" --set model.dropout=1.0
 expect_fail 2 "train.batch_size" -- "$BIN" train "$CFG" --set train.batch_size=-1
 expect_fail 2 "softmax|ssmax|ssmax_bias" -- "$BIN" train "$CFG" --set model.attention.normalizer=foo
 
-write_config "$S/heads.json" 's/"n_head": 2/"n_head": 3/'
+write_tiny_config "$S/heads.json" 's/"n_head": 2/"n_head": 3/'
 expect_fail 2 "n_head" -- "$BIN" train "$S/heads.json"
 expect_fail 2 "KEY=VALUE" -- "$BIN" train "$CFG" --set model.n_layer
 
@@ -174,5 +94,4 @@ else
   expect_ok "$BIN" train "$CFG" --set "out_dir=$S/run-restored"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_finish

@@ -10,19 +10,9 @@
 # The token stream itself is checked against an in-memory encoding in tests/test_prepare_stream.cpp.
 # Usage: bash tests/cli/data_scale.sh BINARY SCRATCH_DIR PYTHON
 set -u
-BIN=${1:?usage: data_scale.sh BINARY SCRATCH_DIR PYTHON}
-S=${2:?usage: data_scale.sh BINARY SCRATCH_DIR PYTHON}
-PY=${3:?usage: data_scale.sh BINARY SCRATCH_DIR PYTHON}
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
+source "$(dirname "$0")/lib/common.sh"
+cli_test_init --python "$@"
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok:   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
-show() { tail -8 "$1" | sed "s|^|      |"; }
 # peak_mb CMD...: runs CMD, prints the peak resident memory of the process in MB; returns its exit code.
 peak_mb() {
   "$PY" -c 'import resource, subprocess, sys
@@ -33,8 +23,8 @@ sys.exit(r)' "$@"
 fingerprint() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$1"/meta.json; }
 dataset_of() { find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | head -1; }
 
-bash "$HERE/../../scripts/generate_corpus.sh" corpus 50 5 || exit 1
-bash "$HERE/../../scripts/generate_corpus.sh" small 5 6 || exit 1
+bash "$ROOT/scripts/generate_corpus.sh" corpus 50 5 || exit 1
+bash "$ROOT/scripts/generate_corpus.sh" small 5 6 || exit 1
 config() {  # config NAME SOURCE DATASET_DIR
   cat >"$1.json" <<JSON
 {"name": "$1", "out_dir": "run-$1", "threads": 2,
@@ -89,6 +79,5 @@ check "touched sources: not encoded again" bash -c "! grep -q encoding touched.l
 
 "$BIN" train big.json >train.log 2>&1
 check "train runs on the many-shard dataset" test $? -eq 0 -a -f run-big/metrics.jsonl
-[[ $failed -eq 0 ]] || { for f in big.log cut1.log cut2.log touched.log train.log; do echo "--- $f"; show "$f"; done; }
-echo "data_scale: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+[[ $failed -eq 0 ]] || show big.log cut1.log cut2.log touched.log train.log
+cli_test_finish

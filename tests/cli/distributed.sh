@@ -10,24 +10,13 @@
 #  - two torchrun "nodes" rendezvous over c10d on 127.0.0.1; a 2-rank sweep; refused commands and bad variables.
 # Usage: bash tests/cli/distributed.sh BINARY SCRATCH_DIR PYTHON
 set -u
-BIN=${1:?usage: distributed.sh BINARY SCRATCH_DIR PYTHON}
-S=${2:?usage: distributed.sh BINARY SCRATCH_DIR PYTHON}
-PY=${3:?usage: distributed.sh BINARY SCRATCH_DIR PYTHON}
+source "$(dirname "$0")/lib/common.sh"
+cli_test_init --python "$@"
 TORCHRUN="$(dirname "$PY")/torchrun"
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
-S=$PWD
 export GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1
 unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_PORT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok:   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-show() { for f in "$@"; do tail -8 "$f" | sed "s|^|      $(basename "$f")| |"; done; }
 
 # launch_bg NAME WORLD CMD...: starts WORLD ranks of CMD in the background (pids in PIDS, logs NAME.rankR.out).
 launch_bg() {
@@ -46,9 +35,9 @@ launch() {
   RCS=()
   for pid in "${PIDS[@]}"; do wait "$pid"; RCS+=($?); done
 }
+# shellcheck disable=SC2317  # called through check
 all_rc() { local want=$1; for rc in "${RCS[@]}"; do [ "$rc" -eq "$want" ] || return 1; done; }
 
-source "$HERE/lib/generated_corpus.sh"
 generated_corpus 11 >corpus.txt
 cat >tiny.json <<EOF
 {
@@ -65,6 +54,7 @@ EOF
 "$BIN" prepare tiny.json >prepare.out 2>&1 || { echo "FAIL: prepare"; show prepare.out; exit 1; }
 
 # compare_losses A B TOLERANCE: every train/val loss and grad norm of run A equals run B's within TOLERANCE.
+# shellcheck disable=SC2317  # called through check
 compare_losses() {
   "$PY" - "$1/metrics.jsonl" "$2/metrics.jsonl" "$3" <<'PY'
 import json, sys
@@ -161,8 +151,7 @@ took=$(($(date +%s) - start))
 wait "${PIDS[1]}" 2>/dev/null
 check "kill -9 rank 1: rank 0 exits 1 (got $rc) within the timeout (${took}s ≤ 30 s)" test "$rc" -eq 1 -a "$took" -le 30
 check "  ... naming rank 1" grep -q "rank 1 does not respond (it died or hangs" kill.rank0.out || show kill.rank0.out
-check "  ... with one error line, no backtrace" \
-  test "$(grep -cE 'terminate called|frame #|Exception raised' kill.rank0.out)" -eq 0
+check "  ... with one error line, no backtrace" no_backtrace kill.rank0.out
 last=$(ls kill/checkpoints | sed -n 's/step_0*\([0-9]*\)\.pt/\1/p' | tail -1)
 launch kill_resume 2 "$BIN" train --resume kill --stop-at $((last + 5))
 check "  ... and the run resumes from step $last on 2 ranks (exit codes ${RCS[*]})" all_rc 0 ||
@@ -211,5 +200,4 @@ check "RANK/WORLD_SIZE without MASTER_ADDR/PORT: exit 2 naming the variable (got
 RANK=2 WORLD_SIZE=2 MASTER_PORT=1 "$BIN" train tiny.json --set out_dir="$S/bad" >bad.out 2>&1
 check "RANK outside [0, WORLD_SIZE): exit 2 naming RANK (got $?)" grep -q "RANK=2 is not an integer in \[0, 1\]" bad.out
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_finish

@@ -6,16 +6,11 @@
 # Regenerate the file only on purpose, after checking why the numbers moved: scripts/update_golden.sh.
 # Usage: bash tests/cli/golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]
 set -u
-BIN=${1:?usage: golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]}
-S=${2:?usage: golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]}
-PY=${3:?usage: golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]}
+source "$(dirname "$0")/lib/common.sh"
+cli_test_init --python "$@"
 UPDATE=${4:-}
-GOLDEN="$(cd "$(dirname "$0")/.." && pwd)/golden/tiny_losses.json"
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
+GOLDEN="$ROOT/tests/golden/tiny_losses.json"
 
-source "$HERE/lib/generated_corpus.sh"
 generated_corpus 7 >corpus.txt
 
 write_config() {  # NAME NORMALIZER MODEL_JSON
@@ -38,7 +33,7 @@ write_config llama-ssmax_bias ssmax_bias \
 
 for run in gpt2-softmax llama-ssmax_bias; do
   if ! "$BIN" train "$run.json" >"$run.out" 2>&1; then
-    echo "FAIL: training $run exited non-zero:"; tail -20 "$run.out"; echo "0 passed, 1 failed"; exit 1
+    fail "training $run exited non-zero:"; tail -20 "$run.out"; cli_test_finish
   fi
 done
 

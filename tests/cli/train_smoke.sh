@@ -2,81 +2,19 @@
 # End-to-end: prepare and train a tiny model as a user does, then check the run directory
 # (config.json, train.log, metrics.jsonl fields, checkpoints), an SSMax run's per-layer "s", a rerun
 # of a finished run, and the help/usage exit codes.
-# Usage: bash tests/cli/train_smoke.sh BINARY SCRATCH_DIR
+# Usage: bash tests/cli/train_smoke.sh BINARY SCRATCH_DIR [PYTHON]
 set -u
+source "$(dirname "$0")/lib/common.sh"
+cli_test_init "$@"
 
-BIN=${1:?usage: train_smoke.sh BINARY SCRATCH_DIR}
-S=${2:?usage: train_smoke.sh BINARY SCRATCH_DIR}
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-rm -rf "$S" && mkdir -p "$S" && cd "$S" || exit 1
-S=$PWD
-
-passed=0
-failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok:   $*"
-}
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
-# check DESCRIPTION CMD...: CMD succeeds.
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else fail "$what"; fi
-}
-# run_expect CODE CMD...: CMD exits CODE, with no uncaught exception or backtrace.
-run_expect() {
-  local code=$1
-  shift
-  "$@" >"$S/out.txt" 2>"$S/err.txt"
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "exit $rc (expected $code): ${*#"$BIN"}"
-    tail -20 "$S/err.txt" | sed 's/^/      stderr| /'
-  elif grep -qE 'terminate called|Exception raised from|frame #[0-9]|[Bb]acktrace' "$S/out.txt" "$S/err.txt"; then
-    fail "uncaught exception / backtrace: ${*#"$BIN"}"
-  else
-    ok "[$code] ${*#"$BIN"}"
-  fi
-}
-
-# --- A tiny deterministic corpus (~60 KB, small vocabulary) and config -----------------------------
-awk 'BEGIN {
-  n = split("the lord said unto moses and aaron speak children of israel saying this is thing " \
-            "which hath commanded when ye come into land give you shall keep sabbath", w, " ")
-  line = ""
-  for (i = 0; i < 11000; i++) {
-    line = line w[(i * 7 + int(i / 13)) % n + 1] " "
-    if (i % 12 == 11) { print line; line = "" }
-  }
-}' >"$S/corpus.txt"
-
+cycled_corpus >"$S/corpus.txt"
 CFG="$S/tiny.json"
-cat >"$CFG" <<EOF
-{
-  "name": "tiny",
-  "seed": 1,
-  "out_dir": "$S/run",
-  "device": "cpu",
-  "threads": 1,
-  "data": {
-    "sources": ["$S/corpus.txt"],
-    "dataset_dir": "$S/cache",
-    "tokenizer": {"vocab_size": 300}
-  },
-  "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
-  "optim": {"lr": 0.001, "min_lr": 0.0001, "warmup_steps": 1},
-  "train": {"batch_size": 4, "max_steps": 4, "log_every": 2, "eval_every": 2, "eval_batches": 2,
-            "checkpoint_every": 2}
-}
-EOF
+write_tiny_config "$CFG"
 
 # check_metrics FILE N_LAYER N_HEAD NORMALIZER: every record has the fields; training records carry
 # finite train_loss/grad_norm/tokens_per_s, evaluation records val_loss; steps reach max_steps; SSMax
 # runs record s per layer (each with one value per head), ssmax_bias also b; softmax runs neither.
+# shellcheck disable=SC2317  # called through check
 check_metrics() {
   python3 - "$@" <<'PY'
 import json, math, sys
@@ -170,5 +108,4 @@ run_expect 2 "$BIN" no-such-command
 run_expect 2 "$BIN" train
 run_expect 2 "$BIN" train "$CFG" --no-such-flag
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_finish
