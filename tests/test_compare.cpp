@@ -1,5 +1,6 @@
 // `compare`: statistics against hand-computed values, grouping by config difference, alignment and
-// smoothing, the written report (PNG/SVG/CSV/JSON) and bad input, on synthetic run directories.
+// smoothing, the written report (PNG/SVG/CSV/JSON) and bad input, on synthetic run directories; and the
+// report's drawing: plots and heatmaps as PNG and SVG.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "config/config.h"
 #include "report/compare.h"
+#include "report/heatmap.h"
 #include "report/metrics.h"
 #include "report/plot.h"
 #include "report/run_data.h"
@@ -34,7 +36,7 @@ std::string write_run(const std::string& root, const std::string& name, Config c
   fs::create_directories(dir + "/checkpoints");
   std::ofstream(dir + "/config.json") << config_to_json(config).dump(2);
   std::ofstream metrics(dir + "/metrics.jsonl");
-  const bool ssmax = config.model.attention.normalizer != "softmax";
+  const bool ssmax = config.model.attention.normalizer != Normalizer::Softmax;
   for (int step = 10; step <= last_step; step += 5) {
     MetricsRecord r;
     r.step = step;
@@ -64,7 +66,7 @@ std::function<double(int)> falling_to(double final_loss) {
 
 Config variant(const std::string& normalizer, uint64_t seed, double s_init = 0.43) {
   Config c;
-  c.model.attention.normalizer = normalizer;
+  c.model.attention.normalizer = *normalizer_from_name(normalizer);
   c.model.attention.s_init = s_init;
   c.seed = seed;
   return c;
@@ -336,6 +338,42 @@ TEST(Plot, WritesPngAndSvgOfTheRequestedSize) {
   ASSERT_EQ(files.size(), 2u);
   expect_png(dir + "/fig.png", 640, 300);
   expect_svg(dir + "/fig.svg");
+}
+
+TEST(Heatmap, WritesPngAndSvgSizedToTheGrid) {
+  const std::string dir = test_dir("heatmap");
+  Heatmap h;
+  h.title = "attention mass";
+  h.rows = {"0", "1", "2"};
+  h.columns = {"h0", "h1", "h2", "h3"};
+  h.values = {{0.1, 0.2, 0.3, 0.4}, {0.5, NAN, 0.7, 0.8}, {0.9, 1.0}};  // a missing value and a short row
+  const auto files = write_heatmap(h, dir + "/heat");
+  ASSERT_EQ(files.size(), 2u);
+  // Cells of 90 × 60 (the widest and tallest allowed), 110 on the left and 120 for the colour bar on the
+  // right, 60 above for the title and 70 below for the column labels.
+  expect_png(dir + "/heat.png", 110 + 4 * 90 + 120, 60 + 3 * 60 + 70);
+  expect_svg(dir + "/heat.svg");
+}
+
+TEST(Drawing, FailureNamesTheFile) {
+  const std::string dir = test_dir("drawing-failure") + "/missing";
+  Figure f;
+  f.panels.push_back({"", "x", "y", false, {{"line", {0, 1}, {1, 2}, {}, {}, {}, 0}}, {}});
+  try {
+    write_figure(f, dir + "/fig");
+    FAIL() << "wrote into a missing directory";
+  } catch (const RuntimeFailure& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/fig.png: cannot draw the plot"), std::string::npos) << e.what();
+  }
+  Heatmap h;
+  h.rows = h.columns = {"a"};
+  h.values = {{0.5}};
+  try {
+    write_heatmap(h, dir + "/heat");
+    FAIL() << "wrote into a missing directory";
+  } catch (const RuntimeFailure& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/heat.png: cannot draw the heatmap"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -111,93 +111,6 @@ std::vector<uint32_t> read_all(const TokenShard& shard) {
   return ids;
 }
 
-TEST(DataHash, KnownFnv1aValues) {
-  EXPECT_EQ(hash_hex(hash_bytes("")), "cbf29ce484222325");
-  EXPECT_EQ(hash_hex(hash_bytes("a")), "af63dc4c8601ec8c");
-  EXPECT_EQ(hash_hex(hash_bytes("foobar")), "85944171f73967e8");
-  EXPECT_EQ(Hasher64().update("foo").update("bar").hex(), "85944171f73967e8");  // streaming
-}
-
-TEST(ShardTest, RoundTripUint16) {
-  const TestDir tmp;
-  const std::string path = tmp.path() + "/a.bin";
-  std::vector<uint32_t> ids;
-  for (uint32_t i = 0; i < 5000; ++i) ids.push_back((i * 7919u) % 65536u);
-  write_shard(path, ids, 65536);
-  EXPECT_EQ(fs::file_size(path), 32u + 2u * ids.size());
-  const TokenShard shard = TokenShard::open(path);
-  EXPECT_EQ(shard.size(), ids.size());
-  EXPECT_EQ(shard.vocab_size(), 65536u);
-  EXPECT_EQ(read_all(shard), ids);
-  std::vector<int64_t> window(10);
-  shard.copy_to(100, 10, window.data());
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(window[i], static_cast<int64_t>(ids[100 + i]));
-}
-
-TEST(ShardTest, RoundTripUint32) {
-  const TestDir tmp;
-  const std::string path = tmp.path() + "/a.bin";
-  std::vector<uint32_t> ids;
-  for (uint32_t i = 0; i < 5000; ++i) ids.push_back((i * 104729u) % 100000u);
-  write_shard(path, ids, 100000);
-  EXPECT_EQ(fs::file_size(path), 32u + 4u * ids.size());
-  TokenShard shard = TokenShard::open(path);
-  TokenShard moved = std::move(shard);
-  EXPECT_EQ(moved.vocab_size(), 100000u);
-  EXPECT_EQ(read_all(moved), ids);
-  std::vector<int64_t> window(3);
-  moved.copy_to(4997, 3, window.data());
-  EXPECT_EQ(window[2], static_cast<int64_t>(ids[4999]));
-}
-
-TEST(ShardTest, EmptyShardAndBadIds) {
-  const TestDir tmp;
-  const std::string& dir = tmp.path();
-  write_shard(dir + "/empty.bin", {}, 10);
-  EXPECT_EQ(TokenShard::open(dir + "/empty.bin").size(), 0u);
-  EXPECT_THROW(write_shard(dir + "/bad.bin", {1, 10}, 10), RuntimeFailure);
-  EXPECT_FALSE(fs::exists(dir + "/bad.bin"));
-}
-
-TEST(ShardTest, BadMagicNamesFile) {
-  const TestDir tmp;
-  const std::string path = tmp.path() + "/train.bin";
-  write(path, std::string(64, 'x'));
-  const std::string msg = error_of([&] { TokenShard::open(path); });
-  EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(msg.find("bad magic"), std::string::npos) << msg;
-  EXPECT_THROW(TokenShard::open(path), RuntimeFailure);
-}
-
-TEST(ShardTest, WrongVersionNamesFile) {
-  const TestDir tmp;
-  const std::string path = tmp.path() + "/train.bin";
-  write_shard(path, {1, 2, 3}, 100);
-  std::string bytes = slurp(path);
-  bytes[8] = 7;  // version field
-  write(path, bytes);
-  const std::string msg = error_of([&] { TokenShard::open(path); });
-  EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(msg.find("version 7"), std::string::npos) << msg;
-}
-
-TEST(ShardTest, TruncatedNamesFileAndSizes) {
-  const TestDir tmp;
-  const std::string& dir = tmp.path();
-  const std::string path = dir + "/train.bin";
-  write_shard(path, std::vector<uint32_t>(100, 5), 100);
-  fs::resize_file(path, 32 + 150);
-  const std::string msg = error_of([&] { TokenShard::open(path); });
-  EXPECT_NE(
-      msg.find(path + ": truncated: header says 100 tokens (232 bytes) but file has 182 bytes"),
-      std::string::npos)
-      << msg;
-  write(dir + "/tiny.bin", "SSMXTOK");
-  const std::string tiny = error_of([&] { TokenShard::open(dir + "/tiny.bin"); });
-  EXPECT_NE(tiny.find("truncated"), std::string::npos) << tiny;
-  EXPECT_THROW(TokenShard::open(dir + "/missing.bin"), RuntimeFailure);
-}
-
 TEST(TokenizerTest, RoundTripsTextExactly) {
   const TestDir tmp;
   const std::string& dir = tmp.path();
@@ -255,7 +168,10 @@ TEST(TokenizerTest, BadInputsThrowNamingTheFile) {
     train_tokenizer({dir + "/corpus.txt", dir + "/t", 50, "bpe"});
   });
   EXPECT_NE(tiny.find("vocab_size=50"), std::string::npos) << tiny;
-  EXPECT_THROW(train_tokenizer({dir + "/corpus.txt", dir + "/t", 400, "wordpiece"}), UsageError);
+  // The schema refuses an unknown model type in a config (ConfigSchema tests); one that gets here anyway fails
+  // in sentencepiece, named.
+  const std::string type = error_of([&] { train_tokenizer({dir + "/corpus.txt", dir + "/t", 400, "wordpiece"}); });
+  EXPECT_NE(type.find("model_type=wordpiece"), std::string::npos) << type;
 }
 
 TEST(PrepareTest, SecondCallReusesWithoutRewriting) {
@@ -402,9 +318,9 @@ TEST(PrepareTest, MissingEmptyAndBadSettingsAreUsageErrors) {
   bad.val_fraction = 0;
   EXPECT_THROW(prepare_dataset(bad), UsageError);
   bad.val_fraction = 0.1;
-  bad.tokenizer.vocab_size = 50;  // fewer than byte pieces + characters
+  bad.tokenizer.vocab_size = 260;  // fewer than byte pieces + characters
   const std::string small = error_of([&] { prepare_dataset(bad); });
-  EXPECT_NE(small.find("data.tokenizer.vocab_size: 50 does not suit this corpus"),
+  EXPECT_NE(small.find("data.tokenizer.vocab_size: 260 does not suit this corpus"),
             std::string::npos)
       << small;
   EXPECT_THROW(prepare_dataset(bad), UsageError);

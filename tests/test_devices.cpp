@@ -29,7 +29,7 @@ Config small_model_config(const std::string& normalizer) {
   config.model.norm = "rmsnorm";
   config.model.mlp = "swiglu";
   config.model.tie_embeddings = false;
-  config.model.attention.normalizer = normalizer;
+  config.model.attention.normalizer = *normalizer_from_name(normalizer);
   return config;
 }
 

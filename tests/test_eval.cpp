@@ -1,18 +1,20 @@
-// Evaluation: KV-cache decoding, length evaluation, SSMax swap-in, needle prompts and attention capture.
+// Evaluation: KV-cache decoding, length evaluation, SSMax swap-in, needle prompts and attention capture; and the
+// needle/repeat finetune, which starts from the same tiny trained runs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 
+#include "data/needle_prompt.h"
 #include "eval/attention_probe.h"
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
-#include "eval/finetune.h"
 #include "eval/generate.h"
 #include "eval/length_eval.h"
-#include "eval/needle_prompt.h"
 #include "test_util.h"
+#include "train/finetune.h"
+#include "train/finetune_batches.h"
 #include "train/trainer.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -162,7 +164,7 @@ TEST(EvalLength, SwappedInSSMaxWithDefaultSKeepsTheLastRowAtBlockSize) {
   const std::string run = tiny_run("rope", "softmax");
   EvalModel softmax = load_cpu(run);
   EvalLoadOptions swap;
-  swap.normalizer = "ssmax";
+  swap.normalizer = Normalizer::SSMax;
   EvalModel ssmax = load_cpu(run, swap);
   ASSERT_EQ(ssmax.config.model.n_layer, 1);
   auto s = ssmax.model->h[0]->as<Block>()->attn->normalizer->s;
@@ -175,6 +177,17 @@ TEST(EvalLength, SwappedInSSMaxWithDefaultSKeepsTheLastRowAtBlockSize) {
   EXPECT_GT((a.narrow(1, 2, 28) - b.narrow(1, 2, 28)).abs().max().item<double>(), 1e-3);  // other rows do change
   // A model trained with SSMax has nothing to swap; --s alone is refused.
   EXPECT_THROW(load_cpu(tiny_run("rope", "ssmax_bias"), swap), UsageError);
+  // The rule resume follows too (normalizer_switch_allowed): ssmax → ssmax_bias adds b and keeps the learned s.
+  EvalLoadOptions add_bias;
+  add_bias.normalizer = Normalizer::SSMaxBias;
+  add_bias.b = 0.25;
+  const std::string ssmax_run = tiny_run("rope", "ssmax");
+  EvalModel trained = load_cpu(ssmax_run), biased = load_cpu(ssmax_run, add_bias);
+  auto normalizer_of = [](EvalModel& m) { return m.model->h[0]->as<Block>()->attn->normalizer; };
+  EXPECT_TRUE(torch::equal(normalizer_of(trained)->s, normalizer_of(biased)->s));
+  EXPECT_NEAR(normalizer_of(biased)->b[0].item<double>(), 0.25, 1e-7);
+  add_bias.s = 0.5;  // a trained s is not replaced
+  EXPECT_THROW(load_cpu(ssmax_run, add_bias), UsageError);
   EvalLoadOptions only_s;
   only_s.s = 0.5;
   EXPECT_THROW(load_cpu(run, only_s), UsageError);

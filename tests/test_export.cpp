@@ -27,7 +27,7 @@ std::string make_checkpoint(const std::string& dir, bool tied) {
   config.model.position = "rope";
   config.model.mlp = "swiglu";
   config.model.tie_embeddings = tied;
-  config.model.attention.normalizer = "ssmax_bias";
+  config.model.attention.normalizer = Normalizer::SSMaxBias;
   torch::manual_seed(1);
   GPT model(GPTOptions{config.model, 30});
   torch::optim::AdamW optimizer(model->parameters());

@@ -22,7 +22,7 @@ ModelConfig small_model(const std::string& normalizer = "softmax") {
   m.n_head = 2;
   m.n_embd = 16;
   m.block_size = 12;
-  m.attention.normalizer = normalizer;
+  m.attention.normalizer = *normalizer_from_name(normalizer);
   return m;
 }
 

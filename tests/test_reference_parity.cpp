@@ -84,7 +84,7 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
             config.model.n_head = 2;
             config.model.n_embd = 16;
             config.model.block_size = block;
-            config.model.attention.normalizer = normalizer;
+            config.model.attention.normalizer = *normalizer_from_name(normalizer);
             config.model.position = position;
             config.model.rope_theta = 500.0;  // small θ: positions beyond the training length turn visibly
             config.model.norm = norm;

@@ -74,7 +74,7 @@ inline Config tiny_training_config(const std::string& dir, const std::string& no
   c.model.n_embd = 32;
   c.model.block_size = 32;
   c.model.position = "rope";
-  c.model.attention.normalizer = normalizer;
+  c.model.attention.normalizer = *normalizer_from_name(normalizer);
   c.optim.lr = 3e-3;
   c.optim.warmup_steps = 2;
   c.train.batch_size = 4;

@@ -2,12 +2,12 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "config/config.h"
 #include "train/bench.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace ssmax {
 
@@ -33,20 +33,17 @@ Command add_bench_command(CLI::App& root) {
   add_set_option(*app, args->overrides);
   return {app, [args] {
             Config config = load_config(args->config_path, args->overrides);
-            std::vector<std::string> names;
-            std::stringstream list(args->normalizers);
-            for (std::string name; std::getline(list, name, ',');) {
-              if (name != "softmax" && name != "ssmax" && name != "ssmax_bias")
-                throw UsageError("--normalizers: '" + name + "' is not one of softmax, ssmax, ssmax_bias");
-              names.push_back(name);
-            }
+            std::vector<Normalizer> names;
+            for (const auto& name : split_list(args->normalizers))
+              names.push_back(parse_normalizer(name, "--normalizers:"));
+            if (names.empty()) throw UsageError("--normalizers: give at least one of softmax, ssmax, ssmax_bias");
             spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up", args->config_path,
                          config.train.batch_size, config.model.block_size, args->steps, args->warmup);
             auto results = bench_normalizers(config, names, args->steps, args->warmup);
             for (const auto& r : results) {
-              nlohmann::json line = {{"normalizer", r.normalizer}, {"params", r.parameters},
+              nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)}, {"params", r.parameters},
                                      {"median_step_s", r.median_step_s}, {"tokens_per_s", r.tokens_per_s},
-                                     {"overhead_vs_" + results[0].normalizer,
+                                     {"overhead_vs_" + normalizer_name(results[0].normalizer),
                                       r.median_step_s / results[0].median_step_s - 1.0},
                                      {"precision", config.train.precision},
                                      {"flops_per_token", r.flops_per_token},

@@ -1,6 +1,6 @@
 // ssmax-gpt finetune CHECKPOINT --task needle|repeat: retrieval finetuning in a run directory of its own.
 #include "cli/commands.h"
-#include "eval/eval_commands.h"
+#include "train/finetune.h"
 
 namespace ssmax {
 

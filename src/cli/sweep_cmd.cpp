@@ -8,20 +8,9 @@
 #include "config/config.h"
 #include "train/sweep.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace ssmax {
-
-namespace {
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) items.push_back(item);
-  return items;
-}
-
-}  // namespace
 
 Command add_sweep_command(CLI::App& root) {
   auto* app = root.add_subcommand(
@@ -46,14 +35,14 @@ Command add_sweep_command(CLI::App& root) {
             plan.config_path = args->config_path;
             plan.overrides = args->overrides;
             if (!args->normalizers.empty())
-              plan.axes.push_back({"model.attention.normalizer", split_commas(args->normalizers)});
+              plan.axes.push_back({"model.attention.normalizer", split_list(args->normalizers)});
             for (const auto& vary : args->vary) {
               auto eq = vary.find('=');
               if (eq == std::string::npos || eq == 0 || eq + 1 == vary.size())
                 throw UsageError("--vary " + vary + ": expected KEY=V1,V2,… (e.g. model.attention.s_init=0.2,0.5)");
-              plan.axes.push_back({vary.substr(0, eq), split_commas(vary.substr(eq + 1))});
+              plan.axes.push_back({vary.substr(0, eq), split_list(vary.substr(eq + 1))});
             }
-            if (!args->seeds.empty()) plan.axes.push_back({"seed", split_commas(args->seeds)});
+            if (!args->seeds.empty()) plan.axes.push_back({"seed", split_list(args->seeds)});
             auto result = run_sweep(plan);
             spdlog::info("sweep done: {} runs ({} trained, {} already finished) under {}; compare them with: "
                          "ssmax-gpt compare {}/* --out {}/report",

@@ -1,4 +1,4 @@
-// Config schema table, strict validation, --set overrides and the resolved JSON form.
+// Strict validation against the schema table (schema.cpp), --set overrides and the resolved JSON form.
 #include "config/config.h"
 
 #include <algorithm>
@@ -10,93 +10,15 @@
 #include <sstream>
 #include <variant>
 
+#include "config/json_paths.h"
+#include "config/schema.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace {
 
 using json = nlohmann::json;
-using Field = std::variant<int*, uint64_t*, double*, bool*, std::string*, std::vector<std::string>*>;
-
-struct KeySpec {
-  std::string path;
-  std::function<Field(Config&)> field;
-  double min = -std::numeric_limits<double>::infinity();
-  double max = std::numeric_limits<double>::infinity();
-  bool min_exclusive = false;
-  std::vector<std::string> choices;  // allowed strings; empty = any
-};
-
-#define FIELD(member) [](Config& c) -> Field { return &c.member; }
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// The schema: every key, in the order the resolved config is written.
-const std::vector<KeySpec>& schema() {
-  static const std::vector<KeySpec> keys = {
-      {"name", FIELD(name)},
-      {"seed", FIELD(seed), 0, 1.8e19},
-      {"out_dir", FIELD(out_dir)},
-      {"device", FIELD(device)},
-      {"threads", FIELD(threads), 0, 1024},
-      {"data.sources", FIELD(data.sources)},
-      {"data.dataset_dir", FIELD(data.dataset_dir)},
-      {"data.tokenizer.vocab_size", FIELD(data.tokenizer.vocab_size), 260, 1 << 20},
-      {"data.tokenizer.model_type", FIELD(data.tokenizer.model_type), -kInf, kInf, false, {"bpe", "unigram"}},
-      {"data.tokenizer.model", FIELD(data.tokenizer.model)},
-      {"data.tokenizer.sample_mb", FIELD(data.tokenizer.sample_mb), 1, 1 << 20},
-      {"data.val_fraction", FIELD(data.val_fraction), 0, 0.5, true},
-      {"data.text_field", FIELD(data.text_field)},
-      {"data.shard_tokens", FIELD(data.shard_tokens), 1024, 1e12},
-      {"model.n_layer", FIELD(model.n_layer), 1, 1000},
-      {"model.n_head", FIELD(model.n_head), 1, 1024},
-      {"model.n_embd", FIELD(model.n_embd), 1, 1 << 16},
-      {"model.block_size", FIELD(model.block_size), 2, 1 << 20},
-      {"model.dropout", FIELD(model.dropout), 0, 0.999999},
-      {"model.bias", FIELD(model.bias)},
-      {"model.tie_embeddings", FIELD(model.tie_embeddings)},
-      {"model.position", FIELD(model.position), -kInf, kInf, false, {"learned", "rope"}},
-      {"model.rope_theta", FIELD(model.rope_theta), 0, kInf, true},
-      {"model.norm", FIELD(model.norm), -kInf, kInf, false, {"layernorm", "rmsnorm"}},
-      {"model.mlp", FIELD(model.mlp), -kInf, kInf, false, {"gelu", "swiglu"}},
-      {"model.mlp_hidden", FIELD(model.mlp_hidden), 0, 1 << 20},
-      {"model.attention.normalizer", FIELD(model.attention.normalizer), -kInf, kInf, false,
-       {"softmax", "ssmax", "ssmax_bias"}},
-      {"model.attention.s_init", FIELD(model.attention.s_init), -100, 100},
-      {"model.attention.learn_s", FIELD(model.attention.learn_s)},
-      {"model.attention.b_init", FIELD(model.attention.b_init), -100, 100},
-      {"optim.lr", FIELD(optim.lr), 0, 10, true},
-      {"optim.min_lr", FIELD(optim.min_lr), 0, 10},
-      {"optim.schedule", FIELD(optim.schedule), -kInf, kInf, false, {"cosine", "constant", "linear"}},
-      {"optim.warmup_steps", FIELD(optim.warmup_steps), 0, 1e9},
-      {"optim.weight_decay", FIELD(optim.weight_decay), 0, 10},
-      {"optim.beta1", FIELD(optim.beta1), 0, 1, false},
-      {"optim.beta2", FIELD(optim.beta2), 0, 1, false},
-      {"optim.eps", FIELD(optim.eps), 0, 1, true},
-      {"optim.grad_clip", FIELD(optim.grad_clip), 0, kInf},
-      {"train.batch_size", FIELD(train.batch_size), 1, 1 << 20},
-      {"train.grad_accum_steps", FIELD(train.grad_accum_steps), 1, 1 << 20},
-      {"train.max_steps", FIELD(train.max_steps), 1, 1e9},
-      {"train.log_every", FIELD(train.log_every), 1, 1e9},
-      {"train.eval_every", FIELD(train.eval_every), 1, 1e9},
-      {"train.eval_batches", FIELD(train.eval_batches), 1, 1e6},
-      {"train.checkpoint_every", FIELD(train.checkpoint_every), 1, 1e9},
-      {"train.keep_last", FIELD(train.keep_last), 1, 1000},
-      {"train.precision", FIELD(train.precision), -kInf, kInf, false, {"fp32", "bf16"}},
-      {"train.tf32", FIELD(train.tf32)},
-      {"distributed.timeout_s", FIELD(distributed.timeout_s), 1, 86400},
-      {"distributed.bucket_mb", FIELD(distributed.bucket_mb), 0, 1 << 16, true},
-      {"distributed.overlap", FIELD(distributed.overlap)},
-  };
-  return keys;
-}
-#undef FIELD
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) parts.push_back(part);
-  return parts;
-}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -124,9 +46,9 @@ std::string closest_key(const std::string& unknown) {
       candidates.push_back(prefix);
     }
   }
-  std::string leaf = split(unknown, '.').back();
+  const std::string leaf = leaf_key(unknown);
   for (const auto& c : candidates)
-    if (split(c, '.').back() == leaf) return c;
+    if (leaf_key(c) == leaf) return c;
   std::string best;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (const auto& c : candidates) {
@@ -136,36 +58,8 @@ std::string closest_key(const std::string& unknown) {
   return best;
 }
 
-const KeySpec* find_key(const std::string& path) {
-  for (const auto& key : schema())
-    if (key.path == path) return &key;
-  return nullptr;
-}
-
-bool is_section(const std::string& path) {
-  for (const auto& key : schema())
-    if (key.path.rfind(path + ".", 0) == 0) return true;
-  return false;
-}
-
 [[noreturn]] void fail(const std::string& origin, const std::string& message) {
   throw UsageError(origin + ": " + message);
-}
-
-std::string describe(const KeySpec& key) {
-  if (!key.choices.empty()) {
-    std::string list;
-    for (const auto& c : key.choices) list += (list.empty() ? "" : "|") + c;
-    return "one of " + list;
-  }
-  std::ostringstream out;
-  out.precision(15);  // integer bounds such as 1048576 in full, not 1.04858e+06
-  bool has_min = std::isfinite(key.min), has_max = std::isfinite(key.max);
-  if (has_min && has_max)
-    out << (key.min_exclusive ? "(" : "[") << key.min << ", " << key.max << "]";
-  else if (has_min)
-    out << (key.min_exclusive ? "> " : ">= ") << key.min;
-  return out.str();
 }
 
 // Rejects keys the schema does not know, recursing into sections.
@@ -182,28 +76,6 @@ void check_known_keys(const json& object, const std::string& prefix, const std::
   }
 }
 
-const json* lookup(const json& root, const std::string& path) {
-  const json* node = &root;
-  for (const auto& part : split(path, '.')) {
-    if (!node->is_object() || !node->contains(part)) return nullptr;
-    node = &(*node)[part];
-  }
-  return node;
-}
-
-std::string type_name(const Field& field) {
-  return std::visit(
-      [](auto* p) -> std::string {
-        using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, uint64_t>) return "an integer";
-        else if constexpr (std::is_same_v<T, double>) return "a number";
-        else if constexpr (std::is_same_v<T, bool>) return "true or false";
-        else if constexpr (std::is_same_v<T, std::string>) return "a string";
-        else return "a list of strings";
-      },
-      field);
-}
-
 // Stores one JSON value into its typed field, checking type and range.
 void assign(const KeySpec& key, Field field, const json& value, const std::string& origin) {
   auto wrong_type = [&] {
@@ -212,7 +84,7 @@ void assign(const KeySpec& key, Field field, const json& value, const std::strin
   auto check_range = [&](double v) {
     bool low = key.min_exclusive ? v <= key.min : v < key.min;
     if (low || v > key.max || std::isnan(v))
-      fail(origin, "'" + key.path + "' = " + value.dump() + " is out of range: allowed " + describe(key));
+      fail(origin, "'" + key.path + "' = " + value.dump() + " is out of range: allowed " + describe_allowed(key));
   };
   std::visit(
       [&](auto* target) {
@@ -228,12 +100,16 @@ void assign(const KeySpec& key, Field field, const json& value, const std::strin
         } else if constexpr (std::is_same_v<T, bool>) {
           if (!value.is_boolean()) wrong_type();
           *target = value.get<bool>();
-        } else if constexpr (std::is_same_v<T, std::string>) {
+        } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, Normalizer>) {
           if (!value.is_string()) wrong_type();
-          auto s = value.get<std::string>();
-          if (!key.choices.empty() && std::find(key.choices.begin(), key.choices.end(), s) == key.choices.end())
-            fail(origin, "'" + key.path + "' = \"" + s + "\" is not allowed: expected " + describe(key));
-          *target = s;
+          const auto s = value.get<std::string>();
+          const bool allowed = key.matches ? key.matches(s)
+                               : key.choices.empty() ||
+                                     std::find(key.choices.begin(), key.choices.end(), s) != key.choices.end();
+          if (!allowed)
+            fail(origin, "'" + key.path + "' = \"" + s + "\" is not allowed: expected " + describe_allowed(key));
+          if constexpr (std::is_same_v<T, Normalizer>) *target = *normalizer_from_name(s);
+          else *target = s;
         } else {
           if (!value.is_array()) wrong_type();
           target->clear();
@@ -260,11 +136,6 @@ void check_relations(const Config& c, const std::string& origin) {
                      std::to_string(c.optim.lr) + " (min_lr must be <= lr)");
   if (c.data.sources.empty()) fail(origin, "data.sources is empty: give at least one text file or directory");
   if (c.out_dir.empty()) fail(origin, "out_dir is empty: give the directory where the run is written");
-  const std::string& d = c.device;
-  bool device_ok = d == "auto" || d == "cpu" || d == "cuda";
-  if (d.rfind("cuda:", 0) == 0 && d.size() > 5)
-    device_ok = std::all_of(d.begin() + 5, d.end(), [](char ch) { return std::isdigit(ch); });
-  if (!device_ok) fail(origin, "'device' = \"" + d + "\" is not allowed: expected auto, cpu, cuda or cuda:N");
 }
 
 std::pair<size_t, size_t> line_column(const std::string& text, size_t byte) {
@@ -288,7 +159,7 @@ Config config_from_json(const json& root, const std::string& origin) {
   check_known_keys(root, "", origin);
   Config config;
   for (const auto& key : schema())
-    if (const json* value = lookup(root, key.path)) assign(key, key.field(config), *value, origin);
+    if (const json* value = json_at(root, key.path)) assign(key, key.field(config), *value, origin);
   check_relations(config, origin);
   return config;
 }
@@ -307,7 +178,7 @@ void apply_override(json& root, const std::string& assignment) {
   std::visit(
       [&](auto* p) {
         using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) {
+        if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, Normalizer>) {
           value = text;
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
           if (!text.empty() && text[0] == '[') value = json::parse(text, nullptr, false);
@@ -319,15 +190,7 @@ void apply_override(json& root, const std::string& assignment) {
         }
       },
       key->field(scratch));
-  json* node = &root;
-  auto parts = split(path, '.');
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    json& child = (*node)[parts[i]];
-    if (!child.is_object()) child = json::object();
-    node = &child;
-  }
-  node = &(*node)[parts.back()];
-  *node = value;
+  json_make_at(root, path) = value;
   assign(*key, key->field(scratch), value, origin);  // type and range, with the --set text as origin
 }
 
@@ -356,10 +219,7 @@ json config_to_json(const Config& config) {
   Config copy = config;
   json root = json::object();
   for (const auto& key : schema()) {
-    json* node = &root;
-    auto parts = split(key.path, '.');
-    for (size_t i = 0; i + 1 < parts.size(); ++i) node = &(*node)[parts[i]];
-    std::visit([&](auto* p) { (*node)[parts.back()] = *p; }, key.field(copy));
+    std::visit([&](auto* p) { json_make_at(root, key.path) = *p; }, key.field(copy));
   }
   return root;
 }
@@ -370,23 +230,8 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
-}  // namespace ssmax
-
-namespace ssmax {
-namespace {
-void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
-  if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) flatten(*it, prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-  } else {
-    out[prefix] = j;
-  }
-}
-}  // namespace
-
-std::vector<std::string> config_differences(const nlohmann::json& a, const nlohmann::json& b) {
-  std::map<std::string, nlohmann::json> fa, fb;
-  flatten(a, "", fa);
-  flatten(b, "", fb);
+std::vector<std::string> config_differences(const json& a, const json& b) {
+  auto fa = flatten_json(a), fb = flatten_json(b);
   std::vector<std::string> keys;
   for (const auto& [key, value] : fa)
     if (!fb.count(key) || fb[key] != value) keys.push_back(key);
@@ -395,4 +240,31 @@ std::vector<std::string> config_differences(const nlohmann::json& a, const nlohm
   std::sort(keys.begin(), keys.end());
   return keys;
 }
+
+void check_data_config(const DataConfig& data) {
+  Config config;
+  config.data = data;
+  const json all = config_to_json(config);
+  config_from_json(json{{"data", all["data"]}}, "data");
+}
+
+std::vector<ConfigKeyInfo> config_reference() {
+  Config defaults;
+  const json resolved = config_to_json(defaults);
+  std::vector<ConfigKeyInfo> keys;
+  for (const auto& key : schema())
+    keys.push_back({key.path, type_name(key.field(defaults)), json_at(resolved, key.path)->dump(),
+                    key.choices.empty() ? describe_allowed(key) : "", key.choices, key.doc});
+  return keys;
+}
+
+std::string config_reference_markdown() {
+  std::string table = "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+  for (const auto& k : config_reference()) {
+    const std::string allowed = k.choices.empty() ? k.range : "`" + join(k.choices, "`, `") + "`";
+    table += "| `" + k.key + "` | " + k.type + " | `" + k.default_value + "` | " + allowed + " | " + k.doc + " |\n";
+  }
+  return table;
+}
+
 }  // namespace ssmax

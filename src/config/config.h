@@ -1,12 +1,14 @@
 #pragma once
-// The config schema: every key a run can set, its type, default and allowed values, in one place.
-// The JSON file is validated strictly against the table in config.cpp (unknown keys, wrong types and
-// out-of-range values are errors that name the key), then turned into this struct.
+// The config: every key a run can set. Types and defaults are these structs; ranges, choices and one-line docs are
+// the schema table (schema.cpp), which names each field here. A JSON file is validated strictly against the table
+// (unknown keys, wrong types and out-of-range values are errors that name the key), then turned into this struct.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "config/normalizer_kind.h"
 
 namespace ssmax {
 
@@ -27,8 +29,8 @@ struct DataConfig {
 };
 
 struct AttentionConfig {
-  std::string normalizer = "softmax";  // softmax | ssmax | ssmax_bias
-  double s_init = 0.43;
+  Normalizer normalizer = Normalizer::Softmax;
+  double s_init = kDefaultSInit;
   bool learn_s = true;
   double b_init = 0.0;
 };
@@ -113,9 +115,25 @@ void apply_override(nlohmann::json& json, const std::string& assignment);
 // Every valid dotted key, for help texts and suggestions.
 std::vector<std::string> config_keys();
 
-}  // namespace ssmax
-
-namespace ssmax {
 // Dotted keys whose values differ between two configs (either side may lack a key).
 std::vector<std::string> config_differences(const nlohmann::json& a, const nlohmann::json& b);
+
+// The schema's checks for a data section built in code rather than read from a file (prepare is given one), with
+// the messages a file would get. Throws UsageError.
+void check_data_config(const DataConfig& data);
+
+// Every key with its type, default, allowed values and meaning, from the schema table.
+struct ConfigKeyInfo {
+  std::string key, type;
+  std::string default_value;         // as JSON
+  std::string range;                 // "[1, 1000]", "> 0"; empty when unbounded or a choice
+  std::vector<std::string> choices;  // the allowed strings; empty when any
+  std::string doc;
+};
+std::vector<ConfigKeyInfo> config_reference();
+
+// config_reference() as a markdown table: the README's config reference is this text (a test checks it;
+// `ssmax-gpt keys --markdown` prints it).
+std::string config_reference_markdown();
+
 }  // namespace ssmax

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/config.h"
 #include "data/corpus_split.h"
 #include "data/dataset_cache.h"
 #include "data/parallel_encoder.h"
@@ -281,10 +282,7 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
 }
 
 PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
-  if (!(data.val_fraction > 0 && data.val_fraction <= 0.5)) {
-    throw UsageError("data.val_fraction: " + std::to_string(data.val_fraction) +
-                     " is out of range (must be > 0 and <= 0.5)");
-  }
+  check_data_config(data);  // a DataConfig built in code gets the schema's checks, as a config file does
   if (!data.tokenizer.model.empty() && !fs::is_regular_file(data.tokenizer.model)) {
     throw UsageError("data.tokenizer.model: '" + data.tokenizer.model +
                      "' does not exist (give a sentencepiece .model file, or leave it empty to train one)");
@@ -332,10 +330,11 @@ PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
   } else {
     fs::remove_all(dir, ec);  // an incomplete leftover
     if (::rename(ctx.dir.c_str(), dir.c_str()) != 0) {
-      const std::string why = std::strerror(errno);
+      const std::string why = errno_text();
       fs::remove_all(ctx.dir, ec);
       if (!dataset_complete(dir)) throw RuntimeFailure("cannot rename " + ctx.dir + " to " + dir + ": " + why);
     }
+    sync_directory(data.dataset_dir);
   }
   // Recorded only if no source changed while it was read: the quick key must describe what was hashed.
   const auto after = list_sources(data);

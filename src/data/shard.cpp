@@ -38,54 +38,15 @@ uint64_t get_u64(const unsigned char* p) {
   return v;
 }
 
-std::string errno_text() { return std::strerror(errno); }
-
-std::string parent_dir(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-void write_all(int fd, const unsigned char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw RuntimeFailure(path + ": write failed: " + errno_text());
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-// Makes the rename itself durable; failure here is not worth aborting for (some filesystems
-// refuse).
-void fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 ShardWriter::ShardWriter(std::string path, uint32_t vocab_size)
-    : path_(std::move(path)), vocab_size_(vocab_size), bytes_per_token_(vocab_size <= 65536 ? 2 : 4) {
-  if (vocab_size == 0) throw RuntimeFailure(path_ + ": cannot write a shard with vocabulary size 0");
-  // The temp file sits in the target directory so rename() is atomic.
-  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw RuntimeFailure(tmp_ + ": cannot create: " + errno_text());
+    : file_(path), vocab_size_(vocab_size), bytes_per_token_(vocab_size <= 65536 ? 2 : 4) {
+  if (vocab_size == 0) throw RuntimeFailure(path + ": cannot write a shard with vocabulary size 0");
   buffer_.assign(kHeaderBytes, 0);  // the header is written for real by finish()
 }
 
-ShardWriter::~ShardWriter() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
-}
+ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(const uint32_t* ids, size_t n) {
   constexpr size_t kFlushBytes = 1 << 20;
@@ -93,7 +54,7 @@ void ShardWriter::append(const uint32_t* ids, size_t n) {
     const uint32_t id = ids[i];
     // Catching a bad id here is cheap and far clearer than an index error deep inside training.
     if (id >= vocab_size_) {
-      throw RuntimeFailure(path_ + ": token id " + std::to_string(id) + " at position " +
+      throw RuntimeFailure(path() + ": token id " + std::to_string(id) + " at position " +
                            std::to_string(count_ + i) + " is outside the vocabulary of " + std::to_string(vocab_size_));
     }
     buffer_.push_back(static_cast<unsigned char>(id));
@@ -108,18 +69,12 @@ void ShardWriter::append(const uint32_t* ids, size_t n) {
 }
 
 void ShardWriter::flush() {
-  try {
-    write_all(fd_, buffer_.data(), buffer_.size(), tmp_);
-  } catch (...) {
-    ::close(std::exchange(fd_, -1));
-    ::unlink(tmp_.c_str());
-    throw;
-  }
+  file_.write(buffer_.data(), buffer_.size());
   buffer_.clear();
 }
 
 void ShardWriter::finish() {
-  if (fd_ < 0) throw RuntimeFailure(path_ + ": shard already finished or failed");
+  if (finished_) throw RuntimeFailure(path() + ": shard already finished");
   flush();
   unsigned char header[kHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof kMagic);
@@ -127,25 +82,9 @@ void ShardWriter::finish() {
   put_u32(header + 12, bytes_per_token_);
   put_u64(header + 16, count_);
   put_u32(header + 24, vocab_size_);
-  const int fd = std::exchange(fd_, -1);
-  const auto fail = [&](const std::string& what) {
-    const std::string why = errno_text();
-    ::close(fd);
-    ::unlink(tmp_.c_str());
-    throw RuntimeFailure(tmp_ + ": " + what + " failed: " + why);
-  };
-  if (::pwrite(fd, header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes)) fail("header write");
-  if (::fsync(fd) != 0) fail("fsync");
-  if (::close(fd) != 0) {
-    ::unlink(tmp_.c_str());
-    throw RuntimeFailure(tmp_ + ": close failed: " + errno_text());
-  }
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp_.c_str());
-    throw RuntimeFailure("cannot rename " + tmp_ + " to " + path_ + ": " + why);
-  }
-  fsync_dir(parent_dir(path_));
+  file_.write_at(0, header, kHeaderBytes);
+  file_.commit();
+  finished_ = true;
 }
 
 void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size) {

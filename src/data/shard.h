@@ -16,13 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "util/files.h"
+
 namespace ssmax {
 
 constexpr uint32_t kShardVersion = 1;
 
 // Writes one shard as ids arrive, in bounded memory: ids as uint16 when vocab_size <= 65536, else uint32, into a
-// temp file beside `path`; finish() fills in the header's count, fsyncs and renames it into place, so readers see
-// a complete shard or none. An unfinished writer removes its temp file when destroyed.
+// DurableFile (util/files.h); finish() fills in the header's count and commits it, so readers see a complete
+// shard or none. An unfinished writer removes its temporary file when destroyed.
 class ShardWriter {
  public:
   ShardWriter(std::string path, uint32_t vocab_size);
@@ -33,12 +35,12 @@ class ShardWriter {
   void append(const uint32_t* ids, size_t n);
   void finish();
   uint64_t count() const { return count_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
 
  private:
   void flush();
-  std::string path_, tmp_;
-  int fd_ = -1;
+  DurableFile file_;
+  bool finished_ = false;
   uint32_t vocab_size_, bytes_per_token_;
   uint64_t count_ = 0;
   std::vector<unsigned char> buffer_;

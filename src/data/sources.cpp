@@ -125,7 +125,6 @@ SourceFile stat_source(const std::string& path) {
 bool is_json_lines(const std::string& path) { return ends_with(path, ".jsonl") || ends_with(path, ".jsonl.gz"); }
 
 std::vector<SourceFile> list_sources(const DataConfig& data) {
-  if (data.sources.empty()) throw UsageError("data.sources: empty list (give at least one text file or directory)");
   std::error_code ec;
   const fs::path cache = fs::weakly_canonical(data.dataset_dir, ec);
   std::vector<SourceFile> files;

@@ -101,10 +101,6 @@ const Shim& shim() {
 }  // namespace
 
 void train_tokenizer(const TokenizerTrainOptions& options) {
-  if (options.model_type != "bpe" && options.model_type != "unigram") {
-    throw UsageError("data.tokenizer.model_type: '" + options.model_type +
-                     "' is not supported (use bpe or unigram)");
-  }
   const Shim& spm = shim();
   std::string args;
   auto arg = [&args](const std::string& key, const std::string& value) {

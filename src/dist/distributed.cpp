@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "util/text.h"
+
 namespace ssmax {
 namespace {
 
@@ -121,8 +123,7 @@ void Distributed::join(const torch::Device& device, std::chrono::milliseconds ti
       auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
       // GLOO_SOCKET_IFNAME picks the network interfaces, as in PyTorch; else the one this host's name resolves to.
       if (const char* interfaces = get_env("GLOO_SOCKET_IFNAME")) {
-        std::istringstream names(interfaces);
-        for (std::string name; std::getline(names, name, ',');)
+        for (const auto& name : split_list(interfaces))
           gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
       } else {
         gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());

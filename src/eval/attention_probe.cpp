@@ -12,8 +12,8 @@
 
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
-#include "eval/heatmap.h"
-#include "eval/needle_prompt.h"
+#include "data/needle_prompt.h"
+#include "report/heatmap.h"
 #include "util/errors.h"
 #include "util/files.h"
 

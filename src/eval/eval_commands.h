@@ -3,8 +3,11 @@
 // compile. Each returns the exit code; errors are thrown as UsageError / RuntimeFailure.
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "config/normalizer_kind.h"
 
 namespace ssmax {
 
@@ -29,7 +32,7 @@ struct LengthEvalArgs {
   std::string text_file;                     // empty: the run's validation split
   std::vector<int64_t> lengths{256, 512, 1024, 2048};
   double rope_theta = 0, rope_theta_scale = 0;
-  std::string normalizer;                    // "", ssmax, ssmax_bias
+  std::optional<Normalizer> normalizer;      // unset: as trained (see EvalLoadOptions)
   double s = std::numeric_limits<double>::quiet_NaN();  // NaN: 1/ln(block_size)
   double b = 0;
   int windows = 32;                          // per length
@@ -62,16 +65,5 @@ struct AttentionArgs {
   EvalRuntimeArgs runtime;
 };
 int run_attention(const AttentionArgs& args);
-
-struct FinetuneArgs {
-  std::string checkpoint;
-  std::string task = "needle";
-  std::vector<int64_t> lengths{256};      // prompt lengths, taken in turn step by step
-  double lm_weight = 0;                   // weight of the prompt's language-model loss next to the answer loss
-  std::vector<std::string> overrides;     // --set KEY=VALUE on top of the source config and finetune defaults
-  int64_t stop_at = 0;                    // > 0: stop after this step with a checkpoint
-};
-// Trains into its own run directory (default <source run>-ft-needle); running it again resumes.
-int run_finetune(const FinetuneArgs& args);
 
 }  // namespace ssmax

@@ -16,38 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// <run>/checkpoints/step_N.pt belongs to <run>; any other file to its own directory.
-std::string run_dir_of(const std::string& target, const std::string& checkpoint) {
-  if (fs::is_directory(target)) return target;
-  fs::path dir = fs::path(checkpoint).parent_path();
-  if (dir.filename() == "checkpoints") dir = dir.parent_path();
-  return dir.empty() ? std::string(".") : dir.string();
-}
-
 std::string short_number(double x) {
   std::ostringstream out;
   out << x;
   return out.str();
-}
-
-// Applies --normalizer/--s/--b to the config before the model is built; returns true when s/b are new.
-bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint) {
-  if (options.normalizer.empty()) {
-    if (!std::isnan(options.s))
-      throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias (a softmax-trained model)");
-    return false;
-  }
-  if (options.normalizer != "ssmax" && options.normalizer != "ssmax_bias")
-    throw UsageError("--normalizer " + options.normalizer + " is not allowed: expected ssmax or ssmax_bias");
-  if (config.model.attention.normalizer != "softmax")
-    throw UsageError("--normalizer swaps SSMax into a softmax-trained model, but " + checkpoint + " was trained with " +
-                     config.model.attention.normalizer);
-  // s·ln(block_size) = 1: the last row of a training-length window is exactly softmax.
-  const double s = std::isnan(options.s) ? 1.0 / std::log(static_cast<double>(config.model.block_size)) : options.s;
-  config.model.attention.normalizer = options.normalizer;
-  config.model.attention.s_init = s;
-  config.model.attention.b_init = options.b;
-  return true;
 }
 
 // The last `components` names of the run directory's absolute path, joined by '/'.
@@ -62,12 +34,32 @@ std::string run_name(const std::string& run_dir, int components) {
 
 }  // namespace
 
+bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint) {
+  auto& attention = config.model.attention;
+  if (!options.normalizer) {
+    if (!std::isnan(options.s)) throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
+    return false;
+  }
+  const Normalizer trained = attention.normalizer, wanted = *options.normalizer;
+  if (!normalizer_switch_allowed(trained, wanted))
+    throw UsageError("--normalizer " + normalizer_name(wanted) + ": " + checkpoint + " was trained with " +
+                     normalizer_name(trained) + "; a swap may only add parameters (" + allowed_normalizer_switches() +
+                     ")");
+  if (has_learned_scale(trained) && !std::isnan(options.s))
+    throw UsageError("--s: " + checkpoint + " was trained with " + normalizer_name(trained) +
+                     " and keeps its learned s; --s applies to a softmax-trained model");
+  // s·ln(block_size) = 1: the last row of a training-length window is exactly softmax.
+  if (!has_learned_scale(trained))
+    attention.s_init = std::isnan(options.s) ? 1.0 / std::log(static_cast<double>(config.model.block_size)) : options.s;
+  attention.normalizer = wanted;
+  attention.b_init = options.b;
+  return true;
+}
+
 int label_components(const std::vector<std::string>& targets) {
   std::set<std::string> names;
-  for (const auto& target : targets) {
-    const std::string checkpoint = resolve_checkpoint(target);
-    if (!names.insert(run_name(run_dir_of(target, checkpoint), 1)).second) return 2;
-  }
+  for (const auto& target : targets)
+    if (!names.insert(run_name(resolve_checkpoint(target).run_dir, 1)).second) return 2;
   return 1;
 }
 
@@ -82,14 +74,18 @@ EvalLoadOptions start_evaluation(const std::string& device, int threads, const s
 EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& options) {
   EvalModel m;
   m.target = target;
-  m.checkpoint = resolve_checkpoint(target);
-  m.run_dir = run_dir_of(target, m.checkpoint);
-  m.meta = read_checkpoint_meta(m.checkpoint);
-  m.config = config_from_json(m.meta.config, m.checkpoint);
+  CheckpointInfo info = open_checkpoint(target);
+  m.checkpoint = info.path;
+  m.run_dir = info.run_dir;
+  m.meta = std::move(info.meta);
+  m.config = std::move(info.config);
   m.label = run_name(m.run_dir, options.label_components) + "@" + std::to_string(m.meta.step);
 
+  const bool adds_s = !has_learned_scale(m.config.model.attention.normalizer);
   const bool fresh = swap_normalizer(m.config, options, m.checkpoint);
-  if (fresh) m.label += " +" + options.normalizer + "(s=" + short_number(m.config.model.attention.s_init) + ")";
+  if (fresh)
+    m.label += " +" + normalizer_name(*options.normalizer) + "(" +
+               (adds_s ? "s=" + short_number(m.config.model.attention.s_init) : "b=" + short_number(options.b)) + ")";
   if (options.rope_theta > 0 || options.rope_theta_scale > 0) {
     if (m.config.model.position != "rope")
       throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + m.checkpoint +

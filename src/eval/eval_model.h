@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,7 @@
 #include "data/prepare.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
-#include "eval/token_source.h"
+#include "data/token_source.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
 
@@ -20,9 +21,10 @@ namespace ssmax {
 
 struct EvalLoadOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  // Paper variant (e): evaluate a softmax-trained model with "ssmax"/"ssmax_bias" swapped in. Empty keeps
-  // the trained normalizer. s defaults to 1/ln(block_size), so s·ln(n) = 1 at the training length.
-  std::string normalizer;
+  // Paper variant (e): evaluate a model with a normalizer swapped in that adds parameters (normalizer_switch_allowed:
+  // softmax → ssmax/ssmax_bias, ssmax → ssmax_bias). Unset keeps the trained normalizer. A new s defaults to
+  // 1/ln(block_size), so s·ln(n) = 1 at the training length; a trained s stays as trained.
+  std::optional<Normalizer> normalizer;
   double s = std::numeric_limits<double>::quiet_NaN();
   double b = 0.0;
   // RoPE base override (rope models only): theta > 0 sets it, else theta_scale > 0 multiplies it.
@@ -44,6 +46,10 @@ struct EvalModel {
   bool learned_positions() const { return config.model.position == "learned"; }
   int64_t block_size() const { return config.model.block_size; }
 };
+
+// Applies options.normalizer/s/b to the config of a model trained as `config` says; returns true when the swap
+// adds parameters the checkpoint lacks. Throws UsageError naming `checkpoint` for a swap that is not allowed.
+bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint);
 
 // Loads CHECKPOINT (file or run directory). Throws UsageError for bad targets/overrides and RuntimeFailure
 // for unreadable files.

@@ -31,21 +31,16 @@ void check_args(const LengthEvalArgs& args) {
   if (args.rope_theta > 0 && args.rope_theta_scale > 0)
     throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
   if (args.rope_theta < 0 || args.rope_theta_scale < 0) throw UsageError("--rope-theta/--rope-theta-scale must be > 0");
-  if (!args.normalizer.empty() && args.normalizer != "ssmax" && args.normalizer != "ssmax_bias")
-    throw UsageError("--normalizer " + args.normalizer + " is not allowed: expected ssmax or ssmax_bias");
-  if (args.normalizer.empty() && !std::isnan(args.s))
-    throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias (a softmax-trained model)");
   if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
     throw UsageError("--text " + args.text_file + ": no such file");
 }
 
 // Refuses impossible settings before any model is evaluated, so a long run does not fail halfway.
-void precheck(const std::string& target, const LengthEvalArgs& args) {
-  const std::string checkpoint = resolve_checkpoint(target);
-  const Config config = config_from_json(read_checkpoint_meta(checkpoint).config, checkpoint);
-  if (!args.normalizer.empty() && config.model.attention.normalizer != "softmax")
-    throw UsageError("--normalizer swaps SSMax into a softmax-trained model, but " + checkpoint +
-                     " was trained with " + config.model.attention.normalizer);
+void precheck(const std::string& target, const LengthEvalArgs& args, const EvalLoadOptions& load) {
+  CheckpointInfo info = open_checkpoint(target);
+  Config& config = info.config;
+  const std::string& checkpoint = info.path;
+  swap_normalizer(config, load, checkpoint);
   if (config.model.position != "learned") return;
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   if (longest > config.model.block_size)
@@ -98,13 +93,13 @@ void print_table(const std::vector<Row>& rows) {
 
 int run_length_eval(const LengthEvalArgs& args) {
   check_args(args);
-  for (const auto& target : args.checkpoints) precheck(target, args);
   EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   load.normalizer = args.normalizer;
   load.s = args.s;
   load.b = args.b;
   load.rope_theta = args.rope_theta;
   load.rope_theta_scale = args.rope_theta_scale;
+  for (const auto& target : args.checkpoints) precheck(target, args, load);
   const std::string text = args.text_file.empty() ? std::string() : read_file(args.text_file);
 
   std::string out_dir = args.out_dir;
@@ -164,9 +159,9 @@ int run_length_eval(const LengthEvalArgs& args) {
                          {"step", m.meta.step},
                          {"block_size", m.block_size()},
                          {"position", m.config.model.position},
-                         {"normalizer", m.config.model.attention.normalizer},
-                         {"normalizer_swapped_in", !args.normalizer.empty()},
-                         {"s_init", args.normalizer.empty() ? json(nullptr) : json(m.config.model.attention.s_init)},
+                         {"normalizer", normalizer_name(m.config.model.attention.normalizer)},
+                         {"normalizer_swapped_in", args.normalizer.has_value()},
+                         {"s_init", args.normalizer ? json(m.config.model.attention.s_init) : json(nullptr)},
                          {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
                          {"length", length},
                          {"windows", losses.windows},

@@ -11,8 +11,8 @@
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
 #include "eval/generate.h"
-#include "eval/heatmap.h"
-#include "eval/needle_prompt.h"
+#include "data/needle_prompt.h"
+#include "report/heatmap.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -34,8 +34,9 @@ void check_args(const NeedleArgs& args) {
 
 // Learned positions must fit the prompt and the answer: refused before any model runs.
 void precheck(const std::string& target, const NeedleArgs& args) {
-  const std::string checkpoint = resolve_checkpoint(target);
-  const Config config = config_from_json(read_checkpoint_meta(checkpoint).config, checkpoint);
+  const CheckpointInfo info = open_checkpoint(target);
+  const Config& config = info.config;
+  const std::string& checkpoint = info.path;
   if (config.model.position != "learned") return;
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   const int64_t limit = config.model.block_size + 1 - args.max_new_tokens;
@@ -121,7 +122,7 @@ int run_needle(const NeedleArgs& args) {
 
     results.push_back({{"label", m.label}, {"checkpoint", m.checkpoint}, {"step", m.meta.step},
                        {"block_size", m.block_size()}, {"position", m.config.model.position},
-                       {"normalizer", m.config.model.attention.normalizer}, {"exact", exact},
+                       {"normalizer", normalizer_name(m.config.model.attention.normalizer)}, {"exact", exact},
                        {"digit_accuracy", digits}, {"cases", cases}});
     Heatmap heatmap;
     heatmap.title = "Needle retrieval: " + m.label;

@@ -25,9 +25,10 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
     throw UsageError("--out " + out + ": directory " + weights.parent_path().string() + " does not exist");
 
   ExportResult result;
-  result.checkpoint = resolve_checkpoint(target);
-  const CheckpointMeta meta = read_checkpoint_meta(result.checkpoint);
-  const Config config = config_from_json(meta.config, result.checkpoint);
+  const CheckpointInfo info = open_checkpoint(target);
+  result.checkpoint = info.path;
+  const CheckpointMeta& meta = info.meta;
+  const Config& config = info.config;
   GPT model(GPTOptions{config.model, meta.vocab_size});
   load_checkpoint(result.checkpoint, model, nullptr);
 

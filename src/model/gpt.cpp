@@ -44,7 +44,7 @@ BlockImpl::BlockImpl(const GPTOptions& options) {
   attention.dropout = m.dropout;
   attention.rope = m.position == "rope";
   attention.rope_theta = m.rope_theta;
-  attention.normalizer.kind = parse_normalizer(m.attention.normalizer);
+  attention.normalizer.kind = m.attention.normalizer;
   attention.normalizer.s_init = m.attention.s_init;
   attention.normalizer.learn_s = m.attention.learn_s;
   attention.normalizer.b_init = m.attention.b_init;

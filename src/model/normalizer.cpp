@@ -1,15 +1,6 @@
 #include "model/normalizer.h"
 
-#include "util/errors.h"
-
 namespace ssmax {
-
-Normalizer parse_normalizer(const std::string& name) {
-  if (name == "softmax") return Normalizer::Softmax;
-  if (name == "ssmax") return Normalizer::SSMax;
-  if (name == "ssmax_bias") return Normalizer::SSMaxBias;
-  throw UsageError("model.attention.normalizer = \"" + name + "\" is not allowed: expected softmax, ssmax or ssmax_bias");
-}
 
 AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& options) : options_(options) {
   if (options.kind == Normalizer::Softmax) return;

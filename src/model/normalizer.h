@@ -16,16 +16,14 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "config/normalizer_kind.h"
 
 namespace ssmax {
-
-enum class Normalizer { Softmax, SSMax, SSMaxBias };
-Normalizer parse_normalizer(const std::string& name);  // "softmax" | "ssmax" | "ssmax_bias"
 
 struct NormalizerOptions {
   Normalizer kind = Normalizer::Softmax;
   int64_t n_head = 1;
-  double s_init = 0.43;
+  double s_init = kDefaultSInit;
   bool learn_s = true;
   double b_init = 0.0;
 };

@@ -1,53 +1,20 @@
 #include "report/plot.h"
 
-#include <cairo-svg.h>
-#include <cairo.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
-#include "util/errors.h"
+#include "report/canvas.h"
 
 namespace ssmax {
 namespace {
 
-constexpr const char* kFont = "DejaVu Sans";
 constexpr double kTitleSize = 17, kLabelSize = 13, kTickSize = 11.5, kLegendSize = 12.5, kMarkerSize = 10.5;
 
 struct Box {
   double x, y, w, h;
 };
-
-void set_font(cairo_t* cr, double size, bool bold = false) {
-  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
-
-double text_width(cairo_t* cr, const std::string& text) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, text.c_str(), &e);
-  return e.x_advance;
-}
-
-// Draws text with its anchor at (x, y): align 0 = left, 0.5 = centre, 1 = right; y is the baseline.
-void show_text(cairo_t* cr, const std::string& text, double x, double y, double align = 0) {
-  cairo_move_to(cr, x - align * text_width(cr, text), y);
-  cairo_show_text(cr, text.c_str());
-}
-
-// Shortens text (at UTF-8 character boundaries) until it fits `max_width`, ending it with "…".
-std::string fit_text(cairo_t* cr, std::string text, double max_width) {
-  if (text_width(cr, text) <= max_width) return text;
-  while (!text.empty() && text_width(cr, text + "…") > max_width) {
-    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
-    if (!text.empty()) text.pop_back();
-  }
-  return text + "…";
-}
-
-void set_color(cairo_t* cr, const Rgb& c, double alpha = 1) { cairo_set_source_rgba(cr, c.r, c.g, c.b, alpha); }
 
 int decimals_for(double spacing) {
   return std::max(0, static_cast<int>(-std::floor(std::log10(spacing) + 1e-9)));
@@ -281,20 +248,7 @@ void draw_figure(cairo_t* cr, const Figure& f) {
   }
 }
 
-void check(cairo_status_t status, const std::string& path) {
-  if (status != CAIRO_STATUS_SUCCESS)
-    throw RuntimeFailure(path + ": cannot draw the plot (" + cairo_status_to_string(status) + ")");
-}
-
 }  // namespace
-
-Rgb palette_color(size_t index) {
-  // Okabe & Ito (2008); yellow last because it is faint on white.
-  static const Rgb colors[] = {{0.000, 0.447, 0.698}, {0.835, 0.369, 0.000}, {0.000, 0.620, 0.451},
-                               {0.800, 0.475, 0.655}, {0.902, 0.624, 0.000}, {0.337, 0.706, 0.914},
-                               {0.000, 0.000, 0.000}, {0.941, 0.894, 0.259}};
-  return colors[index % 8];
-}
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (!(hi > lo)) return {lo, lo + 1};
@@ -344,30 +298,8 @@ std::string tick_label(double value, double spacing) {
 }
 
 std::vector<std::string> write_figure(const Figure& figure, const std::string& stem) {
-  const int height = figure_height(figure);
-  const std::string png = stem + ".png", svg = stem + ".svg";
-  {
-    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, figure.width, height);
-    cairo_t* cr = cairo_create(surface);
-    draw_figure(cr, figure);
-    const cairo_status_t drawn = cairo_status(cr);
-    cairo_destroy(cr);
-    const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(surface, png.c_str()) : drawn;
-    cairo_surface_destroy(surface);
-    check(written, png);
-  }
-  {
-    cairo_surface_t* surface = cairo_svg_surface_create(svg.c_str(), figure.width, height);
-    cairo_t* cr = cairo_create(surface);
-    draw_figure(cr, figure);
-    const cairo_status_t drawn = cairo_status(cr);
-    cairo_destroy(cr);
-    cairo_surface_finish(surface);  // the SVG file is complete only after finish
-    const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surface) : drawn;
-    cairo_surface_destroy(surface);
-    check(written, svg);
-  }
-  return {png, svg};
+  const CanvasSpec spec{static_cast<double>(figure.width), static_cast<double>(figure_height(figure)), "plot"};
+  return write_png_and_svg(stem, spec, [&](cairo_t* cr) { draw_figure(cr, figure); });
 }
 
 }  // namespace ssmax

@@ -1,8 +1,7 @@
 #pragma once
 // Line plots for reports, drawn with cairo: lines with an optional band, a legend outside the plot area
-// on the right, labelled axes with 1/2/5×10^k ticks, optional log x and vertical event markers. One
-// drawing routine renders both the PNG (image surface) and the SVG (SVG surface), so they always agree.
-// Text uses cairo's toy API with "DejaVu Sans" (Debian fonts-dejavu-core).
+// on the right, labelled axes with 1/2/5×10^k ticks, optional log x and vertical event markers. Colours,
+// text and the PNG/SVG output are shared with heatmaps (report/canvas.h).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -14,7 +13,7 @@ struct PlotSeries {
   std::vector<double> x, y;      // the line; non-finite points break it
   std::vector<double> lo, hi;    // the band around it (same length as x), or empty for none
   std::vector<bool> partial;     // per point: fewer runs than usual behind it; segments touching one are dashed
-  size_t color = 0;              // index into the palette
+  size_t color = 0;              // index into the Okabe–Ito palette (cycles after 8)
 };
 
 // A vertical dashed line across the plot, e.g. where a run switched its normalizer.
@@ -42,12 +41,6 @@ struct Figure {
 // Writes <stem>.png and <stem>.svg and returns their paths; throws RuntimeFailure naming the file on
 // failure.
 std::vector<std::string> write_figure(const Figure& figure, const std::string& stem);
-
-// Okabe–Ito colours, distinguishable with the common colour-vision deficiencies; cycles after 8.
-struct Rgb {
-  double r, g, b;
-};
-Rgb palette_color(size_t index);
 
 // About `target` round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi]: the first is <= lo and
 // the last >= hi, so the axis can end on ticks.

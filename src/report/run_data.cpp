@@ -9,6 +9,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "config/json_paths.h"
 #include "report/stats.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -19,12 +20,10 @@ using json = nlohmann::json;
 
 namespace {
 
-// "a.b.c" → the value at that dotted key, or null when absent.
+// The value at a dotted key, or null when absent.
 json value_at(const json& root, const std::string& dotted) {
-  std::string pointer = "/" + dotted;
-  std::replace(pointer.begin(), pointer.end(), '.', '/');
-  const json::json_pointer p(pointer);
-  return root.contains(p) ? root.at(p) : json();
+  const json* value = json_at(root, dotted);
+  return value ? *value : json();
 }
 
 // A config value as a user would type it after --set: strings without quotes.
@@ -145,13 +144,12 @@ std::vector<Variant> group_variants(const std::vector<RunData>& runs) {
     for (const auto& key : config_differences(stripped[representative[0]], stripped[representative[v]]))
       keys.insert(key);
   std::map<std::string, int> leaf_count;
-  auto leaf = [](const std::string& key) { return key.substr(key.rfind('.') + 1); };
-  for (const auto& key : keys) ++leaf_count[leaf(key)];
+  for (const auto& key : keys) ++leaf_count[leaf_key(key)];
   for (size_t v = 0; v < variants.size(); ++v) {
     std::string name;
     for (const auto& key : keys) {
       if (!name.empty()) name += ", ";
-      name += (leaf_count[leaf(key)] > 1 ? key : leaf(key)) + "=" +
+      name += (leaf_count[leaf_key(key)] > 1 ? key : leaf_key(key)) + "=" +
               value_text(value_at(stripped[representative[v]], key));
     }
     variants[v].name = name;

@@ -15,7 +15,7 @@
 
 namespace ssmax {
 
-std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<std::string>& normalizers,
+std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
                                            int steps, int warmup) {
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);

@@ -11,6 +11,7 @@
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/logging.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -26,17 +27,6 @@ const std::vector<std::string>& resumable_keys() {
 }
 
 namespace {
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
-// A softmax run may gain SSMax's s (and b); an ssmax run may gain b. Nothing may be taken away.
-bool is_normalizer_switch(const std::string& from, const std::string& to) {
-  return (from == "softmax" && (to == "ssmax" || to == "ssmax_bias")) || (from == "ssmax" && to == "ssmax_bias");
-}
 
 bool overrides_key(const std::vector<std::string>& overrides, const std::string& key) {
   for (const auto& assignment : overrides)
@@ -71,9 +61,10 @@ void keep_global_batch(json& config, const CheckpointMeta& stored, int world, co
 }  // namespace
 
 TrainSummary resume(const std::string& target, const std::vector<std::string>& overrides, const TrainOptions& options) {
-  const std::string checkpoint = resolve_checkpoint(target);
-  const std::string run_dir = fs::path(checkpoint).parent_path().parent_path().string();
-  const CheckpointMeta stored = read_checkpoint_meta(checkpoint);
+  const CheckpointInfo opened = open_checkpoint(target);
+  const std::string& checkpoint = opened.path;
+  const std::string& run_dir = opened.run_dir;
+  const CheckpointMeta& stored = opened.meta;
 
   json merged = stored.config;
   for (const auto& assignment : overrides) apply_override(merged, assignment);
@@ -82,8 +73,8 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   keep_global_batch(merged, stored, dist.world_size(), overrides, target);
   const Config config = config_from_json(merged, "--resume " + target);
   const json resolved = config_to_json(config);
-  const std::string old_normalizer = stored.config["model"]["attention"]["normalizer"].get<std::string>();
-  const bool switching = is_normalizer_switch(old_normalizer, config.model.attention.normalizer);
+  const Normalizer old_normalizer = opened.config.model.attention.normalizer;
+  const bool switching = normalizer_switch_allowed(old_normalizer, config.model.attention.normalizer);
   std::vector<std::string> refused;
   for (const auto& key : config_differences(stored.config, resolved)) {
     const auto& allowed = resumable_keys();
@@ -93,15 +84,13 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   }
   if (!refused.empty())
     throw UsageError("--resume " + target + ": cannot change " + join(refused) + " when resuming (allowed: " +
-                     join(resumable_keys()) + ", or switching softmax → ssmax/ssmax_bias); start a new run instead");
+                     join(resumable_keys()) + ", or switching the normalizer " + allowed_normalizer_switches() +
+                     "); start a new run instead");
 
   // Continue in the run's own directory, whatever out_dir said when the run was made.
   Config session_config = config;
   session_config.out_dir = run_dir;
-  if (dist.is_main()) {
-    truncate_logs_to_checkpoint(run_dir, stored);
-    log_to_file((fs::path(run_dir) / "train.log").string());
-  }
+  reopen_run_logs(run_dir, stored);
   auto session = make_session(session_config, run_dir);
   if (session->dataset.fingerprint != stored.dataset_fingerprint)
     throw UsageError("--resume " + target + ": the dataset differs from the one this run trained on (fingerprint " +
@@ -121,7 +110,8 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
 
   if (switching) {
     const auto& a = config.model.attention;
-    std::string event = "normalizer switched from " + old_normalizer + " to " + a.normalizer;
+    std::string event =
+        "normalizer switched from " + normalizer_name(old_normalizer) + " to " + normalizer_name(a.normalizer);
     spdlog::info("{} at step {} (s_init {}, learn_s {}, b_init {}); new parameters start with fresh optimizer state",
                  event, session->meta.step, a.s_init, a.learn_s, a.b_init);
     MetricsRecord record;

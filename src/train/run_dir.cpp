@@ -70,10 +70,10 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
                     const std::string& dataset_dir, double unigram_entropy, const std::vector<std::string>& ranks) {
   const auto& m = c.model;
   const auto& a = m.attention;
-  std::string normalizer = a.normalizer;
-  if (a.normalizer != "softmax") {
+  std::string normalizer = normalizer_name(a.normalizer);
+  if (has_learned_scale(a.normalizer)) {
     normalizer += " (s_init " + fmt::format("{:g}", a.s_init) + (a.learn_s ? ", learned" : ", fixed");
-    if (a.normalizer == "ssmax_bias") normalizer += fmt::format(", b_init {:g}", a.b_init);
+    if (has_bias(a.normalizer)) normalizer += fmt::format(", b_init {:g}", a.b_init);
     normalizer += ")";
   }
   const int64_t world = std::max<int64_t>(1, static_cast<int64_t>(ranks.size()));

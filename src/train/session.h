@@ -66,8 +66,8 @@ std::vector<std::string> describe_ranks(const torch::Device& device);
 // Runs steps meta.step+1 … max_steps (or options.stop_at), logging, evaluating and checkpointing.
 TrainSummary run_training_loop(Session& session, const TrainOptions& options);
 
-// Cuts a run's metrics.jsonl and train.log back to their sizes when `meta` was saved, dropping what an
-// interrupted process wrote after that checkpoint.
-void truncate_logs_to_checkpoint(const std::string& run_dir, const CheckpointMeta& meta);
+// Continuing a run from the checkpoint `meta` came from (rank 0 only): cuts metrics.jsonl and train.log back to
+// their sizes when it was saved, dropping what an interrupted process wrote after it, and logs into train.log again.
+void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta);
 
 }  // namespace ssmax

@@ -5,7 +5,8 @@
 #include <filesystem>
 
 #include "config/config.h"
-#include "train/checkpoint.h"
+#include "config/json_paths.h"
+#include "train/checkpoint_catalog.h"
 #include "train/trainer.h"
 #include "util/errors.h"
 
@@ -19,8 +20,6 @@ struct PlannedRun {
   std::vector<std::string> assignments;  // axis values as --set KEY=VALUE
 };
 
-std::string leaf(const std::string& key) { return key.substr(key.rfind('.') + 1); }
-
 std::vector<PlannedRun> expand(const std::vector<SweepAxis>& axes) {
   std::vector<PlannedRun> runs(1);
   for (const auto& axis : axes) {
@@ -29,7 +28,7 @@ std::vector<PlannedRun> expand(const std::vector<SweepAxis>& axes) {
     for (const auto& run : runs)
       for (const auto& value : axis.values) {
         PlannedRun extended = run;
-        extended.name += (extended.name.empty() ? "" : "_") + leaf(axis.key) + "=" + value;
+        extended.name += (extended.name.empty() ? "" : "_") + leaf_key(axis.key) + "=" + value;
         extended.assignments.push_back(axis.key + "=" + value);
         next.push_back(extended);
       }

@@ -85,7 +85,7 @@ std::string save_checkpoint_files(Session& s) {
   s.meta.metrics_bytes = size_or_zero(dir / "metrics.jsonl");
   s.meta.log_bytes = size_or_zero(dir / "train.log");
   const std::string path = checkpoint_path(s.run_dir, s.meta.step);
-  save_checkpoint(path, s.model, *s.optimizer, s.meta);
+  write_checkpoint_file(path, training_state_parts(s.meta, s.model, s.optimizer.get()).all(), s.meta);
   prune_checkpoints(s.run_dir, s.config.train.keep_last);
   spdlog::info("checkpoint {}", path);
   return path;
@@ -149,7 +149,8 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
   return s;
 }
 
-void truncate_logs_to_checkpoint(const std::string& run_dir, const CheckpointMeta& meta) {
+void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
+  if (!Distributed::instance().is_main()) return;
   const std::pair<const char*, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes}, {"train.log", meta.log_bytes}};
   for (const auto& [name, bytes] : logs) {
     const fs::path file = fs::path(run_dir) / name;
@@ -157,6 +158,7 @@ void truncate_logs_to_checkpoint(const std::string& run_dir, const CheckpointMet
     const auto size = fs::file_size(file, error);
     if (!error && size > bytes) fs::resize_file(file, bytes);
   }
+  log_to_file((fs::path(run_dir) / "train.log").string());
 }
 
 TrainSummary run_training_loop(Session& s, const TrainOptions& options) {

@@ -3,33 +3,123 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "util/errors.h"
 
 namespace ssmax {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+std::string parent_directory(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+// fsync + close + rename + directory sync of a finished temporary file; removes it on failure.
+void move_into_place(int fd, const std::string& temp, const std::string& path) {
+  const auto fail = [&](const std::string& what) {
+    const std::string why = errno_text();
+    if (fd >= 0) ::close(fd);
+    ::unlink(temp.c_str());
+    throw RuntimeFailure(path + ": " + what + " failed: " + why + " (check free space and permissions)");
+  };
+  if (::fsync(fd) != 0) fail("fsync");
+  const int closing = std::exchange(fd, -1);
+  if (::close(closing) != 0) fail("close");
+  if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename of " + temp);
+  sync_directory(parent_directory(path));
+}
+
+}  // namespace
+
+std::string errno_text() { return std::strerror(errno); }
+
+DurableFile::DurableFile(std::string path) : path_(std::move(path)), temp_(temp_path_for(path_)) {
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw RuntimeFailure(path_ + ": cannot create " + temp_ + ": " + errno_text());
+}
+
+DurableFile::~DurableFile() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(temp_.c_str());
+}
+
+void DurableFile::fail(const std::string& what) {
+  const std::string why = errno_text();
+  ::close(std::exchange(fd_, -1));
+  ::unlink(temp_.c_str());
+  throw RuntimeFailure(path_ + ": " + what + " failed: " + why + " (check free space and permissions)");
+}
+
+void DurableFile::write(const void* data, size_t bytes) {
+  if (fd_ < 0) throw RuntimeFailure(path_ + ": write after the file was committed or failed");
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t written = ::write(fd_, p, bytes);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) fail("write");
+    p += written;
+    bytes -= static_cast<size_t>(written);
+  }
+}
+
+void DurableFile::write_at(uint64_t offset, const void* data, size_t bytes) {
+  if (fd_ < 0) throw RuntimeFailure(path_ + ": write after the file was committed or failed");
+  const ssize_t written = ::pwrite(fd_, data, bytes, static_cast<off_t>(offset));
+  if (written != static_cast<ssize_t>(bytes)) fail("write");
+}
+
+void DurableFile::commit() {
+  if (fd_ < 0) throw RuntimeFailure(path_ + ": commit after the file was committed or failed");
+  move_into_place(std::exchange(fd_, -1), temp_, path_);
+}
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(temp.c_str());
-      throw RuntimeFailure(path + ": cannot write (check permissions and free space)");
-    }
+  DurableFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write) {
+  const std::string temp = temp_path_for(path);
+  try {
+    write(temp);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
   }
-  if (int fd = ::open(temp.c_str(), O_RDONLY); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+  const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const std::string why = errno_text();
+    ::unlink(temp.c_str());
+    throw RuntimeFailure(path + ": cannot reopen " + temp + ": " + why);
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw RuntimeFailure(path + ": cannot move the finished file into place");
-  }
+  move_into_place(fd, temp, path);
+}
+
+void sync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+bool is_temporary_file_name(const std::string& name) {
+  const auto at = name.rfind(".tmp");
+  if (at == std::string::npos) return false;
+  const std::string rest = name.substr(at + 4);  // "" (older writers) or ".<pid>"
+  return rest.empty() || (rest.size() > 1 && rest[0] == '.' &&
+                          rest.find_first_not_of("0123456789", 1) == std::string::npos);
 }
 
 std::string read_file(const std::string& path) {

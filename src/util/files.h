@@ -1,13 +1,53 @@
 #pragma once
+// Every file the program publishes goes through DurableFile: it is written under a temporary name beside its
+// destination, flushed to disk (fsync, checked), renamed over the destination and the directory entry synced.
+// A crash or a full disk leaves the old file or the new one, never a mixture, and never a user's file half
+// overwritten. Errors are RuntimeFailure naming the file and the system's reason.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace ssmax {
 
-// Replaces `path` with `text` atomically: temp file in the same directory, fsync, rename.
-// Throws RuntimeFailure naming the path on failure; the old file is untouched then.
+class DurableFile {
+ public:
+  explicit DurableFile(std::string path);  // creates <path>.tmp.<pid>
+  ~DurableFile();                          // not committed: the temporary file is removed
+  DurableFile(const DurableFile&) = delete;
+  DurableFile& operator=(const DurableFile&) = delete;
+
+  void write(const void* data, size_t bytes);                      // appends
+  void write_at(uint64_t offset, const void* data, size_t bytes);  // e.g. a header filled in at the end
+  void commit();  // fsync, close, rename into place, sync the directory
+
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_, temp_;
+  int fd_ = -1;
+};
+
+// Replaces `path` with `text` durably (see DurableFile).
 void write_file_atomic(const std::string& path, const std::string& text);
+
+// For writers that insist on opening the file themselves (a torch archive): `write` fills the temporary path it
+// is given; it is then synced and renamed over `path` as DurableFile does. The temporary file is removed if
+// `write` throws.
+void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write);
+
+// Makes a rename in `dir` durable. Best effort: some filesystems refuse to sync a directory.
+void sync_directory(const std::string& dir);
+
+// A leftover of an interrupted DurableFile (or of the older "<name>.tmp" writers).
+bool is_temporary_file_name(const std::string& file_name);
 
 // Whole file as a string; throws RuntimeFailure naming the path if it cannot be read.
 std::string read_file(const std::string& path);
+
+// The system's reason for the last failed call (strerror(errno)).
+std::string errno_text();
 
 }  // namespace ssmax

@@ -1,6 +1,7 @@
 #pragma once
-// A labelled heatmap (rows × columns of values, each cell printed) as PNG and SVG, drawn with cairo.
-// Used for attention mass per layer × head and needle accuracy per depth × length.
+// A labelled heatmap (rows × columns of values, each cell printed) as PNG and SVG, drawn with cairo like
+// the line plots (report/canvas.h). Used for attention mass per layer × head and needle accuracy per
+// depth × length. Torch-free.
 #include <string>
 #include <vector>
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "data/tokenizer.h"
-#include "eval/token_source.h"
+#include "data/token_source.h"
 
 namespace ssmax {
 

@@ -12,10 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/eval_commands.h"
-#include "eval/eval_model.h"
-#include "eval/finetune.h"
-#include "eval/needle_prompt.h"
+#include "data/needle_prompt.h"
+#include "train/finetune.h"
+#include "train/finetune_batches.h"
 #include "train/optimizer.h"
 #include "train/run_dir.h"
 #include "train/session.h"
@@ -118,6 +117,15 @@ class FinetuneObjective : public TrainingObjective {
   double lm_weight_;
 };
 
+// What a finetune changes in the source run's config, before the user's --set: a short run at a lower rate.
+const std::vector<std::string>& finetune_defaults() {
+  static const std::vector<std::string> defaults = {
+      "train.max_steps=200", "train.log_every=10",   "train.eval_every=50", "train.eval_batches=4",
+      "train.checkpoint_every=100", "train.grad_accum_steps=1", "optim.lr=3e-4", "optim.min_lr=3e-5",
+      "optim.warmup_steps=20"};
+  return defaults;
+}
+
 }  // namespace
 
 int run_finetune(const FinetuneArgs& args) {
@@ -126,26 +134,17 @@ int run_finetune(const FinetuneArgs& args) {
   if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
   if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
     throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
-  const std::string source = resolve_checkpoint(args.checkpoint);
-  const CheckpointMeta source_meta = read_checkpoint_meta(source);
-  const std::string source_run = fs::path(source).parent_path().parent_path().string();
+  const CheckpointInfo source = open_checkpoint(args.checkpoint);
+  const CheckpointMeta& source_meta = source.meta;
 
   // The source run's config with finetuning defaults, then the user's --set.
   json merged = source_meta.config;
-  merged["out_dir"] = fs::path(source_run).lexically_normal().string() + "-ft-" + args.task;
-  merged["train"]["max_steps"] = 200;
-  merged["train"]["log_every"] = 10;
-  merged["train"]["eval_every"] = 50;
-  merged["train"]["eval_batches"] = 4;
-  merged["train"]["checkpoint_every"] = 100;
-  merged["train"]["grad_accum_steps"] = 1;
-  merged["optim"]["lr"] = 3e-4;
-  merged["optim"]["min_lr"] = 3e-5;
-  merged["optim"]["warmup_steps"] = 20;
+  merged["out_dir"] = fs::path(source.run_dir).lexically_normal().string() + "-ft-" + args.task;
+  for (const auto& assignment : finetune_defaults()) apply_override(merged, assignment);
   for (const auto& assignment : args.overrides) apply_override(merged, assignment);
   const Config config = config_from_json(merged, "finetune " + args.checkpoint);
   if (config_to_json(config)["model"] != source_meta.config["model"])
-    throw UsageError("finetune: model.* keys cannot change (the weights come from " + source + ")");
+    throw UsageError("finetune: model.* keys cannot change (the weights come from " + source.path + ")");
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   if (config.model.position == "learned" && longest + 10 > config.model.block_size)
     throw UsageError("--lengths " + std::to_string(longest) + ": learned positions need prompt + answer (~10 tokens) <= "
@@ -158,7 +157,7 @@ int run_finetune(const FinetuneArgs& args) {
 
   const RunDirState state = open_run_dir(config);
   const std::string run_dir = config.out_dir;
-  const json task = {{"task", args.task}, {"source", fs::absolute(source).lexically_normal().string()},
+  const json task = {{"task", args.task}, {"source", fs::absolute(source.path).lexically_normal().string()},
                      {"lengths", args.lengths}, {"lm_weight", args.lm_weight}};
   const fs::path task_file = fs::path(run_dir) / "finetune.json";
   if (state != RunDirState::Fresh && fs::exists(task_file) && json::parse(read_file(task_file.string())) != task)
@@ -173,18 +172,16 @@ int run_finetune(const FinetuneArgs& args) {
   auto session = make_model_session(config, run_dir, source_meta.vocab_size);
   if (state == RunDirState::SameRunUnfinished) {
     const std::string latest = find_resume_checkpoint(run_dir);
-    const CheckpointMeta stored = read_checkpoint_meta(latest);
-    truncate_logs_to_checkpoint(run_dir, stored);
-    log_to_file((fs::path(run_dir) / "train.log").string());
+    reopen_run_logs(run_dir, read_checkpoint_meta(latest));
     session->meta = load_checkpoint(latest, session->model, session->optimizer.get());
     apply_optimizer_config(*session->optimizer, config.optim);
     spdlog::info("finetune: resumed {} at step {}/{}", run_dir, session->meta.step, config.train.max_steps);
   } else {
     log_to_file((fs::path(run_dir) / "train.log").string());
-    load_checkpoint(source, session->model, nullptr);
+    load_checkpoint(source.path, session->model, nullptr);
     session->meta.dataset_dir = source_meta.dataset_dir;
     session->meta.dataset_fingerprint = source_meta.dataset_fingerprint;
-    spdlog::info("finetune --task {}: {} → {}, {} steps of {} sequences, lengths {}, lm weight {}", args.task, source,
+    spdlog::info("finetune --task {}: {} → {}, {} steps of {} sequences, lengths {}, lm weight {}", args.task, source.path,
                  run_dir, config.train.max_steps, config.train.batch_size, json(args.lengths).dump(), args.lm_weight);
   }
   session->meta.config = config_to_json(config);

@@ -1,42 +1,17 @@
-#include "eval/heatmap.h"
-
-// Full paths: cairo's include directory is kept off the torch targets (it would invalidate their PCH).
-#include <cairo/cairo-svg.h>
-#include <cairo/cairo.h>
+#include "report/heatmap.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "util/errors.h"
+#include "report/canvas.h"
 
 namespace ssmax {
 namespace {
 
-constexpr const char* kFont = "DejaVu Sans";
-
-struct Color {
-  double r, g, b;
-};
-
-// Viridis at five stops, interpolated: perceptually even and readable in greyscale.
-Color colormap(double t) {
-  static const Color stops[] = {{0.267, 0.005, 0.329}, {0.231, 0.322, 0.545}, {0.129, 0.569, 0.549},
-                                {0.369, 0.788, 0.384}, {0.993, 0.906, 0.144}};
-  t = std::clamp(t, 0.0, 1.0) * 4;
-  const int i = std::min(3, static_cast<int>(t));
-  const double f = t - i;
-  return {stops[i].r + f * (stops[i + 1].r - stops[i].r), stops[i].g + f * (stops[i + 1].g - stops[i].g),
-          stops[i].b + f * (stops[i + 1].b - stops[i].b)};
-}
-
 void text_at(cairo_t* cr, const std::string& text, double x, double y, double size, double align, bool bold = false) {
-  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, text.c_str(), &e);
-  cairo_move_to(cr, x - align * e.x_advance, y);
-  cairo_show_text(cr, text.c_str());
+  set_font(cr, size, bold);
+  show_text(cr, text, x, y, align);
 }
 
 std::string format_value(const std::string& format, double value) {
@@ -77,8 +52,8 @@ void draw(cairo_t* cr, const Heatmap& h, const Layout& l) {
     for (size_t c = 0; c < h.columns.size(); ++c) {
       const double value = r < h.values.size() && c < h.values[r].size() ? h.values[r][c] : NAN;
       const double x = l.left + c * l.cell_w, y = l.top + r * l.cell_h;
-      const Color color = std::isfinite(value) ? colormap((value - h.lo) / span) : Color{0.9, 0.9, 0.9};
-      cairo_set_source_rgb(cr, color.r, color.g, color.b);
+      const Rgb color = std::isfinite(value) ? viridis((value - h.lo) / span) : Rgb{0.9, 0.9, 0.9};
+      set_color(cr, color);
       cairo_rectangle(cr, x, y, l.cell_w - 1, l.cell_h - 1);
       cairo_fill(cr);
       // Dark text on light cells, white on dark ones.
@@ -104,8 +79,7 @@ void draw(cairo_t* cr, const Heatmap& h, const Layout& l) {
   // Colour bar with its range.
   const double bar_x = l.left + h.columns.size() * l.cell_w + 30, bar_h = std::max(80.0, h.rows.size() * l.cell_h);
   for (int i = 0; i < 100; ++i) {
-    const Color color = colormap(1 - i / 99.0);
-    cairo_set_source_rgb(cr, color.r, color.g, color.b);
+    set_color(cr, viridis(1 - i / 99.0));
     cairo_rectangle(cr, bar_x, l.top + bar_h * i / 100, 16, bar_h / 100 + 0.5);
     cairo_fill(cr);
   }
@@ -114,39 +88,11 @@ void draw(cairo_t* cr, const Heatmap& h, const Layout& l) {
   text_at(cr, format_value(h.format, h.lo), bar_x + 22, l.top + bar_h, 11, 0);
 }
 
-void check(cairo_status_t status, const std::string& path) {
-  if (status != CAIRO_STATUS_SUCCESS)
-    throw RuntimeFailure(path + ": cannot draw the heatmap (" + cairo_status_to_string(status) + ")");
-}
-
 }  // namespace
 
 std::vector<std::string> write_heatmap(const Heatmap& h, const std::string& stem) {
   const Layout l = layout_for(h);
-  const std::string png = stem + ".png", svg = stem + ".svg";
-  {
-    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(l.width),
-                                                          static_cast<int>(l.height));
-    cairo_t* cr = cairo_create(surface);
-    draw(cr, h, l);
-    const cairo_status_t drawn = cairo_status(cr);
-    cairo_destroy(cr);
-    const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(surface, png.c_str()) : drawn;
-    cairo_surface_destroy(surface);
-    check(written, png);
-  }
-  {
-    cairo_surface_t* surface = cairo_svg_surface_create(svg.c_str(), l.width, l.height);
-    cairo_t* cr = cairo_create(surface);
-    draw(cr, h, l);
-    const cairo_status_t drawn = cairo_status(cr);
-    cairo_destroy(cr);
-    cairo_surface_finish(surface);
-    const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surface) : drawn;
-    cairo_surface_destroy(surface);
-    check(written, svg);
-  }
-  return {png, svg};
+  return write_png_and_svg(stem, {l.width, l.height, "heatmap"}, [&](cairo_t* cr) { draw(cr, h, l); });
 }
 
 }  // namespace ssmax

@@ -1,4 +1,4 @@
-#include "eval/needle_prompt.h"
+#include "data/needle_prompt.h"
 
 #include <algorithm>
 #include <cctype>

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <set>
 
-#include "eval/finetune.h"
+#include "train/finetune_batches.h"
 #include "util/errors.h"
 
 namespace ssmax {

@@ -1,4 +1,4 @@
-#include "eval/token_source.h"
+#include "data/token_source.h"
 
 #include "util/errors.h"
 

@@ -1,0 +1,163 @@
+// Token shards (header, uint16/uint32 ids, damaged files), the content hash, and DurableFile, the one way a
+// file is published (temporary file, fsync, rename).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "data/shard.h"
+#include "test_util.h"
+#include "util/errors.h"
+#include "util/files.h"
+#include "util/hash.h"
+
+namespace ssmax {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string scratch() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return test_dir("shard-" + std::string(info->test_suite_name()) + "." + info->name());
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+std::vector<uint32_t> read_all(const TokenShard& shard) {
+  std::vector<uint32_t> ids(shard.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = shard.at(i);
+  return ids;
+}
+
+TEST(DataHash, KnownFnv1aValues) {
+  EXPECT_EQ(hash_hex(hash_bytes("")), "cbf29ce484222325");
+  EXPECT_EQ(hash_hex(hash_bytes("a")), "af63dc4c8601ec8c");
+  EXPECT_EQ(hash_hex(hash_bytes("foobar")), "85944171f73967e8");
+  EXPECT_EQ(Hasher64().update("foo").update("bar").hex(), "85944171f73967e8");  // streaming
+}
+
+TEST(ShardTest, RoundTripUint16) {
+  const std::string path = scratch() + "/a.bin";
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 5000; ++i) ids.push_back((i * 7919u) % 65536u);
+  write_shard(path, ids, 65536);
+  EXPECT_EQ(fs::file_size(path), 32u + 2u * ids.size());
+  const TokenShard shard = TokenShard::open(path);
+  EXPECT_EQ(shard.size(), ids.size());
+  EXPECT_EQ(shard.vocab_size(), 65536u);
+  EXPECT_EQ(read_all(shard), ids);
+  std::vector<int64_t> window(10);
+  shard.copy_to(100, 10, window.data());
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(window[i], static_cast<int64_t>(ids[100 + i]));
+}
+
+TEST(ShardTest, RoundTripUint32) {
+  const std::string path = scratch() + "/a.bin";
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 5000; ++i) ids.push_back((i * 104729u) % 100000u);
+  write_shard(path, ids, 100000);
+  EXPECT_EQ(fs::file_size(path), 32u + 4u * ids.size());
+  TokenShard shard = TokenShard::open(path);
+  TokenShard moved = std::move(shard);
+  EXPECT_EQ(moved.vocab_size(), 100000u);
+  EXPECT_EQ(read_all(moved), ids);
+  std::vector<int64_t> window(3);
+  moved.copy_to(4997, 3, window.data());
+  EXPECT_EQ(window[2], static_cast<int64_t>(ids[4999]));
+}
+
+TEST(ShardTest, EmptyShardAndBadIds) {
+  const std::string dir = scratch();
+  write_shard(dir + "/empty.bin", {}, 10);
+  EXPECT_EQ(TokenShard::open(dir + "/empty.bin").size(), 0u);
+  EXPECT_THROW(write_shard(dir + "/bad.bin", {1, 10}, 10), RuntimeFailure);
+  EXPECT_FALSE(fs::exists(dir + "/bad.bin"));
+}
+
+TEST(ShardTest, BadMagicNamesFile) {
+  const std::string path = scratch() + "/train.bin";
+  write(path, std::string(64, 'x'));
+  const std::string msg = error_of([&] { TokenShard::open(path); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad magic"), std::string::npos) << msg;
+  EXPECT_THROW(TokenShard::open(path), RuntimeFailure);
+}
+
+TEST(ShardTest, WrongVersionNamesFile) {
+  const std::string path = scratch() + "/train.bin";
+  write_shard(path, {1, 2, 3}, 100);
+  std::string bytes = read_file(path);
+  bytes[8] = 7;  // version field
+  write(path, bytes);
+  const std::string msg = error_of([&] { TokenShard::open(path); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("version 7"), std::string::npos) << msg;
+}
+
+TEST(ShardTest, TruncatedNamesFileAndSizes) {
+  const std::string dir = scratch();
+  const std::string path = dir + "/train.bin";
+  write_shard(path, std::vector<uint32_t>(100, 5), 100);
+  fs::resize_file(path, 32 + 150);
+  const std::string msg = error_of([&] { TokenShard::open(path); });
+  EXPECT_NE(
+      msg.find(path + ": truncated: header says 100 tokens (232 bytes) but file has 182 bytes"),
+      std::string::npos)
+      << msg;
+  write(dir + "/tiny.bin", "SSMXTOK");
+  const std::string tiny = error_of([&] { TokenShard::open(dir + "/tiny.bin"); });
+  EXPECT_NE(tiny.find("truncated"), std::string::npos) << tiny;
+  EXPECT_THROW(TokenShard::open(dir + "/missing.bin"), RuntimeFailure);
+}
+
+TEST(DurableFile, ReplacesOnlyOnCommitAndLeavesNoTemporaryFile) {
+  const std::string dir = scratch(), path = dir + "/notes.txt";
+  write(path, "old");
+  {
+    DurableFile file(path);
+    file.write("new text", 8);
+    EXPECT_TRUE(fs::exists(file.temp_path()));
+    EXPECT_EQ(read_file(path), "old");  // readers see the old file until the commit
+  }  // abandoned: the old file stays, the temporary one goes
+  EXPECT_EQ(read_file(path), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  DurableFile file(path);
+  file.write("0123456789", 10);
+  file.write_at(0, "ab", 2);
+  file.commit();
+  EXPECT_EQ(read_file(path), "ab23456789");
+  EXPECT_THROW(file.write("x", 1), RuntimeFailure);
+  write_file_atomic(path, "whole");
+  EXPECT_EQ(read_file(path), "whole");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
+TEST(DurableFile, FailuresNameTheFileAndKeepTheOldOne) {
+  const std::string dir = scratch();
+  const std::string msg = error_of([&] { write_file_atomic(dir + "/no/such/dir/x.json", "{}"); });
+  EXPECT_NE(msg.find(dir + "/no/such/dir/x.json"), std::string::npos) << msg;
+  write(dir + "/kept.pt", "old");
+  EXPECT_THROW(publish_file(dir + "/kept.pt", [](const std::string&) { throw RuntimeFailure("writer failed"); }),
+               RuntimeFailure);
+  EXPECT_EQ(read_file(dir + "/kept.pt"), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  EXPECT_TRUE(is_temporary_file_name("step_00000060.pt.tmp"));
+  EXPECT_TRUE(is_temporary_file_name("latest.tmp.12345"));
+  EXPECT_FALSE(is_temporary_file_name("step_00000060.pt"));
+  EXPECT_FALSE(is_temporary_file_name("notes.tmp.txt"));
+}
+
+}  // namespace
+}  // namespace ssmax
