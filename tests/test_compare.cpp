@@ -76,8 +76,10 @@ std::vector<std::string> three_variants(const std::string& root) {
   std::vector<std::string> dirs;
   const double softmax[] = {3.0, 3.2, 3.4}, ssmax[] = {2.8, 2.9, 3.0}, ssmax_low[] = {2.7, 2.75, 2.8};
   for (int seed = 1; seed <= 3; ++seed) {
-    dirs.push_back(write_run(root, "softmax-" + std::to_string(seed), variant("softmax", seed), falling_to(softmax[seed - 1])));
-    dirs.push_back(write_run(root, "ssmax-" + std::to_string(seed), variant("ssmax", seed), falling_to(ssmax[seed - 1])));
+    dirs.push_back(
+        write_run(root, "softmax-" + std::to_string(seed), variant("softmax", seed), falling_to(softmax[seed - 1])));
+    dirs.push_back(
+        write_run(root, "ssmax-" + std::to_string(seed), variant("ssmax", seed), falling_to(ssmax[seed - 1])));
     dirs.push_back(write_run(root, "ssmax-s02-" + std::to_string(seed), variant("ssmax", seed, 0.2),
                              falling_to(ssmax_low[seed - 1])));
   }
@@ -126,10 +128,10 @@ TEST(Stats, MeanAndSampleStd) {
 }
 
 TEST(Stats, IncompleteBetaKnownValues) {
-  EXPECT_NEAR(incomplete_beta(1, 1, 0.3), 0.3, 1e-12);            // uniform CDF
-  EXPECT_NEAR(incomplete_beta(3, 1, 0.5), 0.125, 1e-12);          // I_x(a,1) = x^a
+  EXPECT_NEAR(incomplete_beta(1, 1, 0.3), 0.3, 1e-12);                   // uniform CDF
+  EXPECT_NEAR(incomplete_beta(3, 1, 0.5), 0.125, 1e-12);                 // I_x(a,1) = x^a
   EXPECT_NEAR(incomplete_beta(1, 4, 0.2), 1 - std::pow(0.8, 4), 1e-12);  // I_x(1,b) = 1-(1-x)^b
-  EXPECT_NEAR(incomplete_beta(7.5, 7.5, 0.5), 0.5, 1e-12);        // symmetry
+  EXPECT_NEAR(incomplete_beta(7.5, 7.5, 0.5), 0.5, 1e-12);               // symmetry
   EXPECT_NEAR(incomplete_beta(2, 3, 0.4) + incomplete_beta(3, 2, 0.6), 1, 1e-12);
   EXPECT_EQ(incomplete_beta(2, 3, 0), 0);
   EXPECT_EQ(incomplete_beta(2, 3, 1), 1);
@@ -182,8 +184,8 @@ TEST(Compare, EmaIsDebiasedLikeTensorBoard) {
   const Curve c{{1, 2, 3}, {4, 2, 1}};
   EXPECT_EQ(ema_smooth(c, 0).y, c.y);
   const Curve s = ema_smooth(c, 0.5);
-  EXPECT_DOUBLE_EQ(s.y[0], 4);                                // first value unchanged
-  EXPECT_DOUBLE_EQ(s.y[1], (0.25 * 4 + 0.5 * 2) / 0.75);      // e = 0.5·2 + 0.5·(0.5·4) = 2; / (1 - 0.25)
+  EXPECT_DOUBLE_EQ(s.y[0], 4);                            // first value unchanged
+  EXPECT_DOUBLE_EQ(s.y[1], (0.25 * 4 + 0.5 * 2) / 0.75);  // e = 0.5·2 + 0.5·(0.5·4) = 2; / (1 - 0.25)
   EXPECT_DOUBLE_EQ(s.y[2], (0.125 * 4 + 0.25 * 2 + 0.5 * 1) / 0.875);
 }
 

@@ -118,8 +118,8 @@ TEST(Config, EveryPresetLoads) {
     const json resolved = config_to_json(c);
     EXPECT_EQ(config_to_json(config_from_json(resolved, name)), resolved);
   }
-  for (const char* expected : {"kjv-tiny-softmax.json", "kjv-tiny-ssmax.json", "kjv-tiny-ssmax_bias.json",
-                               "paper-162m.json"})
+  for (const char* expected :
+       {"kjv-tiny-softmax.json", "kjv-tiny-ssmax.json", "kjv-tiny-ssmax_bias.json", "paper-162m.json"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
 }
 
@@ -189,17 +189,17 @@ TEST(Config, WrongTypesAreRejected) {
     std::string key, expected;
   };
   const std::vector<Case> cases = {
-      {{{"model", {{"n_layer", "4"}}}}, "model.n_layer", "integer"},    // string for int
-      {{{"model", {{"n_layer", 4.5}}}}, "model.n_layer", "integer"},    // float for int
-      {{{"model", {{"n_layer", 4.0}}}}, "model.n_layer", "integer"},    // a float, even if whole
-      {{{"model", {{"bias", 1}}}}, "model.bias", "true or false"},      // int for bool
-      {{{"model", {{"bias", "true"}}}}, "model.bias", "true or false"}, // string for bool
-      {{{"optim", {{"lr", "3e-4"}}}}, "optim.lr", "number"},            // string for double
-      {{{"optim", {{"lr", true}}}}, "optim.lr", "number"},              // bool for double
-      {{{"name", 5}}, "name", "string"},                                 // int for string
+      {{{"model", {{"n_layer", "4"}}}}, "model.n_layer", "integer"},        // string for int
+      {{{"model", {{"n_layer", 4.5}}}}, "model.n_layer", "integer"},        // float for int
+      {{{"model", {{"n_layer", 4.0}}}}, "model.n_layer", "integer"},        // a float, even if whole
+      {{{"model", {{"bias", 1}}}}, "model.bias", "true or false"},          // int for bool
+      {{{"model", {{"bias", "true"}}}}, "model.bias", "true or false"},     // string for bool
+      {{{"optim", {{"lr", "3e-4"}}}}, "optim.lr", "number"},                // string for double
+      {{{"optim", {{"lr", true}}}}, "optim.lr", "number"},                  // bool for double
+      {{{"name", 5}}, "name", "string"},                                    // int for string
       {{{"data", {{"sources", "data/kjv.txt"}}}}, "data.sources", "list"},  // string for list
       {{{"data", {{"sources", json::array({1})}}}}, "data.sources", "list"},
-      {{{"seed", -1}}, "seed", ""},                                      // negative for unsigned
+      {{{"seed", -1}}, "seed", ""},  // negative for unsigned
       {{{"train", {{"max_steps", nullptr}}}}, "train.max_steps", "integer"},
   };
   for (const auto& c : cases) {
@@ -263,7 +263,8 @@ TEST(Config, ChoicesAreListed) {
   EXPECT_CONTAINS(m, "cuda:N");
   for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12"})
     EXPECT_NO_THROW(config_from_json({{"device", ok}}, "t")) << ok;
-  for (const char* bad : {"cuda:", "cuda:x", "cuda:1a"}) EXPECT_THROW(config_from_json({{"device", bad}}, "t"), UsageError) << bad;
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:1a"})
+    EXPECT_THROW(config_from_json({{"device", bad}}, "t"), UsageError) << bad;
 }
 
 TEST(Config, EmbeddingMustDivideIntoHeads) {
@@ -370,11 +371,16 @@ TEST(Config, BadOverridesAreUsageErrors) {
     std::string assignment, key;
   };
   const std::vector<Case> bad_types = {
-      {"model.n_layer=two", "model.n_layer"}, {"model.n_layer=2.5", "model.n_layer"},
-      {"model.n_layer=", "model.n_layer"},    {"model.n_layer=\"2\"", "model.n_layer"},
-      {"model.bias=1", "model.bias"},         {"model.bias=yes", "model.bias"},
-      {"optim.lr=fast", "optim.lr"},          {"optim.lr=[1]", "optim.lr"},
-      {"optim.lr=0", "optim.lr"},             {"model.dropout=1.0", "model.dropout"},
+      {"model.n_layer=two", "model.n_layer"},
+      {"model.n_layer=2.5", "model.n_layer"},
+      {"model.n_layer=", "model.n_layer"},
+      {"model.n_layer=\"2\"", "model.n_layer"},
+      {"model.bias=1", "model.bias"},
+      {"model.bias=yes", "model.bias"},
+      {"optim.lr=fast", "optim.lr"},
+      {"optim.lr=[1]", "optim.lr"},
+      {"optim.lr=0", "optim.lr"},
+      {"model.dropout=1.0", "model.dropout"},
       {"train.batch_size=-1", "train.batch_size"},
       {"model.attention.normalizer=foo", "model.attention.normalizer"},
   };

@@ -80,8 +80,8 @@ TEST(Config, KeysAreUniqueAndKnown) {
   auto sorted = keys;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "duplicate key";
-  for (const char* k : {"model.attention.normalizer", "optim.lr", "train.batch_size", "data.tokenizer.vocab_size",
-                        "out_dir", "seed"})
+  for (const char* k :
+       {"model.attention.normalizer", "optim.lr", "train.batch_size", "data.tokenizer.vocab_size", "out_dir", "seed"})
     EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
 }
 
@@ -109,8 +109,7 @@ TEST(Config, DifferencesListExactlyTheChangedKeys) {
   json typed = base;
   typed["model"]["dropout"] = 0.5;
   typed["model"]["tie_embeddings"] = 1;
-  EXPECT_EQ(config_differences(base, typed),
-            (std::vector<std::string>{"model.dropout", "model.tie_embeddings"}));
+  EXPECT_EQ(config_differences(base, typed), (std::vector<std::string>{"model.dropout", "model.tie_embeddings"}));
 }
 
 // The README's config reference is generated from the schema; a key added, removed or re-documented without
@@ -135,8 +134,7 @@ TEST(ConfigSchema, ReferenceListsEveryKeyWithItsDefaultAndDoc) {
     EXPECT_FALSE(k.doc.empty()) << k.key;
     EXPECT_FALSE(k.type.empty()) << k.key;
     ASSERT_NE(json_at(defaults, k.key), nullptr) << k.key;
-    EXPECT_EQ(json::parse(k.default_value), *json_at(defaults, k.key))
-        << k.key;
+    EXPECT_EQ(json::parse(k.default_value), *json_at(defaults, k.key)) << k.key;
   }
   EXPECT_EQ(reference.front().key, "name");
 }

@@ -34,9 +34,8 @@ class TestDir {
   TestDir() {
     const char* base = std::getenv("SSMAX_TEST_TMP");
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (fs::path(base && *base ? base : "/tmp") /
-             ("ssmax-data-" + std::string(info->test_suite_name()) + "." + info->name() + "-" +
-              std::to_string(::getpid())))
+    path_ = (fs::path(base && *base ? base : "/tmp") / ("ssmax-data-" + std::string(info->test_suite_name()) + "." +
+                                                        info->name() + "-" + std::to_string(::getpid())))
                 .string();
     fs::remove_all(path_);
     fs::create_directories(path_);
@@ -51,9 +50,7 @@ class TestDir {
   std::string path_;
 };
 
-void write(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,16 +62,13 @@ std::string slurp(const std::string& path) {
 // About `bytes` of English-like lines from a fixed word list; same seed, same text.
 std::string make_text(size_t bytes, uint64_t seed = 1) {
   static const char* words[] = {
-      "the",      "and",   "of",    "to",    "in",    "that", "he",   "shall", "unto", "for",
-      "his",      "lord",  "they",  "be",    "is",    "him",  "not",  "them",  "with", "all",
-      "thou",     "thy",   "was",   "which", "my",    "said", "café", "naïve", "over", "river",
-      "mountain", "light", "water", "Day",   "Night", "King", "3",    "40"};
+      "the",  "and",   "of",   "to",    "in",       "that",  "he",    "shall", "unto",  "for",  "his",   "lord", "they",
+      "be",   "is",    "him",  "not",   "them",     "with",  "all",   "thou",  "thy",   "was",  "which", "my",   "said",
+      "café", "naïve", "over", "river", "mountain", "light", "water", "Day",   "Night", "King", "3",     "40"};
   constexpr size_t n_words = sizeof words / sizeof *words;
   std::string text;
   uint64_t state = seed * 0x9e3779b97f4a7c15ULL + 1;
-  auto next = [&state] {
-    return (state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33;
-  };
+  auto next = [&state] { return (state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33; };
   while (text.size() < bytes) {
     const int n = 4 + static_cast<int>(next() % 12);
     for (int i = 0; i < n; ++i) {
@@ -84,16 +78,6 @@ std::string make_text(size_t bytes, uint64_t seed = 1) {
     text += next() % 3 == 0 ? ".\n" : ",\n";
   }
   return text;
-}
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 DataConfig small_config(const std::string& dir, const std::string& source) {
@@ -118,14 +102,13 @@ TEST(TokenizerTest, RoundTripsTextExactly) {
   train_tokenizer({dir + "/corpus.txt", dir + "/tok", 400, "bpe"});
   const Tokenizer tok = Tokenizer::load(dir + "/tok.model");
   EXPECT_EQ(tok.vocab_size(), 400);
-  const std::vector<std::string> samples = {
-      "the lord said unto him,\n",
-      "  leading spaces, trailing  \n\n\nand  double  spaces\n",
-      "digits 0123456789 and 3.14159\ttab\r\nCRLF\n",
-      "unicode: café naïve é 漢字 🙂 — never seen in training\n",
-      " ",
-      "\n",
-      ""};
+  const std::vector<std::string> samples = {"the lord said unto him,\n",
+                                            "  leading spaces, trailing  \n\n\nand  double  spaces\n",
+                                            "digits 0123456789 and 3.14159\ttab\r\nCRLF\n",
+                                            "unicode: café naïve é 漢字 🙂 — never seen in training\n",
+                                            " ",
+                                            "\n",
+                                            ""};
   for (const auto& s : samples) {
     const auto ids = tok.encode(s);
     for (uint32_t id : ids) EXPECT_LT(id, 400u);
@@ -150,8 +133,7 @@ TEST(TokenizerTest, TrainingIsDeterministic) {
     train_tokenizer({dir + "/corpus.txt", dir + "/a_" + type, vocab, type});
     train_tokenizer({dir + "/corpus.txt", dir + "/b_" + type, vocab, type});
     // Compared as a hash: a mismatch would otherwise print two binary models in full.
-    EXPECT_EQ(hash_file(dir + "/a_" + type + ".model"), hash_file(dir + "/b_" + type + ".model"))
-        << type;
+    EXPECT_EQ(hash_file(dir + "/a_" + type + ".model"), hash_file(dir + "/b_" + type + ".model")) << type;
   }
 }
 
@@ -164,9 +146,7 @@ TEST(TokenizerTest, BadInputsThrowNamingTheFile) {
   EXPECT_THROW(Tokenizer::load(dir + "/junk.model"), RuntimeFailure);
   write(dir + "/corpus.txt", make_text(20000));
   // Too small a vocabulary for byte fallback plus every character: sentencepiece refuses.
-  const std::string tiny = error_of([&] {
-    train_tokenizer({dir + "/corpus.txt", dir + "/t", 50, "bpe"});
-  });
+  const std::string tiny = error_of([&] { train_tokenizer({dir + "/corpus.txt", dir + "/t", 50, "bpe"}); });
   EXPECT_NE(tiny.find("vocab_size=50"), std::string::npos) << tiny;
   // The schema refuses an unknown model type in a config (ConfigSchema tests); one that gets here anyway fails
   // in sentencepiece, named.
@@ -188,16 +168,14 @@ TEST(PrepareTest, SecondCallReusesWithoutRewriting) {
   EXPECT_LT(first.unigram_entropy_nats, std::log(400.0));
 
   std::map<std::string, fs::file_time_type> mtimes;
-  for (const auto& e : fs::directory_iterator(first.dir))
-    mtimes[e.path().string()] = e.last_write_time();
+  for (const auto& e : fs::directory_iterator(first.dir)) mtimes[e.path().string()] = e.last_write_time();
   const PreparedDataset second = prepare_dataset(data);
   EXPECT_TRUE(second.reused);
   EXPECT_EQ(second.dir, first.dir);
   EXPECT_EQ(second.fingerprint, first.fingerprint);
   EXPECT_EQ(second.train_tokens, first.train_tokens);
   std::map<std::string, fs::file_time_type> after;
-  for (const auto& e : fs::directory_iterator(first.dir))
-    after[e.path().string()] = e.last_write_time();
+  for (const auto& e : fs::directory_iterator(first.dir)) after[e.path().string()] = e.last_write_time();
   EXPECT_EQ(after, mtimes);
   // Only the finished dataset (and its quick-check record) is left in the cache directory: no build leftovers.
   std::vector<std::string> entries;
@@ -264,7 +242,7 @@ TEST(PrepareTest, DirectorySourcesAreSortedAndJoined) {
   // Each file is its own document (pieces never join two), so compare the lines the shards hold.
   const Tokenizer tok = Tokenizer::load(ds.tokenizer_model);
   EXPECT_EQ(sorted_lines(tok.decode(read_all(TokenShard::open(ds.train_shards.at(0)))) +
-                  tok.decode(read_all(TokenShard::open(ds.val_shards.at(0))))),
+                         tok.decode(read_all(TokenShard::open(ds.val_shards.at(0))))),
             sorted_lines("first file without newline\n" + body + "last\n"));
   EXPECT_TRUE(prepare_dataset(data).reused);
 }
@@ -276,8 +254,7 @@ TEST(PrepareTest, GivenTokenizerModelIsUsed) {
   train_tokenizer({dir + "/src.txt", dir + "/mine", 350, "bpe"});
   DataConfig data = small_config(dir, dir + "/src.txt");
   data.tokenizer.model = dir + "/mine.model";
-  const PreparedDataset ds =
-      prepare_dataset(data);  // 350 != vocab_size 400: a warning, not an error
+  const PreparedDataset ds = prepare_dataset(data);  // 350 != vocab_size 400: a warning, not an error
   EXPECT_EQ(ds.vocab_size, 350);
   EXPECT_EQ(slurp(ds.tokenizer_model), slurp(dir + "/mine.model"));
   EXPECT_EQ(TokenShard::open(ds.train_shards.at(0)).vocab_size(), 350u);
@@ -296,16 +273,12 @@ TEST(PrepareTest, GivenTokenizerModelIsUsed) {
 TEST(PrepareTest, MissingEmptyAndBadSettingsAreUsageErrors) {
   const TestDir tmp;
   const std::string& dir = tmp.path();
-  const std::string missing =
-      error_of([&] { prepare_dataset(small_config(dir, dir + "/nowhere.txt")); });
-  EXPECT_NE(missing.find("data.sources: '" + dir + "/nowhere.txt' does not exist"),
-            std::string::npos)
-      << missing;
+  const std::string missing = error_of([&] { prepare_dataset(small_config(dir, dir + "/nowhere.txt")); });
+  EXPECT_NE(missing.find("data.sources: '" + dir + "/nowhere.txt' does not exist"), std::string::npos) << missing;
   EXPECT_THROW(prepare_dataset(small_config(dir, dir + "/nowhere.txt")), UsageError);
 
   write(dir + "/empty.txt", "");
-  const std::string empty =
-      error_of([&] { prepare_dataset(small_config(dir, dir + "/empty.txt")); });
+  const std::string empty = error_of([&] { prepare_dataset(small_config(dir, dir + "/empty.txt")); });
   EXPECT_NE(empty.find(dir + "/empty.txt"), std::string::npos) << empty;
   EXPECT_THROW(prepare_dataset(small_config(dir, dir + "/empty.txt")), UsageError);
   fs::create_directories(dir + "/emptydir");
@@ -320,9 +293,7 @@ TEST(PrepareTest, MissingEmptyAndBadSettingsAreUsageErrors) {
   bad.val_fraction = 0.1;
   bad.tokenizer.vocab_size = 260;  // fewer than byte pieces + characters
   const std::string small = error_of([&] { prepare_dataset(bad); });
-  EXPECT_NE(small.find("data.tokenizer.vocab_size: 260 does not suit this corpus"),
-            std::string::npos)
-      << small;
+  EXPECT_NE(small.find("data.tokenizer.vocab_size: 260 does not suit this corpus"), std::string::npos) << small;
   EXPECT_THROW(prepare_dataset(bad), UsageError);
   // A failed build leaves nothing that looks like a dataset.
   EXPECT_FALSE(fs::exists(dir + "/cache") && !fs::is_empty(dir + "/cache"));

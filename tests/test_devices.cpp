@@ -56,7 +56,12 @@ int relabel_storages_as_cuda(const std::string& in, const std::string& out) {
   caffe2::serialize::PyTorchStreamReader reader(in);
   caffe2::serialize::PyTorchStreamWriter writer(out);
   writer.setMinVersion(reader.version());
-  const std::string cpu("X\x03\x00\x00\x00" "cpu", 8), cuda("X\x06\x00\x00\x00" "cuda:0", 11);
+  const std::string cpu("X\x03\x00\x00\x00"
+                        "cpu",
+                        8),
+      cuda("X\x06\x00\x00\x00"
+           "cuda:0",
+           11);
   int changed = 0;
   for (const auto& name : reader.getAllRecords()) {
     if (name == "version" || name == ".data/version" || name == "byteorder" || name == ".data/serialization_id")

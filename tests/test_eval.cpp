@@ -261,7 +261,8 @@ TEST(AttentionProbe, LastQueryRowsSumToOneAndMatchAFullCapture) {
     EXPECT_TRUE(torch::allclose(attention_mass(rows, 0, 48), torch::ones({1, 2}, torch::kDouble), 1e-5, 1e-5));
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> full;
-    m.model->forward(torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1}), nullptr, &full);
+    m.model->forward(torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1}), nullptr,
+                     &full);
     EXPECT_TRUE(torch::allclose(rows[0], full[0][0].select(1, 47).to(torch::kDouble), 1e-5, 1e-5));
     EXPECT_TRUE(torch::allclose(full[0].sum(-1), torch::ones({1, 2, 48}), 1e-5, 1e-5));  // every row, not only the last
   }
@@ -332,8 +333,9 @@ TEST(FinetuneNeedle, InterruptedAndResumedEqualsUnbroken) {
   args.checkpoint = tiny_run("rope", "ssmax_bias");
   args.lengths = {150, 160};
   auto overrides = [&](const std::string& out) {
-    return std::vector<std::string>{"out_dir=" + out, "train.max_steps=6", "train.batch_size=2", "train.log_every=2",
-                                    "train.eval_every=3", "train.eval_batches=1", "train.checkpoint_every=2"};
+    return std::vector<std::string>{"out_dir=" + out,          "train.max_steps=6",  "train.batch_size=2",
+                                    "train.log_every=2",       "train.eval_every=3", "train.eval_batches=1",
+                                    "train.checkpoint_every=2"};
   };
   args.overrides = overrides(dir + "/unbroken");
   EXPECT_EQ(run_finetune(args), 0);
@@ -376,8 +378,8 @@ TEST(FinetuneRepeat, RunsIntoItsOwnDirectoryNamedAfterTheTask) {
   args.checkpoint = tiny_run("rope", "softmax");
   args.task = "repeat";
   args.lengths = {32};
-  args.overrides = {"train.max_steps=30", "train.batch_size=4", "train.eval_every=30", "train.eval_batches=2",
-                    "optim.lr=3e-3", "optim.warmup_steps=5"};
+  args.overrides = {"train.max_steps=30",   "train.batch_size=4", "train.eval_every=30",
+                    "train.eval_batches=2", "optim.lr=3e-3",      "optim.warmup_steps=5"};
   EXPECT_EQ(run_finetune(args), 0);
   const std::string run = args.checkpoint + "-ft-repeat";  // the default out_dir names the task
   const auto task = nlohmann::json::parse(read_file(run + "/finetune.json"));

@@ -2,14 +2,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "export/export_model.h"
 #include "export/safetensors.h"
-#include "train/checkpoint.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "util/errors.h"
 #include "util/files.h"
 

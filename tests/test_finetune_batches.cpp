@@ -71,7 +71,7 @@ TEST(FinetuneRepeat, BatchesArePureFunctionsOfSeedStreamAndStep) {
   EXPECT_EQ(a.length, 64);  // lengths are taken in turn by step
   EXPECT_FALSE(torch::equal(a.inputs, repeat_training_batch(text, {32, 64}, 4, 7, 3, 1).inputs));  // validation
   EXPECT_FALSE(torch::equal(a.inputs, repeat_training_batch(text, {32, 64}, 4, 8, 3, 0).inputs));  // seed
-  EXPECT_THROW(repeat_training_batch(counting_text(20), {64}, 1, 7, 0, 0), RuntimeFailure);  // text too short
+  EXPECT_THROW(repeat_training_batch(counting_text(20), {64}, 1, 7, 0, 0), RuntimeFailure);        // text too short
 }
 
 }  // namespace

@@ -8,10 +8,10 @@
 
 #include "model/gpt.h"
 #include "report/metrics.h"
+#include "test_util.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
-#include "test_util.h"
 
 namespace ssmax {
 namespace {
@@ -47,8 +47,8 @@ TEST(GPT, LogitsShapeAndParameterNames) {
 TEST(GPT, TiedEmbeddingsShareOneMatrix) {
   GPT model(GPTOptions{small_model(), 40});
   EXPECT_FALSE(model->named_parameters().contains("lm_head.weight"));
-  const int64_t expected = 40 * 16 + 12 * 16 /*wpe*/ + 16 /*ln_f*/ +
-                           2 * (2 * 16 + 16 * 48 + 16 * 16 + 16 * 64 + 64 * 16);
+  const int64_t expected =
+      40 * 16 + 12 * 16 /*wpe*/ + 16 /*ln_f*/ + 2 * (2 * 16 + 16 * 48 + 16 * 16 + 16 * 64 + 64 * 16);
   EXPECT_EQ(model->num_parameters(), expected);
 }
 
@@ -179,8 +179,8 @@ TEST(Training, LossFallsAndSsmaxParametersAreRecorded) {
   TrainSummary summary = train(config);
   auto records = read_metrics(dir + "/run/metrics.jsonl").records;
   ASSERT_FALSE(records.empty());
-  EXPECT_EQ(records.front().s.size(), 1u);                  // one layer
-  EXPECT_EQ(records.front().s[0].size(), 2u);               // two heads
+  EXPECT_EQ(records.front().s.size(), 1u);                     // one layer
+  EXPECT_EQ(records.front().s[0].size(), 2u);                  // two heads
   EXPECT_LT(summary.final_val_loss, summary.unigram_entropy);  // context helps on this text
 }
 

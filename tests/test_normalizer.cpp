@@ -21,8 +21,8 @@ NormalizerOptions options_for(Normalizer kind, int64_t heads, double s_init = 0.
 }
 
 // The formula written as plainly as possible: one query row at a time, scalar factor per row.
-torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              Normalizer kind, const torch::Tensor& s, const torch::Tensor& b) {
+torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, Normalizer kind,
+                              const torch::Tensor& s, const torch::Tensor& b) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), d = q.size(3);
   std::vector<torch::Tensor> batches;
   for (int64_t bi = 0; bi < B; ++bi) {
@@ -212,7 +212,8 @@ TEST(Attention, FusedKernelMatchesExplicitWeights) {
   torch::manual_seed(9);
   for (int64_t prefix : {0, 3}) {
     SCOPED_TRACE("keys before the queries: " + std::to_string(prefix));
-    auto q = torch::randn({2, 3, 6, 8}), k = torch::randn({2, 3, 6 + prefix, 8}), v = torch::randn({2, 3, 6 + prefix, 8});
+    auto q = torch::randn({2, 3, 6, 8}), k = torch::randn({2, 3, 6 + prefix, 8}),
+         v = torch::randn({2, 3, 6 + prefix, 8});
     torch::Tensor weights;
     auto fused = causal_attention_prescaled(q, k, v, 0.0, false);
     auto explicit_path = causal_attention_prescaled(q, k, v, 0.0, false, &weights);

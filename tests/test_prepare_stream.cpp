@@ -261,8 +261,8 @@ ReferenceSplit encode_in_memory(const std::string& corpus_dir, const Tokenizer& 
 
 std::string generate_corpus(const std::string& dir, int mb) {
   const std::string out = dir + "/corpus";
-  const std::string command = std::string("bash '") + SSMAX_SOURCE_DIR + "/scripts/generate_corpus.sh' '" + out +
-                              "' " + std::to_string(mb) + " 3 2>/dev/null";
+  const std::string command = std::string("bash '") + SSMAX_SOURCE_DIR + "/scripts/generate_corpus.sh' '" + out + "' " +
+                              std::to_string(mb) + " 3 2>/dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   return out;
 }
@@ -318,7 +318,9 @@ TEST(PrepareStream, OlderDatasetsAreReadAndNewerOnesRefused) {
   fs::copy_file(built.val_shards.at(0), old + "/val.bin");
   auto meta = nlohmann::json::parse(slurp(built.dir + "/meta.json"));
   meta["format"] = 2;
-  meta["files"] = {{"tokenizer_model", "tokenizer.model"}, {"train_shard", "train.bin"}, {"val_shard", "val.bin"},
+  meta["files"] = {{"tokenizer_model", "tokenizer.model"},
+                   {"train_shard", "train.bin"},
+                   {"val_shard", "val.bin"},
                    {"corpus", "corpus.txt"}};
   std::ofstream(old + "/meta.json") << meta.dump();
   const PreparedDataset legacy = load_prepared_dataset(old);

@@ -91,8 +91,8 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
             config.model.mlp = mlp;
             config.model.tie_embeddings = tied;
             config.model.bias = std::string(norm) == "layernorm" && tied;  // biases in a quarter of the cases
-            const std::string name = std::string(normalizer) + "-" + position + "-" + norm + "-" + mlp +
-                                     (tied ? "-tied" : "-untied");
+            const std::string name =
+                std::string(normalizer) + "-" + position + "-" + norm + "-" + mlp + (tied ? "-tied" : "-untied");
             const int64_t length = std::string(position) == "rope" ? 3 * block : block;
             write_case(dir + "/" + name, config, vocab, length, 100 + cases++);
           }

@@ -6,10 +6,10 @@
 #include <fstream>
 
 #include "report/metrics.h"
+#include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
-#include "test_util.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -171,7 +171,7 @@ TEST(Checkpoint, RetentionKeepsNewestAndBestAndCleansLeftovers) {
         << json{{"step", step}, {"bytes", 7}, {"hash", "x"}, {"val_loss", val}}.dump();
   }
   std::ofstream(checkpoint_path(dir, 60) + ".tmp") << "torn";  // a write killed midway
-  std::ofstream(checkpoint_path(dir, 5)) << "no manifest";      // killed between archive and manifest
+  std::ofstream(checkpoint_path(dir, 5)) << "no manifest";     // killed between archive and manifest
   prune_checkpoints(dir, 2);
   std::vector<int64_t> kept;
   for (const auto& entry : list_checkpoints(dir)) kept.push_back(entry.step);

@@ -25,16 +25,6 @@ std::string scratch() {
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 std::vector<uint32_t> read_all(const TokenShard& shard) {
   std::vector<uint32_t> ids(shard.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = shard.at(i);
@@ -112,9 +102,8 @@ TEST(ShardTest, TruncatedNamesFileAndSizes) {
   write_shard(path, std::vector<uint32_t>(100, 5), 100);
   fs::resize_file(path, 32 + 150);
   const std::string msg = error_of([&] { TokenShard::open(path); });
-  EXPECT_NE(
-      msg.find(path + ": truncated: header says 100 tokens (232 bytes) but file has 182 bytes"),
-      std::string::npos)
+  EXPECT_NE(msg.find(path + ": truncated: header says 100 tokens (232 bytes) but file has 182 bytes"),
+            std::string::npos)
       << msg;
   write(dir + "/tiny.bin", "SSMXTOK");
   const std::string tiny = error_of([&] { TokenShard::open(dir + "/tiny.bin"); });
@@ -130,7 +119,7 @@ TEST(DurableFile, ReplacesOnlyOnCommitAndLeavesNoTemporaryFile) {
     file.write("new text", 8);
     EXPECT_TRUE(fs::exists(file.temp_path()));
     EXPECT_EQ(read_file(path), "old");  // readers see the old file until the commit
-  }  // abandoned: the old file stays, the temporary one goes
+  }                                     // abandoned: the old file stays, the temporary one goes
   EXPECT_EQ(read_file(path), "old");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
   DurableFile file(path);

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,7 +41,13 @@ std::string read_text(const std::string& path, const std::string& field = "text"
   Hasher64 raw;
   uint64_t raw_bytes = 0;
   int ends = 0;
-  stream_source_text(path, field, [&](std::string_view t, bool end) { text.append(t); ends += end; }, raw, raw_bytes);
+  stream_source_text(
+      path, field,
+      [&](std::string_view t, bool end) {
+        text.append(t);
+        ends += end;
+      },
+      raw, raw_bytes);
   EXPECT_EQ(raw.hex(), hash_hex(hash_file(path))) << path;
   EXPECT_EQ(raw_bytes, std::filesystem::file_size(path)) << path;
   if (documents) *documents = ends;
@@ -70,10 +76,9 @@ TEST(Sources, PlainTextIsOneDocumentEndingInANewline) {
 
 TEST(Sources, JsonLinesGiveTheTextFieldOfEachRecord) {
   const std::string dir = test_dir("sources-jsonl");
-  write(dir + "/a.jsonl",
-        "{\"id\": 1, \"text\": \"first document\"}\n\n"
-        "{\"text\": \"second\\nwith two lines\\n\", \"meta\": {\"x\": 1}}\r\n"
-        "{\"text\": \"\"}\n{\"text\": \"caf\\u00e9 last\"}");
+  write(dir + "/a.jsonl", "{\"id\": 1, \"text\": \"first document\"}\n\n"
+                          "{\"text\": \"second\\nwith two lines\\n\", \"meta\": {\"x\": 1}}\r\n"
+                          "{\"text\": \"\"}\n{\"text\": \"caf\\u00e9 last\"}");
   int documents = 0;
   EXPECT_EQ(read_text(dir + "/a.jsonl", "text", &documents), "first document\nsecond\nwith two lines\ncafé last\n");
   EXPECT_EQ(documents, 4 + 1);  // one per record, and the end of the file
@@ -100,8 +105,10 @@ TEST(Sources, GzipIsDecompressedForTextAndJsonLines) {
 TEST(Sources, BadRecordsAndBrokenGzipNameTheFileAndLine) {
   const std::string dir = test_dir("sources-bad");
   write(dir + "/a.jsonl", "{\"text\": \"ok\"}\n{\"text\": 3, \"body\": \"x\"}\n");
-  EXPECT_NE(usage_error(dir + "/a.jsonl").find("a.jsonl:2: no string field \"text\" (data.text_field; this record "
-                                               "has: body, text)"), std::string::npos);
+  EXPECT_NE(usage_error(dir + "/a.jsonl")
+                .find("a.jsonl:2: no string field \"text\" (data.text_field; this record "
+                      "has: body, text)"),
+            std::string::npos);
   write(dir + "/b.jsonl", "{\"text\": \"ok\"}\nnot json\n");
   EXPECT_NE(usage_error(dir + "/b.jsonl").find("b.jsonl:2: not a JSON object"), std::string::npos);
   write_gzip(dir + "/c.txt.gz", std::string(100000, 'x'));
@@ -122,8 +129,8 @@ TEST(Sources, AMixOfFormatsPreparesAllItsDocuments) {
   }
   std::filesystem::create_directories(dir + "/mixed");
   write(dir + "/mixed/1.txt", doc_a);
-  write_gzip(dir + "/mixed/2.jsonl.gz", nlohmann::json{{"text", doc_b}}.dump() + "\n" +
-                                            nlohmann::json{{"text", doc_c}}.dump() + "\n");
+  write_gzip(dir + "/mixed/2.jsonl.gz",
+             nlohmann::json{{"text", doc_b}}.dump() + "\n" + nlohmann::json{{"text", doc_c}}.dump() + "\n");
   write_gzip(dir + "/mixed/3.txt.gz", doc_a);
   DataConfig mixed;
   mixed.sources = {dir + "/mixed"};
@@ -138,8 +145,7 @@ TEST(Sources, AMixOfFormatsPreparesAllItsDocuments) {
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = stream.at(i);
     return tok.decode(ids);
   };
-  EXPECT_EQ(sorted_lines(decoded(a.train_shards) + decoded(a.val_shards)),
-            sorted_lines(doc_a + doc_b + doc_c + doc_a));
+  EXPECT_EQ(sorted_lines(decoded(a.train_shards) + decoded(a.val_shards)), sorted_lines(doc_a + doc_b + doc_c + doc_a));
   EXPECT_GT(a.val_tokens, 0u);
   mixed.text_field = "body";  // a JSON Lines source is read by field: another field is another dataset
   EXPECT_THROW(prepare_dataset(mixed), UsageError);

@@ -2,6 +2,7 @@
 // Shared helpers for tests: scratch directories and a tiny trainable config on generated text.
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,6 +22,17 @@ inline std::string test_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+// The message of what fn() throws, or "(no exception)".
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
 }
 
 // The lines of a text, sorted: what a dataset holds when the order of its pieces is not the point.

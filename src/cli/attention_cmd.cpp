@@ -21,7 +21,8 @@ Command add_attention_command(CLI::App& root) {
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
   app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
       ->capture_default_str();
-  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")->capture_default_str();
+  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")
+      ->capture_default_str();
   return {app, [args] { return run_attention(*args); }};
 }
 

@@ -24,8 +24,12 @@ Command add_bench_command(CLI::App& root) {
   auto args = std::make_shared<Args>();
   app->add_option("config", args->config_path, "JSON config file")->required();
   app->add_option("--normalizers", args->normalizers, "Comma-separated normalizers to compare")->capture_default_str();
-  app->add_option("--steps", args->steps, "Timed steps per normalizer")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--warmup", args->warmup, "Untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app->add_option("--steps", args->steps, "Timed steps per normalizer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--warmup", args->warmup, "Untimed steps first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app->add_option("--peak-tflops", args->peak_tflops,
                   "The device's peak TFLOP/s for model-FLOPs utilisation (e.g. 989 for an H200, dense bf16); "
                   "0 leaves mfu out")
@@ -41,8 +45,10 @@ Command add_bench_command(CLI::App& root) {
                          config.train.batch_size, config.model.block_size, args->steps, args->warmup);
             auto results = bench_normalizers(config, names, args->steps, args->warmup);
             for (const auto& r : results) {
-              nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)}, {"params", r.parameters},
-                                     {"median_step_s", r.median_step_s}, {"tokens_per_s", r.tokens_per_s},
+              nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)},
+                                     {"params", r.parameters},
+                                     {"median_step_s", r.median_step_s},
+                                     {"tokens_per_s", r.tokens_per_s},
                                      {"overhead_vs_" + normalizer_name(results[0].normalizer),
                                       r.median_step_s / results[0].median_step_s - 1.0},
                                      {"precision", config.train.precision},

@@ -19,8 +19,9 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--metric", options->metric, "Loss to compare")
       ->check(CLI::IsMember({"val_loss", "train_loss"}))
       ->capture_default_str();
-  app->add_option("--x", options->x_axis, "x axis of the curves: optimizer step, training tokens, or training "
-                                          "time in seconds")
+  app->add_option("--x", options->x_axis,
+                  "x axis of the curves: optimizer step, training tokens, or training "
+                  "time in seconds")
       ->check(CLI::IsMember({"step", "tokens", "time"}))
       ->capture_default_str();
   app->add_option("--smooth", options->smooth,

@@ -19,8 +19,9 @@ Command add_finetune_command(CLI::App& root) {
   app->add_option("--task", args->task, "needle or repeat")
       ->check(CLI::IsMember({"needle", "repeat"}))
       ->capture_default_str();
-  app->add_option("--lengths", args->lengths, "Sequence lengths in tokens (needle: the prompt), comma-separated, "
-                                              "used in turn step by step")
+  app->add_option("--lengths", args->lengths,
+                  "Sequence lengths in tokens (needle: the prompt), comma-separated, "
+                  "used in turn step by step")
       ->delimiter(',')
       ->capture_default_str();
   app->add_option("--lm-weight", args->lm_weight,

@@ -43,18 +43,15 @@ void add_set_option(CLI::App& app, std::vector<std::string>& overrides) {
 
 int main(int argc, char** argv) {
   ssmax::init_console_logging();
-  CLI::App app{
-      "ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
-      "or SSMax with bias, and compare them."};
+  CLI::App app{"ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
+               "or SSMax with bias, and compare them."};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
-  std::vector<ssmax::Command> commands = {ssmax::add_prepare_command(app), ssmax::add_train_command(app),
-                                          ssmax::add_bench_command(app),
-                                          ssmax::add_export_command(app), ssmax::add_sweep_command(app),
-                                          ssmax::add_compare_command(app), ssmax::add_generate_command(app),
-                                          ssmax::add_eval_command(app), ssmax::add_attention_command(app),
-                                          ssmax::add_needle_command(app), ssmax::add_finetune_command(app),
-                                          ssmax::add_keys_command(app)};
+  std::vector<ssmax::Command> commands = {
+      ssmax::add_prepare_command(app),  ssmax::add_train_command(app),    ssmax::add_bench_command(app),
+      ssmax::add_export_command(app),   ssmax::add_sweep_command(app),    ssmax::add_compare_command(app),
+      ssmax::add_generate_command(app), ssmax::add_eval_command(app),     ssmax::add_attention_command(app),
+      ssmax::add_needle_command(app),   ssmax::add_finetune_command(app), ssmax::add_keys_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

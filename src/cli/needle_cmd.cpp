@@ -26,7 +26,8 @@ Command add_needle_command(CLI::App& root) {
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/needle)");
   app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
       ->capture_default_str();
-  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")->capture_default_str();
+  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")
+      ->capture_default_str();
   return {app, [args] { return run_needle(*args); }};
 }
 

@@ -8,7 +8,8 @@
 namespace ssmax {
 
 Command add_prepare_command(CLI::App& root) {
-  auto* app = root.add_subcommand("prepare", "Train the tokenizer (or reuse it) and encode the corpus into token shards");
+  auto* app =
+      root.add_subcommand("prepare", "Train the tokenizer (or reuse it) and encode the corpus into token shards");
   auto config_path = std::make_shared<std::string>();
   auto overrides = std::make_shared<std::vector<std::string>>();
   app->add_option("config", *config_path, "JSON config file")->required();

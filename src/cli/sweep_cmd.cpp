@@ -22,8 +22,7 @@ Command add_sweep_command(CLI::App& root) {
   };
   auto args = std::make_shared<Args>();
   app->add_option("config", args->config_path, "JSON config file")->required();
-  app->add_option("--normalizers", args->normalizers,
-                  "Comma-separated normalizers (default: the config's)");
+  app->add_option("--normalizers", args->normalizers, "Comma-separated normalizers (default: the config's)");
   app->add_option("--seeds", args->seeds, "Comma-separated seeds (default: the config's)");
   app->add_option("--vary", args->vary,
                   "KEY=V1,V2,…: also vary a config key (repeatable), e.g. --vary model.attention.s_init=0.2,0.5")

@@ -104,8 +104,8 @@ void assign(const KeySpec& key, Field field, const json& value, const std::strin
           if (!value.is_string()) wrong_type();
           const auto s = value.get<std::string>();
           const bool allowed = key.matches ? key.matches(s)
-                               : key.choices.empty() ||
-                                     std::find(key.choices.begin(), key.choices.end(), s) != key.choices.end();
+                                           : key.choices.empty() || std::find(key.choices.begin(), key.choices.end(),
+                                                                              s) != key.choices.end();
           if (!allowed)
             fail(origin, "'" + key.path + "' = \"" + s + "\" is not allowed: expected " + describe_allowed(key));
           if constexpr (std::is_same_v<T, Normalizer>) *target = *normalizer_from_name(s);
@@ -132,8 +132,8 @@ void check_relations(const Config& c, const std::string& origin) {
     fail(origin, "model.position = \"rope\" needs an even head size, but n_embd / n_head = " +
                      std::to_string(m.n_embd / m.n_head));
   if (c.optim.min_lr > c.optim.lr)
-    fail(origin, "optim.min_lr = " + std::to_string(c.optim.min_lr) + " is above optim.lr = " +
-                     std::to_string(c.optim.lr) + " (min_lr must be <= lr)");
+    fail(origin, "optim.min_lr = " + std::to_string(c.optim.min_lr) +
+                     " is above optim.lr = " + std::to_string(c.optim.lr) + " (min_lr must be <= lr)");
   if (c.data.sources.empty()) fail(origin, "data.sources is empty: give at least one text file or directory");
   if (c.out_dir.empty()) fail(origin, "out_dir is empty: give the directory where the run is written");
 }

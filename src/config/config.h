@@ -21,10 +21,10 @@ struct TokenizerConfig {
 
 struct DataConfig {
   std::vector<std::string> sources{"data/kjv.txt"};  // text files or directories
-  std::string dataset_dir = "data/cache";           // tokenizer and shards are cached here
+  std::string dataset_dir = "data/cache";            // tokenizer and shards are cached here
   TokenizerConfig tokenizer;
   double val_fraction = 0.05;
-  std::string text_field = "text";  // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
+  std::string text_field = "text";    // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
   uint64_t shard_tokens = 100000000;  // tokens per shard file (the last of a split holds the rest)
 };
 
@@ -45,9 +45,9 @@ struct ModelConfig {
   bool tie_embeddings = true;
   std::string position = "learned";  // learned | rope
   double rope_theta = 10000.0;
-  std::string norm = "layernorm";    // layernorm | rmsnorm
-  std::string mlp = "gelu";          // gelu | swiglu
-  int mlp_hidden = 0;                // 0: 4*n_embd for gelu, 8*n_embd/3 for swiglu
+  std::string norm = "layernorm";  // layernorm | rmsnorm
+  std::string mlp = "gelu";        // gelu | swiglu
+  int mlp_hidden = 0;              // 0: 4*n_embd for gelu, 8*n_embd/3 for swiglu
   AttentionConfig attention;
 
   int resolved_mlp_hidden() const;
@@ -62,7 +62,7 @@ struct OptimConfig {
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
-  double grad_clip = 1.0;           // 0 disables clipping
+  double grad_clip = 1.0;  // 0 disables clipping
 };
 
 struct TrainConfig {
@@ -80,9 +80,9 @@ struct TrainConfig {
 
 // Data-parallel training under torchrun (src/dist/); ignored by a single process.
 struct DistributedConfig {
-  int timeout_s = 300;   // a collective that waits longer ends every rank with a message naming the one that stopped
-  double bucket_mb = 25; // gradients are all-reduced in flat buckets of about this size
-  bool overlap = true;   // start a bucket's all-reduce during backward, as soon as its gradients are complete
+  int timeout_s = 300;    // a collective that waits longer ends every rank with a message naming the one that stopped
+  double bucket_mb = 25;  // gradients are all-reduced in flat buckets of about this size
+  bool overlap = true;    // start a bucket's all-reduce during backward, as soon as its gradients are complete
 };
 
 struct Config {

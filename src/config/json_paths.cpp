@@ -29,7 +29,8 @@ void flatten_into(const json& j, const std::string& prefix, std::map<std::string
     out[prefix] = j;
     return;
   }
-  for (auto it = j.begin(); it != j.end(); ++it) flatten_into(*it, prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  for (auto it = j.begin(); it != j.end(); ++it)
+    flatten_into(*it, prefix.empty() ? it.key() : prefix + "." + it.key(), out);
 }
 }  // namespace
 

@@ -39,7 +39,7 @@ inline Normalizer parse_normalizer(const std::string& name, const std::string& w
   throw UsageError(what + " " + name + " is not allowed: expected softmax, ssmax or ssmax_bias");
 }
 inline bool has_learned_scale(Normalizer kind) { return kind != Normalizer::Softmax; }  // s
-inline bool has_bias(Normalizer kind) { return kind == Normalizer::SSMaxBias; }        // b
+inline bool has_bias(Normalizer kind) { return kind == Normalizer::SSMaxBias; }         // b
 
 // A trained model may switch only to a normalizer that adds parameters (which start at their initial values) and
 // keeps every trained one: softmax → ssmax, softmax → ssmax_bias, ssmax → ssmax_bias. Taking s or b away would

@@ -17,7 +17,8 @@ KeySpec range(std::string path, std::function<Field(Config&)> field, double min,
               bool min_exclusive = false) {
   return {std::move(path), std::move(field), min, max, min_exclusive, {}, {}, std::move(doc)};
 }
-KeySpec choice(std::string path, std::function<Field(Config&)> field, std::vector<std::string> choices, std::string doc) {
+KeySpec choice(std::string path, std::function<Field(Config&)> field, std::vector<std::string> choices,
+               std::string doc) {
   return {std::move(path), std::move(field), -kInf, kInf, false, std::move(choices), {}, std::move(doc)};
 }
 KeySpec any(std::string path, std::function<Field(Config&)> field, std::string doc) {
@@ -30,9 +31,7 @@ bool is_device_name(const std::string& d) {
          std::all_of(d.begin() + 5, d.end(), [](unsigned char ch) { return std::isdigit(ch); });
 }
 
-std::vector<std::string> normalizer_choices() {
-  return {normalizer_names().begin(), normalizer_names().end()};
-}
+std::vector<std::string> normalizer_choices() { return {normalizer_names().begin(), normalizer_names().end()}; }
 
 }  // namespace
 
@@ -62,8 +61,7 @@ const std::vector<KeySpec>& schema() {
         range("data.tokenizer.sample_mb", FIELD(data.tokenizer.sample_mb), 1, 1 << 20,
               "the tokenizer trains on a deterministic sample of the corpus's lines of at most this size (the whole "
               "corpus when smaller)"),
-        range("data.val_fraction", FIELD(data.val_fraction), 0, 0.5, "share of the text held out for validation",
-              true),
+        range("data.val_fraction", FIELD(data.val_fraction), 0, 0.5, "share of the text held out for validation", true),
         any("data.text_field", FIELD(data.text_field),
             "the field of each JSON Lines record that holds its text; a record without it is an error naming file "
             "and line"),
@@ -101,8 +99,7 @@ const std::vector<KeySpec>& schema() {
         range("optim.eps", FIELD(optim.eps), 0, 1, "AdamW ε", true),
         range("optim.grad_clip", FIELD(optim.grad_clip), 0, kInf, "global gradient-norm clip; `0` disables"),
         range("train.batch_size", FIELD(train.batch_size), 1, 1 << 20, "sequences per micro-batch"),
-        range("train.grad_accum_steps", FIELD(train.grad_accum_steps), 1, 1 << 20,
-              "micro-batches per optimizer step"),
+        range("train.grad_accum_steps", FIELD(train.grad_accum_steps), 1, 1 << 20, "micro-batches per optimizer step"),
         range("train.max_steps", FIELD(train.max_steps), 1, 1e9, "optimizer steps"),
         range("train.log_every", FIELD(train.log_every), 1, 1e9, "console + metrics record every N steps"),
         range("train.eval_every", FIELD(train.eval_every), 1, 1e9, "validation loss every N steps (and at the end)"),
@@ -163,10 +160,8 @@ std::string describe_allowed(const KeySpec& key) {
   std::ostringstream out;
   out.precision(15);  // integer bounds such as 1048576 in full, not 1.04858e+06
   const bool has_min = std::isfinite(key.min), has_max = std::isfinite(key.max);
-  if (has_min && has_max)
-    out << (key.min_exclusive ? "(" : "[") << key.min << ", " << key.max << "]";
-  else if (has_min)
-    out << (key.min_exclusive ? "> " : ">= ") << key.min;
+  if (has_min && has_max) out << (key.min_exclusive ? "(" : "[") << key.min << ", " << key.max << "]";
+  else if (has_min) out << (key.min_exclusive ? "> " : ">= ") << key.min;
   return out.str();
 }
 

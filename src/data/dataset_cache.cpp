@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
@@ -36,7 +36,8 @@ void hash_settings(Hasher64& key, const DataConfig& data, const std::vector<Sour
   }
   key.update_field(json(data.val_fraction).dump());  // shortest exact decimal form
   key.update_u64(data.shard_tokens);
-  const bool json_lines = std::any_of(files.begin(), files.end(), [](const SourceFile& f) { return is_json_lines(f.path); });
+  const bool json_lines =
+      std::any_of(files.begin(), files.end(), [](const SourceFile& f) { return is_json_lines(f.path); });
   if (json_lines) key.update_field("text_field").update_field(data.text_field);
   key.update_u64(files.size());
 }
@@ -51,7 +52,8 @@ std::string quick_key(const DataConfig& data, const std::vector<SourceFile>& fil
     model = m.path + ":" + std::to_string(m.bytes) + ":" + std::to_string(m.mtime_ns);
   }
   hash_settings(key.update_field("quick"), data, files, model);
-  for (const auto& f : files) key.update_field(f.path).update_u64(f.bytes).update_u64(static_cast<uint64_t>(f.mtime_ns));
+  for (const auto& f : files)
+    key.update_field(f.path).update_u64(f.bytes).update_u64(static_cast<uint64_t>(f.mtime_ns));
   return key.hex();
 }
 
@@ -172,7 +174,8 @@ PreparedDataset load_prepared_dataset(const std::string& dir) {
   paths.insert(paths.end(), ds.train_shards.begin(), ds.train_shards.end());
   paths.insert(paths.end(), ds.val_shards.begin(), ds.val_shards.end());
   for (const auto& path : paths)
-    if (!fs::is_regular_file(path, ec)) throw RuntimeFailure(path + ": missing from the prepared dataset (" + kRebuild + ")");
+    if (!fs::is_regular_file(path, ec))
+      throw RuntimeFailure(path + ": missing from the prepared dataset (" + kRebuild + ")");
   // The shards must have been encoded with exactly this tokenizer, or every id means another piece.
   const int tok_vocab = Tokenizer::load(ds.tokenizer_model).vocab_size();
   for (const auto* split : {&ds.train_shards, &ds.val_shards}) {

@@ -19,8 +19,8 @@ BatchLoader::BatchLoader(const TokenStream& shard, int64_t block_size, int64_t b
     : shard_(shard), block_size_(block_size), batch_size_(batch_size), seed_(seed) {
   if (shard.size() < static_cast<size_t>(block_size) + 1)
     throw RuntimeFailure(shard.name() + ": holds " + std::to_string(shard.size()) +
-                         " tokens, fewer than one window of model.block_size + 1 = " +
-                         std::to_string(block_size + 1) + " (use more text, a larger data.val_fraction, or a smaller block_size)");
+                         " tokens, fewer than one window of model.block_size + 1 = " + std::to_string(block_size + 1) +
+                         " (use more text, a larger data.val_fraction, or a smaller block_size)");
 }
 
 Batch BatchLoader::gather(const std::vector<size_t>& starts) const {

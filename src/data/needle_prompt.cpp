@@ -10,14 +10,14 @@
 namespace ssmax {
 namespace {
 
-const char* const kWords[] = {"apple",  "river",  "lantern", "falcon", "copper", "meadow", "violet", "harbor",
-                              "ember",  "cobalt", "willow",  "summit", "thistle", "quartz", "maple", "orchid",
+const char* const kWords[] = {"apple",  "river",  "lantern", "falcon",  "copper",  "meadow", "violet", "harbor",
+                              "ember",  "cobalt", "willow",  "summit",  "thistle", "quartz", "maple",  "orchid",
                               "canyon", "pepper", "saffron", "glacier", "juniper", "marble", "tundra", "walnut"};
 
 // Haystack pieces (sentences/lines) from `source`, starting after the first newline at or after `start`
 // and wrapping around at the end, until they hold at least `tokens` tokens.
-std::vector<std::vector<uint32_t>> haystack_pieces(const Tokenizer& tokenizer, const TokenSource& source,
-                                                   size_t start, size_t tokens) {
+std::vector<std::vector<uint32_t>> haystack_pieces(const Tokenizer& tokenizer, const TokenSource& source, size_t start,
+                                                   size_t tokens) {
   const size_t chunk = std::min<size_t>(source.size(), 2048);
   std::vector<std::vector<uint32_t>> pieces;
   size_t total = 0, position = start, read = 0;
@@ -72,8 +72,8 @@ std::vector<std::string> split_sentences(const std::string& text) {
   return out;
 }
 
-NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& haystack, int64_t length,
-                                 double depth, uint64_t seed) {
+NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& haystack, int64_t length, double depth,
+                                 uint64_t seed) {
   if (!(depth >= 0 && depth <= 1)) throw UsageError("--depths: " + std::to_string(depth) + " is outside [0, 1]");
   if (haystack.size() == 0) throw RuntimeFailure(haystack.name() + ": no tokens to build a haystack from");
   std::mt19937_64 rng(seed);
@@ -107,10 +107,12 @@ NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& 
   std::vector<size_t> boundaries{0};  // in tokens
   for (const auto& piece : pieces) boundaries.push_back(boundaries.back() + piece.size());
   const double target = depth * static_cast<double>(p.haystack_tokens);
-  const size_t insert_after = static_cast<size_t>(
-      std::min_element(boundaries.begin(), boundaries.end(), [&](size_t a, size_t b) {
-        return std::abs(static_cast<double>(a) - target) < std::abs(static_cast<double>(b) - target);
-      }) - boundaries.begin());
+  const size_t insert_after = static_cast<size_t>(std::min_element(boundaries.begin(), boundaries.end(),
+                                                                   [&](size_t a, size_t b) {
+                                                                     return std::abs(static_cast<double>(a) - target) <
+                                                                            std::abs(static_cast<double>(b) - target);
+                                                                   }) -
+                                                  boundaries.begin());
 
   for (size_t i = 0; i <= pieces.size(); ++i) {
     if (i == insert_after) {
@@ -129,7 +131,8 @@ NeedleScore score_needle_answer(const std::string& generated, const std::string&
   NeedleScore score;
   size_t i = 0;
   while (i < generated.size() && std::isspace(static_cast<unsigned char>(generated[i]))) ++i;
-  while (i < generated.size() && std::isdigit(static_cast<unsigned char>(generated[i])) && score.digits.size() <= number.size())
+  while (i < generated.size() && std::isdigit(static_cast<unsigned char>(generated[i])) &&
+         score.digits.size() <= number.size())
     score.digits += generated[i++];
   score.exact = score.digits == number;
   size_t right = 0;

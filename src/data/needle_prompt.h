@@ -13,32 +13,32 @@
 #include <string>
 #include <vector>
 
-#include "data/tokenizer.h"
 #include "data/token_source.h"
+#include "data/tokenizer.h"
 
 namespace ssmax {
 
 struct NeedlePrompt {
-  std::vector<uint32_t> ids;            // the whole prompt, `length` tokens
+  std::vector<uint32_t> ids;                // the whole prompt, `length` tokens
   size_t needle_begin = 0, needle_end = 0;  // the needle's tokens: ids[needle_begin, needle_end)
-  size_t haystack_tokens = 0;           // filler tokens (ids minus needle and question)
-  std::string word, number;             // the key and the answer (7 digits)
+  size_t haystack_tokens = 0;               // filler tokens (ids minus needle and question)
+  std::string word, number;                 // the key and the answer (7 digits)
   std::string needle_text, question_text;
-  double depth = 0;                     // where the needle landed: needle_begin / haystack_tokens
+  double depth = 0;  // where the needle landed: needle_begin / haystack_tokens
 };
 
 // Deterministic in `seed`: the same seed gives the same word, number and haystack start at every length
 // and depth. Throws UsageError when `length` cannot hold the needle, the question and one haystack
 // token, or depth is outside [0, 1]; RuntimeFailure when the haystack source is empty.
-NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& haystack, int64_t length,
-                                 double depth, uint64_t seed);
+NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& haystack, int64_t length, double depth,
+                                 uint64_t seed);
 
 // Splits text after each newline and after ". ", "? ", "! " (the delimiter stays with the piece before).
 std::vector<std::string> split_sentences(const std::string& text);
 
 struct NeedleScore {
-  std::string digits;     // the leading digits of the answer (after whitespace), up to 8
-  bool exact = false;     // exactly the 7 digits, not followed by another digit
+  std::string digits;         // the leading digits of the answer (after whitespace), up to 8
+  bool exact = false;         // exactly the 7 digits, not followed by another digit
   double digit_accuracy = 0;  // share of the 7 positions right
 };
 NeedleScore score_needle_answer(const std::string& generated, const std::string& number);

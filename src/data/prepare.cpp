@@ -9,8 +9,8 @@
 #include <ctime>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 #include "data/corpus_split.h"

@@ -11,15 +11,15 @@
 namespace ssmax {
 
 struct PreparedDataset {
-  std::string dir;              // <dataset_dir>/<key>
-  std::string tokenizer_model;  // path of the sentencepiece .model used
+  std::string dir;                                    // <dataset_dir>/<key>
+  std::string tokenizer_model;                        // path of the sentencepiece .model used
   std::vector<std::string> train_shards, val_shards;  // paths, in stream order
   int vocab_size = 0;
-  std::string fingerprint;      // hex hash of tokenizer model + shard contents; checkpoints compare it
+  std::string fingerprint;  // hex hash of tokenizer model + shard contents; checkpoints compare it
   uint64_t train_tokens = 0;
   uint64_t val_tokens = 0;
   double unigram_entropy_nats = 0;  // of the train split: the loss a model with no context reaches
-  bool reused = false;          // true when the cache already held it
+  bool reused = false;              // true when the cache already held it
 };
 
 // Builds (or finds) the dataset, encoding on `threads` worker threads (0: one per core). Throws UsageError for a

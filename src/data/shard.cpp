@@ -17,8 +17,7 @@ namespace {
 
 constexpr char kMagic[8] = {'S', 'S', 'M', 'X', 'T', 'O', 'K', '\0'};
 constexpr size_t kHeaderBytes = 32;
-const char* const kRebuildHint =
-    "(delete the dataset directory and run `ssmax-gpt prepare CONFIG`)";
+const char* const kRebuildHint = "(delete the dataset directory and run `ssmax-gpt prepare CONFIG`)";
 
 // The format is little-endian on disk; these keep the code correct on any host.
 void put_u32(unsigned char* p, uint32_t v) {
@@ -54,8 +53,8 @@ void ShardWriter::append(const uint32_t* ids, size_t n) {
     const uint32_t id = ids[i];
     // Catching a bad id here is cheap and far clearer than an index error deep inside training.
     if (id >= vocab_size_) {
-      throw RuntimeFailure(path() + ": token id " + std::to_string(id) + " at position " +
-                           std::to_string(count_ + i) + " is outside the vocabulary of " + std::to_string(vocab_size_));
+      throw RuntimeFailure(path() + ": token id " + std::to_string(id) + " at position " + std::to_string(count_ + i) +
+                           " is outside the vocabulary of " + std::to_string(vocab_size_));
     }
     buffer_.push_back(static_cast<unsigned char>(id));
     buffer_.push_back(static_cast<unsigned char>(id >> 8));
@@ -107,9 +106,8 @@ TokenShard TokenShard::open(const std::string& path) {
   const auto file_bytes = static_cast<uint64_t>(st.st_size);
   if (file_bytes < kHeaderBytes) {
     ::close(fd);
-    throw RuntimeFailure(path + ": truncated: " + std::to_string(file_bytes) +
-                         " bytes, smaller than the " + std::to_string(kHeaderBytes) +
-                         "-byte shard header " + kRebuildHint);
+    throw RuntimeFailure(path + ": truncated: " + std::to_string(file_bytes) + " bytes, smaller than the " +
+                         std::to_string(kHeaderBytes) + "-byte shard header " + kRebuildHint);
   }
   void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
   const std::string map_error = map == MAP_FAILED ? errno_text() : "";
@@ -127,9 +125,8 @@ TokenShard TokenShard::open(const std::string& path) {
   }
   const uint32_t version = get_u32(h + 8);
   if (version != kShardVersion) {
-    throw RuntimeFailure(path + ": shard format version " + std::to_string(version) +
-                         ", this build reads version " + std::to_string(kShardVersion) + " " +
-                         kRebuildHint);
+    throw RuntimeFailure(path + ": shard format version " + std::to_string(version) + ", this build reads version " +
+                         std::to_string(kShardVersion) + " " + kRebuildHint);
   }
   const uint32_t bytes_per_token = get_u32(h + 12);
   if (bytes_per_token != 2 && bytes_per_token != 4) {
@@ -139,20 +136,17 @@ TokenShard TokenShard::open(const std::string& path) {
   const uint64_t count = get_u64(h + 16);
   const uint32_t vocab = get_u32(h + 24);
   if (vocab == 0 || (bytes_per_token == 2 && vocab > 65536)) {
-    throw RuntimeFailure(path + ": corrupt header: vocabulary size " + std::to_string(vocab) +
-                         " with " + std::to_string(bytes_per_token) + "-byte tokens " +
-                         kRebuildHint);
+    throw RuntimeFailure(path + ": corrupt header: vocabulary size " + std::to_string(vocab) + " with " +
+                         std::to_string(bytes_per_token) + "-byte tokens " + kRebuildHint);
   }
   // Division, not multiplication, so a garbage count cannot overflow into a matching size.
   const uint64_t payload = file_bytes - kHeaderBytes;
   if (payload % bytes_per_token != 0 || payload / bytes_per_token != count) {
-    const std::string expected = count <= payload
-                                     ? std::to_string(kHeaderBytes + count * bytes_per_token)
-                                     : "more than " + std::to_string(file_bytes);
-    throw RuntimeFailure(
-        path + ": " + (payload / bytes_per_token < count ? "truncated" : "size mismatch") +
-        ": header says " + std::to_string(count) + " tokens (" + expected +
-        " bytes) but file has " + std::to_string(file_bytes) + " bytes " + kRebuildHint);
+    const std::string expected = count <= payload ? std::to_string(kHeaderBytes + count * bytes_per_token)
+                                                  : "more than " + std::to_string(file_bytes);
+    throw RuntimeFailure(path + ": " + (payload / bytes_per_token < count ? "truncated" : "size mismatch") +
+                         ": header says " + std::to_string(count) + " tokens (" + expected + " bytes) but file has " +
+                         std::to_string(file_bytes) + " bytes " + kRebuildHint);
   }
   shard.data_ = h + kHeaderBytes;
   shard.count_ = count;
@@ -183,8 +177,7 @@ TokenShard::~TokenShard() {
 
 uint32_t TokenShard::at(size_t i) const {
   const unsigned char* p = data_ + i * bytes_per_token_;
-  if (bytes_per_token_ == 2)
-    return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8);
+  if (bytes_per_token_ == 2) return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8);
   return get_u32(p);
 }
 

@@ -52,8 +52,8 @@ class JsonLinesReader {
     if (text == value.end() || !text->is_string()) {
       std::string keys;
       for (const auto& item : value.items()) keys += (keys.empty() ? "" : ", ") + item.key();
-      throw UsageError(where() + ": no string field \"" + field_ + "\" (data.text_field; this record has: " +
-                       (keys.empty() ? "no fields" : keys) + ")");
+      throw UsageError(where() + ": no string field \"" + field_ +
+                       "\" (data.text_field; this record has: " + (keys.empty() ? "no fields" : keys) + ")");
     }
     const auto& document = text->get_ref<const std::string&>();
     const bool add_newline = !document.empty() && document.back() != '\n';
@@ -116,8 +116,7 @@ class Inflater {
 
 SourceFile stat_source(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw RuntimeFailure(path + ": cannot stat: " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) throw RuntimeFailure(path + ": cannot stat: " + std::strerror(errno));
   return {path, static_cast<uint64_t>(st.st_size),
           static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }

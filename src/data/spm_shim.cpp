@@ -32,16 +32,15 @@ class LineIterator : public sentencepiece::SentenceIterator {
  public:
   explicit LineIterator(const std::string& path) : in_(path, std::ios::binary), path_(path) {
     if (!in_)
-      status_ = sentencepiece::util::Status(sentencepiece::util::StatusCode::kNotFound,
-                                            path + ": cannot open for reading");
+      status_ =
+          sentencepiece::util::Status(sentencepiece::util::StatusCode::kNotFound, path + ": cannot open for reading");
     Next();
   }
   bool done() const override { return done_; }
   void Next() override {
     done_ = !status_.ok() || !std::getline(in_, line_);
     if (done_ && in_.bad()) {
-      status_ = sentencepiece::util::Status(sentencepiece::util::StatusCode::kInternal,
-                                            path_ + ": read error");
+      status_ = sentencepiece::util::Status(sentencepiece::util::StatusCode::kInternal, path_ + ": read error");
     }
   }
   const std::string& value() const override { return line_; }
@@ -124,9 +123,7 @@ void* ssmax_spm_load(const char* model_path) {
   }
 }
 
-void ssmax_spm_free(void* handle) {
-  delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
-}
+void ssmax_spm_free(void* handle) { delete static_cast<sentencepiece::SentencePieceProcessor*>(handle); }
 
 int ssmax_spm_vocab_size(void* handle) {
   return static_cast<sentencepiece::SentencePieceProcessor*>(handle)->GetPieceSize();
@@ -159,8 +156,7 @@ long ssmax_spm_decode(void* handle, const int32_t* ids, size_t n, char** text) {
     for (int id : in) {
       // sentencepiece aborts the process on an out-of-range id; refuse it here instead.
       if (id < 0 || id >= size) {
-        return fail("token id " + std::to_string(id) + " outside vocabulary of " +
-                    std::to_string(size));
+        return fail("token id " + std::to_string(id) + " outside vocabulary of " + std::to_string(size));
       }
     }
     std::string out;

@@ -32,8 +32,9 @@ size_t TokenStream::shard_of(size_t i) const {
 }
 
 uint32_t TokenStream::at(size_t i) const {
-  if (i >= size_) throw RuntimeFailure(name_ + ": token " + std::to_string(i) + " is past its end (" +
-                                       std::to_string(size_) + " tokens)");
+  if (i >= size_)
+    throw RuntimeFailure(name_ + ": token " + std::to_string(i) + " is past its end (" + std::to_string(size_) +
+                         " tokens)");
   const size_t k = shard_of(i);
   return shards_[k].at(i - starts_[k]);
 }

@@ -67,8 +67,7 @@ Shim load_shim() {
   Shim shim{};
   shim.path = find_shim(looked);
   if (shim.path.empty()) {
-    throw RuntimeFailure(std::string("cannot find the tokenizer library ") + kShimName +
-                         " (looked at " + looked +
+    throw RuntimeFailure(std::string("cannot find the tokenizer library ") + kShimName + " (looked at " + looked +
                          "); rebuild with scripts/build.sh or set SSMAX_SPM_SHIM to its path");
   }
   // RTLD_DEEPBIND makes sentencepiece resolve protobuf symbols inside its own library first;
@@ -77,8 +76,8 @@ Shim load_shim() {
   void* lib = ::dlopen(shim.path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
   if (!lib) {
     const char* why = ::dlerror();
-    throw RuntimeFailure("cannot load tokenizer library " + shim.path + ": " +
-                         (why ? why : "unknown error") + "; rebuild with scripts/build.sh");
+    throw RuntimeFailure("cannot load tokenizer library " + shim.path + ": " + (why ? why : "unknown error") +
+                         "; rebuild with scripts/build.sh");
   }
   // Never dlclose()d: processors may outlive any scope, and unloading protobuf is not safe.
   bind(lib, shim.path, "ssmax_spm_last_error", shim.last_error);
@@ -103,9 +102,7 @@ const Shim& shim() {
 void train_tokenizer(const TokenizerTrainOptions& options) {
   const Shim& spm = shim();
   std::string args;
-  auto arg = [&args](const std::string& key, const std::string& value) {
-    args += key + "=" + value + "\n";
-  };
+  auto arg = [&args](const std::string& key, const std::string& value) { args += key + "=" + value + "\n"; };
   arg("input", options.input_file);
   arg("model_prefix", options.model_prefix);
   arg("vocab_size", std::to_string(options.vocab_size));
@@ -133,8 +130,7 @@ void train_tokenizer(const TokenizerTrainOptions& options) {
   // Errors come back as a status; sentencepiece's progress chatter on stderr is not wanted.
   arg("minloglevel", "2");
   if (spm.train(args.c_str()) != 0) {
-    throw RuntimeFailure("tokenizer training on " + options.input_file +
-                         " failed: " + spm.last_error() +
+    throw RuntimeFailure("tokenizer training on " + options.input_file + " failed: " + spm.last_error() +
                          " (data.tokenizer.vocab_size=" + std::to_string(options.vocab_size) +
                          ", model_type=" + options.model_type + ")");
   }

@@ -13,8 +13,8 @@
 namespace ssmax {
 
 struct TokenizerTrainOptions {
-  std::string input_file;     // one sentence per line
-  std::string model_prefix;   // writes PREFIX.model and PREFIX.vocab
+  std::string input_file;    // one sentence per line
+  std::string model_prefix;  // writes PREFIX.model and PREFIX.vocab
   int vocab_size = 4096;
   std::string model_type = "bpe";  // bpe | unigram
 };

@@ -32,7 +32,8 @@ int int_env(const char* name, int fallback, int min, int max) {
   const long value = std::strtol(text, &end, 10);
   if (*end != '\0' || value < min || value > max)
     throw UsageError(fmt::format("environment variable {}={} is not an integer in [{}, {}] (set by the launcher, "
-                                 "e.g. torchrun)", name, text, min, max));
+                                 "e.g. torchrun)",
+                                 name, text, min, max));
   return static_cast<int>(value);
 }
 
@@ -67,8 +68,9 @@ LaunchEnvironment read_launch_environment() {
   env.local_rank = int_env("LOCAL_RANK", 0, 0, env.world_size - 1);
   env.local_world_size = int_env("LOCAL_WORLD_SIZE", 1, 1, env.world_size);
   const char* addr = get_env("MASTER_ADDR");
-  if (!addr) throw UsageError("environment variable MASTER_ADDR is missing: RANK/WORLD_SIZE are set, so the program "
-                              "needs the rendezvous address (use torchrun, or set MASTER_ADDR and MASTER_PORT)");
+  if (!addr)
+    throw UsageError("environment variable MASTER_ADDR is missing: RANK/WORLD_SIZE are set, so the program "
+                     "needs the rendezvous address (use torchrun, or set MASTER_ADDR and MASTER_PORT)");
   env.master_addr = addr;
   if (!get_env("MASTER_PORT")) throw UsageError("environment variable MASTER_PORT is missing (use torchrun)");
   env.master_port = int_env("MASTER_PORT", 0, 1, 65535);
@@ -86,8 +88,8 @@ void Distributed::join(const torch::Device& device, std::chrono::milliseconds ti
   const std::string type = device.is_cuda() ? "cuda" : "cpu";
   if (active()) {
     if (type != device_type_)
-      throw UsageError("device = " + device.str() + " but this process group runs on " + device_type_ +
-                       " (" + backend_name() + "); every run of a distributed sweep must use the same device kind");
+      throw UsageError("device = " + device.str() + " but this process group runs on " + device_type_ + " (" +
+                       backend_name() + "); every run of a distributed sweep must use the same device kind");
     timeout_ = timeout;
     backend_->setTimeout(timeout);
     return;
@@ -134,8 +136,7 @@ void Distributed::join(const torch::Device& device, std::chrono::milliseconds ti
     throw;
   } catch (const std::exception& e) {
     throw RuntimeFailure(fmt::format("rank {}: could not join the process group at {}:{} within {} s: {}", env_.rank,
-                                     env_.master_addr, env_.master_port, timeout.count() / 1000,
-                                     first_line(e.what())));
+                                     env_.master_addr, env_.master_port, timeout.count() / 1000, first_line(e.what())));
   }
 }
 
@@ -145,13 +146,14 @@ torch::Device Distributed::rank_device(const torch::Device& requested) const {
   const LaunchEnvironment env = env_.launched ? env_ : read_launch_environment();
   if (!env.launched || !requested.is_cuda()) return requested;
   if (requested.has_index() && env.local_world_size > 1)
-    throw UsageError("device = \"" + requested.str() + "\" would put every rank on one GPU; use \"cuda\" or \"auto\" "
+    throw UsageError("device = \"" + requested.str() +
+                     "\" would put every rank on one GPU; use \"cuda\" or \"auto\" "
                      "under torchrun (LOCAL_RANK picks each rank's GPU)");
   if (requested.has_index()) return requested;
   if (env.local_rank >= static_cast<int>(torch::cuda::device_count()))
     throw UsageError(fmt::format("LOCAL_RANK {} but this machine has {} CUDA device(s): start at most that many "
-                                 "processes per node (torchrun --nproc-per-node)", env.local_rank,
-                                 torch::cuda::device_count()));
+                                 "processes per node (torchrun --nproc-per-node)",
+                                 env.local_rank, torch::cuda::device_count()));
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
 }
 
@@ -201,10 +203,8 @@ void Distributed::broadcast_from_main(torch::Tensor& tensor, const std::string& 
 // Gloo: the CPU waits, at most the timeout. NCCL: the stream waits (the CPU goes on); NCCL's watchdog aborts a
 // collective that passes the timeout.
 void Distributed::finish(const c10::intrusive_ptr<c10d::Work>& work) const {
-  if (device_type_ == "cuda")
-    work->wait();
-  else
-    work->wait(timeout_);
+  if (device_type_ == "cuda") work->wait();
+  else work->wait(timeout_);
 }
 
 void Distributed::wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
@@ -301,10 +301,8 @@ std::string Distributed::diagnose() {
       for (int r = 0; r < env_.world_size; ++r) {
         const std::string key = "failed/" + std::to_string(r);
         if (r == env_.rank || !notes[r].empty()) continue;
-        if (store_->check({key}))
-          notes[r] = to_string(store_->get(key));
-        else
-          waiting = true;
+        if (store_->check({key})) notes[r] = to_string(store_->get(key));
+        else waiting = true;
       }
       if (waiting) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -319,23 +317,23 @@ std::string Distributed::diagnose() {
         const Beat b = store_->check({beat}) ? parse_beat(to_string(store_->get(beat))) : Beat{};
         line = b.sequence < 0 ? fmt::format("rank {} does not respond and never reached the training loop", r)
                               : fmt::format("rank {} does not respond (it died or hangs; it last reached the {} of "
-                                            "step {})", r, b.phase, b.step);
+                                            "step {})",
+                                            r, b.phase, b.step);
       }
       text += (text.empty() ? "" : "; ") + line;
     }
     return text;
   } catch (const std::exception&) {
-    return fmt::format("the rendezvous store at {}:{} is unreachable{}", env_.master_addr, env_.master_port,
-                       env_.agent_store ? " (torchrun's agent stopped)"
-                                        : ": rank 0, which hosts it, has most likely died");
+    return fmt::format(
+        "the rendezvous store at {}:{} is unreachable{}", env_.master_addr, env_.master_port,
+        env_.agent_store ? " (torchrun's agent stopped)" : ": rank 0, which hosts it, has most likely died");
   }
 }
 
 void Distributed::fail(const std::string& what, const std::exception& cause) {
   const std::string culprit = diagnose();
-  throw CollectiveFailure(fmt::format("rank {} of {}: the {} failed at step {}: {}c10d: {}", env_.rank,
-                                      env_.world_size, what, step_, culprit.empty() ? "" : culprit + "; ",
-                                      first_line(cause.what())));
+  throw CollectiveFailure(fmt::format("rank {} of {}: the {} failed at step {}: {}c10d: {}", env_.rank, env_.world_size,
+                                      what, step_, culprit.empty() ? "" : culprit + "; ", first_line(cause.what())));
 }
 
 }  // namespace ssmax

@@ -88,7 +88,7 @@ class Distributed {
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::Backend> backend_;
   int64_t beat_ = 0, main_calls_ = 0, gathers_ = 0;
-  int64_t step_ = 0;  // of the latest heartbeat
+  int64_t step_ = 0;        // of the latest heartbeat
   bool lost_peer_ = false;  // this rank saw a collective fail: its note in the store says so
 };
 

@@ -40,7 +40,8 @@ void check_replicas_agree(torch::nn::Module& model, int64_t step) {
   for (size_t r = 1; r < sums.size(); ++r)
     if (sums[r] != sums[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
   throw RuntimeFailure(fmt::format("the weights of rank(s) {} differ from rank 0's at step {}: the ranks have drifted "
-                                   "apart (no checkpoint written); resume from the last checkpoint", differing, step));
+                                   "apart (no checkpoint written); resume from the last checkpoint",
+                                   differing, step));
 }
 
 }  // namespace ssmax

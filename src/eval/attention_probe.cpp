@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/needle_prompt.h"
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
-#include "data/needle_prompt.h"
 #include "report/heatmap.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -43,11 +43,12 @@ torch::Tensor attention_mass(const torch::Tensor& weights, size_t begin, size_t 
 int run_attention(const AttentionArgs& args) {
   if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
   if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
-  EvalModel m = load_eval_model(args.checkpoint,
-                                 start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
+  EvalModel m =
+      load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   if (m.learned_positions() && args.length > m.block_size())
-    throw UsageError("--length " + std::to_string(args.length) + ": " + m.checkpoint +
-                     " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));
+    throw UsageError(
+        "--length " + std::to_string(args.length) + ": " + m.checkpoint +
+        " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));
   const PreparedDataset dataset = eval_dataset(m);
   const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
   const TokenSource haystack = TokenSource::from_shards(dataset.val_shards);
@@ -66,8 +67,11 @@ int run_attention(const AttentionArgs& args) {
     // What a head that spreads evenly over every key would put on the needle.
     uniform_sum += static_cast<double>(needle_tokens) / static_cast<double>(prompt.ids.size());
     depth_sum += prompt.depth;
-    trials.push_back({{"seed", args.seed + trial}, {"word", prompt.word}, {"needle_begin", prompt.needle_begin},
-                      {"needle_end", prompt.needle_end}, {"depth", prompt.depth},
+    trials.push_back({{"seed", args.seed + trial},
+                      {"word", prompt.word},
+                      {"needle_begin", prompt.needle_begin},
+                      {"needle_end", prompt.needle_end},
+                      {"depth", prompt.depth},
                       {"max_mass", mass.max().item<double>()}});
     spdlog::info("trial {}/{}: needle at tokens [{}, {}) of {}, top head mass {:.3f}", trial + 1, args.trials,
                  prompt.needle_begin, prompt.needle_end, prompt.ids.size(), mass.max().item<double>());
@@ -101,11 +105,14 @@ int run_attention(const AttentionArgs& args) {
 
   const std::string out_dir = args.out_dir.empty() ? (fs::path(m.run_dir) / "attention").string() : args.out_dir;
   fs::create_directories(out_dir);
-  const std::string stem = "attention_L" + std::to_string(args.length) + "_d" + std::to_string(static_cast<int>(args.depth * 100));
-  const json report = {{"checkpoint", m.checkpoint}, {"step", m.meta.step}, {"label", m.label},
-                       {"length", args.length}, {"depth", args.depth}, {"mean_depth", depth_sum / args.trials},
-                       {"trials", args.trials}, {"needle_tokens", needle_tokens}, {"uniform_mass", uniform},
-                       {"mass", grid}, {"heads_by_mass", top}, {"per_trial", trials}};
+  const std::string stem =
+      "attention_L" + std::to_string(args.length) + "_d" + std::to_string(static_cast<int>(args.depth * 100));
+  const json report = {{"checkpoint", m.checkpoint}, {"step", m.meta.step},
+                       {"label", m.label},           {"length", args.length},
+                       {"depth", args.depth},        {"mean_depth", depth_sum / args.trials},
+                       {"trials", args.trials},      {"needle_tokens", needle_tokens},
+                       {"uniform_mass", uniform},    {"mass", grid},
+                       {"heads_by_mass", top},       {"per_trial", trials}};
   const std::string json_path = (fs::path(out_dir) / (stem + ".json")).string();
   write_file_atomic(json_path, report.dump(2) + "\n");
 

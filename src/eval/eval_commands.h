@@ -29,14 +29,14 @@ int run_generate(const GenerateArgs& args);
 
 struct LengthEvalArgs {
   std::vector<std::string> checkpoints;
-  std::string text_file;                     // empty: the run's validation split
+  std::string text_file;  // empty: the run's validation split
   std::vector<int64_t> lengths{256, 512, 1024, 2048};
   double rope_theta = 0, rope_theta_scale = 0;
-  std::optional<Normalizer> normalizer;      // unset: as trained (see EvalLoadOptions)
+  std::optional<Normalizer> normalizer;                 // unset: as trained (see EvalLoadOptions)
   double s = std::numeric_limits<double>::quiet_NaN();  // NaN: 1/ln(block_size)
   double b = 0;
-  int windows = 32;                          // per length
-  std::string out_dir;                       // empty: <first run dir>/eval
+  int windows = 32;     // per length
+  std::string out_dir;  // empty: <first run dir>/eval
   EvalRuntimeArgs runtime;
 };
 // Table on stdout, eval.json and eval_loss.{png,svg} in the output directory.
@@ -50,7 +50,7 @@ struct NeedleArgs {
   int max_new_tokens = 10;
   uint64_t seed = 1;
   bool show_prompts = false;  // print each cell's first prompt and answer to stderr
-  std::string out_dir;  // empty: <run dir>/needle
+  std::string out_dir;        // empty: <run dir>/needle
   EvalRuntimeArgs runtime;
 };
 int run_needle(const NeedleArgs& args);

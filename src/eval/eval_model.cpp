@@ -90,7 +90,8 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
     if (m.config.model.position != "rope")
       throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + m.checkpoint +
                        " uses learned positions (model.position = " + m.config.model.position + ")");
-    const double theta = options.rope_theta > 0 ? options.rope_theta : m.config.model.rope_theta * options.rope_theta_scale;
+    const double theta =
+        options.rope_theta > 0 ? options.rope_theta : m.config.model.rope_theta * options.rope_theta_scale;
     m.label += " θ=" + short_number(theta);
     m.config.model.rope_theta = theta;
   }
@@ -104,8 +105,7 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
 }
 
 PreparedDataset eval_dataset(const EvalModel& m) {
-  if (m.meta.dataset_dir.empty())
-    throw RuntimeFailure(m.checkpoint + ": the checkpoint names no dataset directory");
+  if (m.meta.dataset_dir.empty()) throw RuntimeFailure(m.checkpoint + ": the checkpoint names no dataset directory");
   PreparedDataset ds = load_prepared_dataset(m.meta.dataset_dir);
   if (!m.meta.dataset_fingerprint.empty() && ds.fingerprint != m.meta.dataset_fingerprint)
     throw RuntimeFailure(m.meta.dataset_dir + ": dataset fingerprint " + ds.fingerprint + " differs from " +

@@ -12,8 +12,8 @@
 #include "config/config.h"
 #include "data/prepare.h"
 #include "data/shard.h"
-#include "data/tokenizer.h"
 #include "data/token_source.h"
+#include "data/tokenizer.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
 
@@ -38,10 +38,10 @@ struct EvalModel {
   std::string checkpoint;  // the resolved checkpoint file
   std::string run_dir;     // the run directory it belongs to
   CheckpointMeta meta;
-  Config config;           // as trained, except the overrides applied here (normalizer, rope_theta)
-  GPT model{nullptr};      // in eval mode, on `device`
+  Config config;       // as trained, except the overrides applied here (normalizer, rope_theta)
+  GPT model{nullptr};  // in eval mode, on `device`
   torch::Device device{torch::kCPU};
-  std::string label;       // short name for tables and plots: run directory name + step (+ overrides)
+  std::string label;  // short name for tables and plots: run directory name + step (+ overrides)
 
   bool learned_positions() const { return config.model.position == "learned"; }
   int64_t block_size() const { return config.model.block_size; }
@@ -61,8 +61,8 @@ int label_components(const std::vector<std::string>& targets);
 // The prepared dataset the checkpoint was trained on (tokenizer + shards), checked against its fingerprint.
 PreparedDataset eval_dataset(const EvalModel& model);
 
-// The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options with the device and
-// the label length that keeps `targets` apart.
+// The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options
+// with the device and the label length that keeps `targets` apart.
 EvalLoadOptions start_evaluation(const std::string& device, int threads, const std::vector<std::string>& targets);
 
 }  // namespace ssmax

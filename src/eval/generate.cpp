@@ -95,10 +95,11 @@ std::string complete_prefix(std::string text) {
 }  // namespace
 
 int run_generate(const GenerateArgs& args) {
-  if (args.max_new_tokens < 0) throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": must be >= 0");
+  if (args.max_new_tokens < 0)
+    throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": must be >= 0");
   if (args.temperature < 0) throw UsageError("--temperature: must be >= 0 (0 = greedy)");
-  EvalModel m = load_eval_model(args.checkpoint,
-                                 start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
+  EvalModel m =
+      load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   const Tokenizer tokenizer = Tokenizer::load(eval_dataset(m).tokenizer_model);
   const auto prompt_ids = tokenizer.encode(args.prompt);
   const std::vector<int64_t> prompt(prompt_ids.begin(), prompt_ids.end());

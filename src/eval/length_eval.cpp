@@ -57,7 +57,8 @@ PositionLoss position_losses(GPT& model, const TokenSource& source, int64_t leng
     for (int64_t b = 0; b < B; ++b) {
       // Slot k·slots/windows: spread over the whole source, deterministic, never overlapping.
       const int64_t slot = (first + b) * slots / out.windows;
-      source.copy_to(static_cast<size_t>(slot * window), static_cast<size_t>(window), tokens.data_ptr<int64_t>() + b * window);
+      source.copy_to(static_cast<size_t>(slot * window), static_cast<size_t>(window),
+                     tokens.data_ptr<int64_t>() + b * window);
     }
     tokens = tokens.to(device);
     auto logits = model->forward(tokens.narrow(1, 0, length)).to(torch::kFloat);

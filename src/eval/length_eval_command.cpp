@@ -68,11 +68,13 @@ struct Row {
 void print_table(const std::vector<Row>& rows) {
   int64_t longest = 0;
   size_t label_width = 10;
-  for (const auto& row : rows) longest = std::max(longest, row.length), label_width = std::max(label_width, row.label.size());
+  for (const auto& row : rows)
+    longest = std::max(longest, row.length), label_width = std::max(label_width, row.label.size());
   std::string header = "checkpoint" + std::string(label_width - 10, ' ') + "  length windows    loss";
   for (int64_t lo = 1; lo <= longest; lo *= 2) {
     char text[32];
-    std::snprintf(text, sizeof text, " %7s", (lo < 1000 ? std::to_string(lo) : std::to_string(lo / 1024) + "k").c_str());
+    std::snprintf(text, sizeof text, " %7s",
+                  (lo < 1000 ? std::to_string(lo) : std::to_string(lo / 1024) + "k").c_str());
     header += text;
   }
   std::printf("%s\n", header.c_str());
@@ -118,11 +120,10 @@ int run_length_eval(const LengthEvalArgs& args) {
     EvalModel m = load_eval_model(target, load);
     if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "eval").string();
     const PreparedDataset dataset = eval_dataset(m);
-    const TokenSource source = text.empty() ? TokenSource::from_shards(dataset.val_shards)
-                                            : [&] {
-                                                const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
-                                                return TokenSource::from_ids(ids, args.text_file);
-                                              }();
+    const TokenSource source = text.empty() ? TokenSource::from_shards(dataset.val_shards) : [&] {
+      const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
+      return TokenSource::from_ids(ids, args.text_file);
+    }();
     block_sizes.insert(m.block_size());
     spdlog::info("{}: {} ({} positions, block_size {}, {} tokens to draw from)", m.label, m.checkpoint,
                  m.config.model.position, m.block_size(), source.size());
@@ -138,7 +139,8 @@ int run_length_eval(const LengthEvalArgs& args) {
       const PositionLoss losses = position_losses(m.model, source, length, args.windows, m.device, progress);
       const auto bins = log_bins(losses);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      spdlog::info("  length {}: loss {:.4f} over {} windows ({:.1f}s)", length, losses.overall(), losses.windows, seconds);
+      spdlog::info("  length {}: loss {:.4f} over {} windows ({:.1f}s)", length, losses.overall(), losses.windows,
+                   seconds);
       rows.push_back({m.label, length, losses.windows, m.block_size(), losses.overall(), bins});
 
       json bin_json = json::array();
@@ -153,35 +155,38 @@ int run_length_eval(const LengthEvalArgs& args) {
       panel.series.push_back(series);
       std::vector<double> per_position(length);
       for (int64_t p = 1; p <= length; ++p) per_position[p - 1] = losses.at(p);
-      results.push_back({{"label", m.label},
-                         {"checkpoint", m.checkpoint},
-                         {"run_dir", m.run_dir},
-                         {"step", m.meta.step},
-                         {"block_size", m.block_size()},
-                         {"position", m.config.model.position},
-                         {"normalizer", normalizer_name(m.config.model.attention.normalizer)},
-                         {"normalizer_swapped_in", args.normalizer.has_value()},
-                         {"s_init", args.normalizer ? json(m.config.model.attention.s_init) : json(nullptr)},
-                         {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
-                         {"length", length},
-                         {"windows", losses.windows},
-                         {"tokens", losses.windows * length},
-                         {"loss", losses.overall()},
-                         {"bins", bin_json},
-                         {"position_loss", per_position}});
+      results.push_back(
+          {{"label", m.label},
+           {"checkpoint", m.checkpoint},
+           {"run_dir", m.run_dir},
+           {"step", m.meta.step},
+           {"block_size", m.block_size()},
+           {"position", m.config.model.position},
+           {"normalizer", normalizer_name(m.config.model.attention.normalizer)},
+           {"normalizer_swapped_in", args.normalizer.has_value()},
+           {"s_init", args.normalizer ? json(m.config.model.attention.s_init) : json(nullptr)},
+           {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
+           {"length", length},
+           {"windows", losses.windows},
+           {"tokens", losses.windows * length},
+           {"loss", losses.overall()},
+           {"bins", bin_json},
+           {"position_loss", per_position}});
     }
   }
   print_table(rows);
 
   fs::create_directories(out_dir);
-  const json report = {{"source", args.text_file.empty() ? "validation split" : args.text_file},
-                       {"lengths", args.lengths},
-                       {"windows_requested", args.windows},
-                       {"position_convention", "position p (1-based) predicts token p+1 of a window from its first p tokens"},
-                       {"results", results}};
+  const json report = {
+      {"source", args.text_file.empty() ? "validation split" : args.text_file},
+      {"lengths", args.lengths},
+      {"windows_requested", args.windows},
+      {"position_convention", "position p (1-based) predicts token p+1 of a window from its first p tokens"},
+      {"results", results}};
   const std::string json_path = (fs::path(out_dir) / "eval.json").string();
   write_file_atomic(json_path, report.dump(2) + "\n");
-  for (int64_t block_size : block_sizes) panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
+  for (int64_t block_size : block_sizes)
+    panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
   figure.panels.push_back(panel);
   const auto plots = write_figure(figure, (fs::path(out_dir) / "eval_loss").string());
   std::string written = json_path;

@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/needle_prompt.h"
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
 #include "eval/generate.h"
-#include "data/needle_prompt.h"
 #include "report/heatmap.h"
 #include "util/errors.h"
 #include "util/files.h"
@@ -41,8 +41,9 @@ void precheck(const std::string& target, const NeedleArgs& args) {
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   const int64_t limit = config.model.block_size + 1 - args.max_new_tokens;
   if (longest > limit)
-    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint + " uses learned positions (block_size " +
-                     std::to_string(config.model.block_size) + "), so prompts can be at most " + std::to_string(limit) +
+    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint +
+                     " uses learned positions (block_size " + std::to_string(config.model.block_size) +
+                     "), so prompts can be at most " + std::to_string(limit) +
                      " tokens to leave room for --max-new-tokens " + std::to_string(args.max_new_tokens));
 }
 
@@ -85,7 +86,8 @@ int run_needle(const NeedleArgs& args) {
               build_needle_prompt(tokenizer, haystack, args.lengths[li], args.depths[di], args.seed + trial);
           const std::vector<int64_t> ids(prompt.ids.begin(), prompt.ids.end());
           const auto generation = generate_tokens(m.model, ids, greedy, m.device);
-          const std::string answer = tokenizer.decode(std::vector<uint32_t>(generation.tokens.begin(), generation.tokens.end()));
+          const std::string answer =
+              tokenizer.decode(std::vector<uint32_t>(generation.tokens.begin(), generation.tokens.end()));
           const NeedleScore score = score_needle_answer(answer, prompt.number);
           exact[di][li] += score.exact ? 1.0 / args.trials : 0.0;
           digits[di][li] += score.digit_accuracy / args.trials;
@@ -93,10 +95,16 @@ int run_needle(const NeedleArgs& args) {
             std::fprintf(stderr, "--- length %lld, depth %.2f, needle at tokens [%zu, %zu):\n%s\n--- answer: %s\n",
                          static_cast<long long>(args.lengths[li]), args.depths[di], prompt.needle_begin,
                          prompt.needle_end, tokenizer.decode(prompt.ids).c_str(), answer.c_str());
-          cases.push_back({{"length", args.lengths[li]}, {"depth", args.depths[di]}, {"actual_depth", prompt.depth},
+          cases.push_back({{"length", args.lengths[li]},
+                           {"depth", args.depths[di]},
+                           {"actual_depth", prompt.depth},
                            {"needle_tokens", {prompt.needle_begin, prompt.needle_end}},
-                           {"trial", trial}, {"word", prompt.word}, {"number", prompt.number}, {"answer", answer},
-                           {"exact", score.exact}, {"digit_accuracy", score.digit_accuracy}});
+                           {"trial", trial},
+                           {"word", prompt.word},
+                           {"number", prompt.number},
+                           {"answer", answer},
+                           {"exact", score.exact},
+                           {"digit_accuracy", score.digit_accuracy}});
         }
       }
       double row_exact = 0;
@@ -120,10 +128,15 @@ int run_needle(const NeedleArgs& args) {
     }
     std::fflush(stdout);
 
-    results.push_back({{"label", m.label}, {"checkpoint", m.checkpoint}, {"step", m.meta.step},
-                       {"block_size", m.block_size()}, {"position", m.config.model.position},
-                       {"normalizer", normalizer_name(m.config.model.attention.normalizer)}, {"exact", exact},
-                       {"digit_accuracy", digits}, {"cases", cases}});
+    results.push_back({{"label", m.label},
+                       {"checkpoint", m.checkpoint},
+                       {"step", m.meta.step},
+                       {"block_size", m.block_size()},
+                       {"position", m.config.model.position},
+                       {"normalizer", normalizer_name(m.config.model.attention.normalizer)},
+                       {"exact", exact},
+                       {"digit_accuracy", digits},
+                       {"cases", cases}});
     Heatmap heatmap;
     heatmap.title = "Needle retrieval: " + m.label;
     heatmap.note = "exact-match rate over " + std::to_string(args.trials) + " trial(s); block_size " +
@@ -141,9 +154,13 @@ int run_needle(const NeedleArgs& args) {
     written.insert(written.end(), plots.begin(), plots.end());
   }
 
-  const json report = {{"lengths", args.lengths}, {"depths", args.depths}, {"trials", args.trials},
-                       {"seed", args.seed}, {"max_new_tokens", args.max_new_tokens},
-                       {"layout", "exact and digit_accuracy are [depth][length]"}, {"results", results}};
+  const json report = {{"lengths", args.lengths},
+                       {"depths", args.depths},
+                       {"trials", args.trials},
+                       {"seed", args.seed},
+                       {"max_new_tokens", args.max_new_tokens},
+                       {"layout", "exact and digit_accuracy are [depth][length]"},
+                       {"results", results}};
   const std::string json_path = (fs::path(out_dir) / "needle.json").string();
   write_file_atomic(json_path, report.dump(2) + "\n");
   std::string files = json_path;

@@ -19,8 +19,7 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
     throw UsageError("--out " + out + ": the file name must end in .safetensors");
   const fs::path config_file = weights.parent_path() / (weights.stem().string() + ".config.json");
   for (const auto& path : {weights, config_file})
-    if (fs::exists(path) && !overwrite)
-      throw UsageError(path.string() + " already exists; pass --force to replace it");
+    if (fs::exists(path) && !overwrite) throw UsageError(path.string() + " already exists; pass --force to replace it");
   if (!weights.parent_path().empty() && !fs::is_directory(weights.parent_path()))
     throw UsageError("--out " + out + ": directory " + weights.parent_path().string() + " does not exist");
 
@@ -51,7 +50,8 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
         {"tied_embeddings", "when model.tie_embeddings is true there is no lm_head.weight: logits = x·wte.weightᵀ"},
         {"norm", "rmsnorm: x·rsqrt(mean(x²)+1e-5)·weight; layernorm eps 1e-5"}}}};
   write_safetensors(weights.string(), tensors,
-                    {{"format", "pt"}, {"ssmax_gpt_step", std::to_string(meta.step)},
+                    {{"format", "pt"},
+                     {"ssmax_gpt_step", std::to_string(meta.step)},
                      {"ssmax_gpt_config", description["config"].dump()}});
   write_file_atomic(config_file.string(), description.dump(2) + "\n");
   result.weights_path = weights.string();

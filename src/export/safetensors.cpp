@@ -14,9 +14,11 @@ namespace {
 using json = nlohmann::json;
 
 const std::map<torch::ScalarType, std::string>& dtype_names() {
-  static const std::map<torch::ScalarType, std::string> names = {
-      {torch::kFloat32, "F32"}, {torch::kFloat16, "F16"}, {torch::kBFloat16, "BF16"},
-      {torch::kInt64, "I64"}, {torch::kInt32, "I32"}};
+  static const std::map<torch::ScalarType, std::string> names = {{torch::kFloat32, "F32"},
+                                                                 {torch::kFloat16, "F16"},
+                                                                 {torch::kBFloat16, "BF16"},
+                                                                 {torch::kInt64, "I64"},
+                                                                 {torch::kInt32, "I32"}};
   return names;
 }
 
@@ -32,7 +34,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
     auto cpu = tensor.detach().to(torch::kCPU).contiguous();
     auto dtype = dtype_names().find(cpu.scalar_type());
     if (dtype == dtype_names().end())
-      throw RuntimeFailure(path + ": cannot export tensor " + name + " of type " + std::string(c10::toString(cpu.scalar_type())));
+      throw RuntimeFailure(path + ": cannot export tensor " + name + " of type " +
+                           std::string(c10::toString(cpu.scalar_type())));
     const uint64_t bytes = cpu.numel() * cpu.element_size();
     header[name] = {{"dtype", dtype->second}, {"shape", cpu.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;

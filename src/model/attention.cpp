@@ -28,17 +28,17 @@ torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Te
   return torch::matmul(weights, v);
 }
 
-torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               double dropout, bool training, torch::Tensor* weights_out) {
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double dropout,
+                               bool training, torch::Tensor* weights_out) {
   return causal_attention_prescaled(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))), k, v, dropout, training,
                                     weights_out);
 }
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const AttentionOptions& options) : options_(options) {
-  c_attn = register_module("c_attn", torch::nn::Linear(
-      torch::nn::LinearOptions(options.n_embd, 3 * options.n_embd).bias(options.bias)));
-  c_proj = register_module("c_proj", torch::nn::Linear(
-      torch::nn::LinearOptions(options.n_embd, options.n_embd).bias(options.bias)));
+  c_attn = register_module(
+      "c_attn", torch::nn::Linear(torch::nn::LinearOptions(options.n_embd, 3 * options.n_embd).bias(options.bias)));
+  c_proj = register_module(
+      "c_proj", torch::nn::Linear(torch::nn::LinearOptions(options.n_embd, options.n_embd).bias(options.bias)));
   auto normalizer_options = options.normalizer;
   normalizer_options.n_head = options.n_head;
   normalizer = register_module("normalizer", AttentionNormalizer(normalizer_options));

@@ -49,7 +49,7 @@ torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Te
                                          double dropout, bool training, torch::Tensor* weights_out = nullptr);
 
 // softmax(q·kᵀ/√d) v, causal: the plain softmax attention.
-torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               double dropout, bool training, torch::Tensor* weights_out = nullptr);
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double dropout,
+                               bool training, torch::Tensor* weights_out = nullptr);
 
 }  // namespace ssmax

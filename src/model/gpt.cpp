@@ -67,7 +67,8 @@ GPTImpl::GPTImpl(const GPTOptions& options) : options_(options) {
   for (int i = 0; i < m.n_layer; ++i) h->push_back(Block(options));
   ln_f = register_module("ln_f", Norm(m.n_embd, m.norm == "rmsnorm", m.bias));
   if (!m.tie_embeddings)
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(m.n_embd, options.vocab_size).bias(false)));
+    lm_head = register_module("lm_head",
+                              torch::nn::Linear(torch::nn::LinearOptions(m.n_embd, options.vocab_size).bias(false)));
   init_weights();
 }
 

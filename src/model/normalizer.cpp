@@ -5,8 +5,7 @@ namespace ssmax {
 AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& options) : options_(options) {
   if (options.kind == Normalizer::Softmax) return;
   s = register_parameter("s", torch::full({options.n_head}, options.s_init), options.learn_s);
-  if (options.kind == Normalizer::SSMaxBias)
-    b = register_parameter("b", torch::full({options.n_head}, options.b_init));
+  if (options.kind == Normalizer::SSMaxBias) b = register_parameter("b", torch::full({options.n_head}, options.b_init));
 }
 
 torch::Tensor AttentionNormalizerImpl::row_scale(int64_t T, int64_t offset, const torch::TensorOptions& options) const {

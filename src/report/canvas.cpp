@@ -38,8 +38,11 @@ Rgb palette_color(size_t index) {
 
 Rgb viridis(double t) {
   // Five stops, interpolated linearly.
-  static const Rgb stops[] = {{0.267, 0.005, 0.329}, {0.231, 0.322, 0.545}, {0.129, 0.569, 0.549},
-                              {0.369, 0.788, 0.384}, {0.993, 0.906, 0.144}};
+  static const Rgb stops[] = {{0.267, 0.005, 0.329},
+                              {0.231, 0.322, 0.545},
+                              {0.129, 0.569, 0.549},
+                              {0.369, 0.788, 0.384},
+                              {0.993, 0.906, 0.144}};
   t = std::clamp(t, 0.0, 1.0) * 4;
   const int i = std::min(3, static_cast<int>(t));
   const double f = t - i;
@@ -81,7 +84,8 @@ std::vector<std::string> write_png_and_svg(const std::string& stem, const Canvas
     cairo_surface_t* surface =
         cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(spec.width), static_cast<int>(spec.height));
     const cairo_status_t drawn = draw_on(surface, draw);
-    const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(surface, png.c_str()) : drawn;
+    const cairo_status_t written =
+        drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(surface, png.c_str()) : drawn;
     cairo_surface_destroy(surface);
     check(written, png, spec.what);
   }

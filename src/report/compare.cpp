@@ -46,7 +46,9 @@ struct Stat {
     if (values.size() == 1) return format(number, mean());
     return format(number, mean()) + " ± " + format(number, std());
   }
-  json to_json() const { return {{"mean", num(mean())}, {"std", num(std())}, {"n", values.size()}, {"values", values}}; }
+  json to_json() const {
+    return {{"mean", num(mean())}, {"std", num(std())}, {"n", values.size()}, {"values", values}};
+  }
 };
 
 struct VariantStats {
@@ -96,7 +98,8 @@ std::vector<RunData> load_runs(const CompareOptions& o, std::vector<std::string>
   for (const auto& dir : o.run_dirs)
     if (auto run = load_run(dir, warnings)) runs.push_back(std::move(*run));
   log_warnings_from(warnings, first);
-  if (runs.empty()) throw UsageError(format("compare: none of the %zu directories given is a usable run", o.run_dirs.size()));
+  if (runs.empty())
+    throw UsageError(format("compare: none of the %zu directories given is a usable run", o.run_dirs.size()));
   const size_t checked = warnings.size();
   check_same_dataset(runs, o.force, warnings);
   log_warnings_from(warnings, checked);
@@ -113,7 +116,8 @@ std::vector<Curve> step_curves(const std::vector<RunData>& runs, const std::stri
     if (by_step.back().x.empty()) missing += (missing.empty() ? "" : ", ") + run.label();
   }
   if (!missing.empty()) {
-    warnings.push_back("no " + metric + " records in " + missing + "; left out of the " + metric + " statistics and plot");
+    warnings.push_back("no " + metric + " records in " + missing + "; left out of the " + metric +
+                       " statistics and plot");
     log_warnings_from(warnings, warnings.size() - 1);
   }
   return by_step;
@@ -221,10 +225,10 @@ std::string run_list(const std::vector<Variant>& variants, const std::vector<Run
   for (const auto& v : variants) {
     t += "  " + v.name + ":\n";
     for (size_t r : v.runs)
-      t += "    " + runs[r].label() + format(" (seed %s, step %lld/%lld%s)\n", runs[r].config.value("seed", json()).dump().c_str(),
-                                             static_cast<long long>(runs[r].last_step),
-                                             static_cast<long long>(runs[r].max_steps),
-                                             runs[r].in_progress ? ", in progress" : "");
+      t += "    " + runs[r].label() +
+           format(" (seed %s, step %lld/%lld%s)\n", runs[r].config.value("seed", json()).dump().c_str(),
+                  static_cast<long long>(runs[r].last_step), static_cast<long long>(runs[r].max_steps),
+                  runs[r].in_progress ? ", in progress" : "");
   }
   return t;
 }
@@ -234,17 +238,26 @@ json variant_json(const Variant& variant, const VariantStats& s, const std::vect
   json run_list = json::array(), seeds = json::array(), at = json::array();
   for (size_t r : variant.runs) {
     seeds.push_back(runs[r].config.value("seed", json()));
-    run_list.push_back({{"dir", runs[r].label()}, {"seed", seeds.back()}, {"last_step", runs[r].last_step},
-                        {"max_steps", runs[r].max_steps}, {"in_progress", runs[r].in_progress}});
+    run_list.push_back({{"dir", runs[r].label()},
+                        {"seed", seeds.back()},
+                        {"last_step", runs[r].last_step},
+                        {"max_steps", runs[r].max_steps},
+                        {"in_progress", runs[r].in_progress}});
   }
   for (size_t k = 0; k < steps.size(); ++k) {
     json entry = s.at_steps[k].to_json();
     entry["step"] = std::llround(steps[k]);
     at.push_back(entry);
   }
-  return {{"name", variant.name}, {"runs", run_list}, {"seeds", seeds}, {"in_progress", s.in_progress},
-          {"final", s.final_value.to_json()}, {"best", s.best.to_json()}, {"at_steps", at},
-          {"tokens_per_s", s.tokens_per_s.to_json()}, {"missing_metric", s.missing_metric}};
+  return {{"name", variant.name},
+          {"runs", run_list},
+          {"seeds", seeds},
+          {"in_progress", s.in_progress},
+          {"final", s.final_value.to_json()},
+          {"best", s.best.to_json()},
+          {"at_steps", at},
+          {"tokens_per_s", s.tokens_per_s.to_json()},
+          {"missing_metric", s.missing_metric}};
 }
 
 std::string tables_text(const std::string& metric, const std::vector<Variant>& variants,
@@ -262,12 +275,20 @@ json summary_json(const CompareOptions& o, const std::vector<Variant>& variants,
   for (size_t v = 0; v < variants.size(); ++v)
     variant_list.push_back(variant_json(variants[v], stats.variants[v], runs, stats.steps));
   for (const auto& [a, b, w] : stats.pairs)
-    comparisons.push_back({{"a", variants[a].name}, {"b", variants[b].name}, {"diff", num(w.diff)},
-                           {"t", w.t ? num(*w.t) : json()}, {"df", w.df ? num(*w.df) : json()},
+    comparisons.push_back({{"a", variants[a].name},
+                           {"b", variants[b].name},
+                           {"diff", num(w.diff)},
+                           {"t", w.t ? num(*w.t) : json()},
+                           {"df", w.df ? num(*w.df) : json()},
                            {"p", w.p ? num(*w.p) : json()}});
-  return {{"metric", o.metric}, {"x", o.x_axis}, {"log_x", o.log_x},
-          {"smooth", o.smooth}, {"smoothing", "EMA, debiased like TensorBoard; curves only"},
-          {"variants", variant_list}, {"comparisons", comparisons}, {"warnings", warnings}};
+  return {{"metric", o.metric},
+          {"x", o.x_axis},
+          {"log_x", o.log_x},
+          {"smooth", o.smooth},
+          {"smoothing", "EMA, debiased like TensorBoard; curves only"},
+          {"variants", variant_list},
+          {"comparisons", comparisons},
+          {"warnings", warnings}};
 }
 
 // Figures from an earlier report go first: one not drawn this time (no SSMax run) must not stay behind.

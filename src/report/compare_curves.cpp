@@ -78,8 +78,12 @@ Figure loss_figure(const CompareOptions& o, XAxis axis, const std::vector<RunDat
   loss.title = o.metric + " by variant";
   loss.note = "line: mean over seeds; band: min–max over seeds (±1 std with ≥3 seeds)" +
               (o.smooth > 0 ? "; EMA smoothing " + general_number(o.smooth, 3) + " (debiased)" : std::string());
-  PlotPanel panel{"", axis_label(axis), (o.metric == "val_loss" ? "validation" : "training") + std::string(" loss (nats/token)"),
-                  o.log_x, {}, {}};
+  PlotPanel panel{"",
+                  axis_label(axis),
+                  (o.metric == "val_loss" ? "validation" : "training") + std::string(" loss (nats/token)"),
+                  o.log_x,
+                  {},
+                  {}};
   bool some_partial = false;
   for (size_t v = 0; v < variants.size(); ++v) {
     const auto events = variant_events(variants[v], runs, axis, v);
@@ -89,7 +93,8 @@ Figure loss_figure(const CompareOptions& o, XAxis axis, const std::vector<RunDat
     const int all = static_cast<int>(curves[v].runs);
     panel.series.push_back(band_series(a, curves[v].runs, variants[v].runs.size() >= 3, legend_labels[v], v));
     // The note explains the dashes band_series draws where some of the variant's seeds have ended.
-    some_partial |= std::find(a.n.begin(), a.n.end(), all) != a.n.end() && *std::min_element(a.n.begin(), a.n.end()) < all;
+    some_partial |=
+        std::find(a.n.begin(), a.n.end(), all) != a.n.end() && *std::min_element(a.n.begin(), a.n.end()) < all;
   }
   if (some_partial) loss.note += "; dashed: not every seed reaches that far";
   loss.panels.push_back(panel);
@@ -171,7 +176,9 @@ std::vector<std::string> write_curve_files(const CompareOptions& o, XAxis axis, 
                                            const std::vector<std::string>& legend_labels) {
   auto out = [&](const std::string& file) { return (fs::path(o.out_dir) / file).string(); };
   std::vector<std::string> files;
-  auto add_files = [&](const std::vector<std::string>& written) { files.insert(files.end(), written.begin(), written.end()); };
+  auto add_files = [&](const std::vector<std::string>& written) {
+    files.insert(files.end(), written.begin(), written.end());
+  };
 
   const std::vector<VariantCurves> curves = variant_curves(o, axis, runs, variants);
   const Figure loss = loss_figure(o, axis, runs, variants, curves, legend_labels);

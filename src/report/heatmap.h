@@ -9,11 +9,11 @@ namespace ssmax {
 
 struct Heatmap {
   std::string title, note;
-  std::string row_label, column_label;               // axis titles
-  std::vector<std::string> rows, columns;            // tick labels, top to bottom and left to right
-  std::vector<std::vector<double>> values;           // [row][column]; NaN = no value
-  double lo = 0, hi = 1;                             // colour scale range
-  std::string format = "%.2f";                       // printf format of the cell text
+  std::string row_label, column_label;      // axis titles
+  std::vector<std::string> rows, columns;   // tick labels, top to bottom and left to right
+  std::vector<std::vector<double>> values;  // [row][column]; NaN = no value
+  double lo = 0, hi = 1;                    // colour scale range
+  std::string format = "%.2f";              // printf format of the cell text
 };
 
 // Writes <stem>.png and <stem>.svg; returns their paths. Throws RuntimeFailure naming the file on failure.

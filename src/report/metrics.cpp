@@ -39,9 +39,14 @@ std::vector<std::vector<double>> per_layer_from(const json& j, const char* key) 
 }  // namespace
 
 json MetricsRecord::to_json() const {
-  json j = {{"step", step}, {"tokens", tokens}, {"train_loss", optional_json(train_loss)},
-            {"val_loss", optional_json(val_loss)}, {"lr", lr}, {"grad_norm", optional_json(grad_norm)},
-            {"tokens_per_s", optional_json(tokens_per_s)}, {"ms_per_step", optional_json(ms_per_step)},
+  json j = {{"step", step},
+            {"tokens", tokens},
+            {"train_loss", optional_json(train_loss)},
+            {"val_loss", optional_json(val_loss)},
+            {"lr", lr},
+            {"grad_norm", optional_json(grad_norm)},
+            {"tokens_per_s", optional_json(tokens_per_s)},
+            {"ms_per_step", optional_json(ms_per_step)},
             {"elapsed_s", elapsed_s}};
   if (!s.empty()) j["s"] = per_layer(s);
   if (!b.empty()) j["b"] = per_layer(b);

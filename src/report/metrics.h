@@ -12,18 +12,18 @@
 namespace ssmax {
 
 struct MetricsRecord {
-  int64_t step = 0;                 // optimizer steps done
-  int64_t tokens = 0;               // training tokens seen
-  std::optional<double> train_loss; // mean over the steps since the previous train record
-  std::optional<double> val_loss;   // present on evaluation records
+  int64_t step = 0;                  // optimizer steps done
+  int64_t tokens = 0;                // training tokens seen
+  std::optional<double> train_loss;  // mean over the steps since the previous train record
+  std::optional<double> val_loss;    // present on evaluation records
   double lr = 0;
   std::optional<double> grad_norm;  // before clipping
   std::optional<double> tokens_per_s;
   std::optional<double> ms_per_step;
-  double elapsed_s = 0;             // training wall time (excludes evaluation and checkpoints)
+  double elapsed_s = 0;  // training wall time (excludes evaluation and checkpoints)
   // Learned SSMax parameters: [layer][head]; empty for softmax runs.
   std::vector<std::vector<double>> s, b;
-  std::string event;                // e.g. "normalizer switched to ssmax"; usually empty
+  std::string event;  // e.g. "normalizer switched to ssmax"; usually empty
   // Data-parallel runs (torchrun) only, written when world_size > 1: the processes (tokens and tokens_per_s are
   // global), and the mean time per step this rank waited for the gradient all-reduce after its backward pass.
   int world_size = 1;

@@ -16,9 +16,7 @@ struct Box {
   double x, y, w, h;
 };
 
-int decimals_for(double spacing) {
-  return std::max(0, static_cast<int>(-std::floor(std::log10(spacing) + 1e-9)));
-}
+int decimals_for(double spacing) { return std::max(0, static_cast<int>(-std::floor(std::log10(spacing) + 1e-9))); }
 
 // Maps data coordinates into the plot box.
 struct Axes {

@@ -9,11 +9,11 @@
 namespace ssmax {
 
 struct PlotSeries {
-  std::string label;             // legend entry
-  std::vector<double> x, y;      // the line; non-finite points break it
-  std::vector<double> lo, hi;    // the band around it (same length as x), or empty for none
-  std::vector<bool> partial;     // per point: fewer runs than usual behind it; segments touching one are dashed
-  size_t color = 0;              // index into the Okabe–Ito palette (cycles after 8)
+  std::string label;           // legend entry
+  std::vector<double> x, y;    // the line; non-finite points break it
+  std::vector<double> lo, hi;  // the band around it (same length as x), or empty for none
+  std::vector<bool> partial;   // per point: fewer runs than usual behind it; segments touching one are dashed
+  size_t color = 0;            // index into the Okabe–Ito palette (cycles after 8)
 };
 
 // A vertical dashed line across the plot, e.g. where a run switched its normalizer.
@@ -25,7 +25,7 @@ struct PlotMarker {
 
 struct PlotPanel {
   std::string title, x_label, y_label;
-  bool log_x = false;            // points with x <= 0 are left out on a log axis
+  bool log_x = false;  // points with x <= 0 are left out on a log axis
   std::vector<PlotSeries> series;
   std::vector<PlotMarker> markers;
 };
@@ -34,7 +34,7 @@ struct PlotPanel {
 struct Figure {
   std::string title, note;
   std::vector<PlotPanel> panels;
-  int width = 1000;              // pixels (PNG) or points (SVG)
+  int width = 1000;  // pixels (PNG) or points (SVG)
   int panel_height = 520;
 };
 

@@ -159,9 +159,12 @@ std::vector<Variant> group_variants(const std::vector<RunData>& runs) {
 
 double x_of(const MetricsRecord& record, XAxis axis) {
   switch (axis) {
-    case XAxis::Tokens: return static_cast<double>(record.tokens);
-    case XAxis::Time: return record.elapsed_s;
-    case XAxis::Step: break;
+    case XAxis::Tokens:
+      return static_cast<double>(record.tokens);
+    case XAxis::Time:
+      return record.elapsed_s;
+    case XAxis::Step:
+      break;
   }
   return static_cast<double>(record.step);
 }

@@ -15,12 +15,12 @@ namespace ssmax {
 
 struct RunData {
   std::string dir;
-  nlohmann::json config;                // config.json as written by train (resolved)
+  nlohmann::json config;  // config.json as written by train (resolved)
   std::vector<MetricsRecord> records;
-  int64_t max_steps = 0;                // train.max_steps from the config
-  int64_t last_step = 0;                // step of the last record
-  bool in_progress = false;             // no checkpoint manifest for step max_steps yet
-  std::string label() const;            // the directory name, for messages and tables
+  int64_t max_steps = 0;      // train.max_steps from the config
+  int64_t last_step = 0;      // step of the last record
+  bool in_progress = false;   // no checkpoint manifest for step max_steps yet
+  std::string label() const;  // the directory name, for messages and tables
 };
 
 // Loads <dir>/config.json and <dir>/metrics.jsonl. Returns nothing (and appends a one-line warning)

@@ -21,10 +21,10 @@ double incomplete_beta(double a, double b, double x);
 double student_t_two_sided_p(double t, double df);
 
 struct WelchResult {
-  double diff = 0;          // mean(b) - mean(a)
-  std::optional<double> t;  // unset when it is undefined (fewer than two values in a group, or both variances 0)
-  std::optional<double> df; // Welch–Satterthwaite degrees of freedom
-  std::optional<double> p;  // two-sided
+  double diff = 0;           // mean(b) - mean(a)
+  std::optional<double> t;   // unset when it is undefined (fewer than two values in a group, or both variances 0)
+  std::optional<double> df;  // Welch–Satterthwaite degrees of freedom
+  std::optional<double> p;   // two-sided
 };
 
 // Welch's unequal-variance t-test of the difference of means, b - a.

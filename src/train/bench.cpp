@@ -7,16 +7,16 @@
 #include <limits>
 
 #include "model/gpt.h"
+#include "train/device_memory.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
-#include "train/device_memory.h"
 #include "train/session.h"
 #include "util/system_info.h"
 
 namespace ssmax {
 
-std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
-                                           int steps, int warmup) {
+std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers, int steps,
+                                           int warmup) {
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);
   configure_precision(config.train, device);
@@ -60,7 +60,8 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
       c.optimizer->step();
       if (device.is_cuda()) torch::cuda::synchronize();
       c.peak_bytes = std::max(c.peak_bytes, peak_device_memory(device));
-      if (round >= warmup) c.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (round >= warmup)
+        c.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
   }
   std::vector<BenchResult> results;

@@ -21,7 +21,7 @@ struct BenchResult {
 // (forward, backward, clip, AdamW), interleaved round by round so drift in machine speed hits all
 // alike; the first `warmup` rounds are not timed. Vocabulary: data.tokenizer.vocab_size. Honours
 // train.grad_accum_steps (micro-batches per step), train.precision, train.tf32 and optim.grad_clip.
-std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
-                                           int steps, int warmup);
+std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers, int steps,
+                                           int warmup);
 
 }  // namespace ssmax

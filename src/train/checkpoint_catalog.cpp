@@ -34,7 +34,9 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
 void record_checkpoint(const std::string& path, int64_t step, double val_loss) {
   Hasher64 hasher;
   const uint64_t bytes = hash_file_into(hasher, path);
-  const json manifest = {{"step", step}, {"bytes", bytes}, {"hash", hasher.hex()},
+  const json manifest = {{"step", step},
+                         {"bytes", bytes},
+                         {"hash", hasher.hex()},
                          {"val_loss", std::isfinite(val_loss) ? json(val_loss) : json(nullptr)}};
   write_file_atomic(manifest_path(path), manifest.dump() + "\n");
   write_file_atomic((fs::path(path).parent_path() / "latest").string(), fs::path(path).filename().string() + "\n");
@@ -89,7 +91,8 @@ std::string find_resume_checkpoint(const std::string& run_dir) {
       spdlog::warn("skipping bad checkpoint: {}", e.what());
     }
   }
-  throw RuntimeFailure(run_dir + ": no valid checkpoint to resume from (checkpoints/ is empty or every file is damaged)");
+  throw RuntimeFailure(run_dir +
+                       ": no valid checkpoint to resume from (checkpoints/ is empty or every file is damaged)");
 }
 
 ResolvedCheckpoint resolve_checkpoint(const std::string& target) {

@@ -20,12 +20,21 @@ double number_or(const json& j, const char* key, double fallback) {
 }  // namespace
 
 json CheckpointMeta::to_json() const {
-  return {{"format_version", format_version}, {"step", step}, {"tokens", tokens},
-          {"best_val_loss", number_or_null(best_val_loss)}, {"last_val_loss", number_or_null(last_val_loss)},
-          {"elapsed_s", elapsed_s}, {"vocab_size", vocab_size}, {"config", config},
-          {"dataset_fingerprint", dataset_fingerprint}, {"dataset_dir", dataset_dir},
-          {"interval_loss", interval_loss}, {"interval_steps", interval_steps},
-          {"metrics_bytes", metrics_bytes}, {"log_bytes", log_bytes}, {"world_size", world_size}};
+  return {{"format_version", format_version},
+          {"step", step},
+          {"tokens", tokens},
+          {"best_val_loss", number_or_null(best_val_loss)},
+          {"last_val_loss", number_or_null(last_val_loss)},
+          {"elapsed_s", elapsed_s},
+          {"vocab_size", vocab_size},
+          {"config", config},
+          {"dataset_fingerprint", dataset_fingerprint},
+          {"dataset_dir", dataset_dir},
+          {"interval_loss", interval_loss},
+          {"interval_steps", interval_steps},
+          {"metrics_bytes", metrics_bytes},
+          {"log_bytes", log_bytes},
+          {"world_size", world_size}};
 }
 
 CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origin) {

@@ -98,7 +98,8 @@ class FinetuneObjective : public TrainingObjective {
   void check_lengths() const {
     for (int64_t length : lengths_) {
       if (task_ == "needle") build_needle_prompt(tokenizer_, val_text_, length, 0.5, seed_);
-      if (task_ == "repeat") repeat_training_batch(val_text_, {length}, 1, seed_, 0, 1, random_number_tokens(tokenizer_));
+      if (task_ == "repeat")
+        repeat_training_batch(val_text_, {length}, 1, seed_, 0, 1, random_number_tokens(tokenizer_));
     }
   }
 
@@ -120,9 +121,9 @@ class FinetuneObjective : public TrainingObjective {
 // What a finetune changes in the source run's config, before the user's --set: a short run at a lower rate.
 const std::vector<std::string>& finetune_defaults() {
   static const std::vector<std::string> defaults = {
-      "train.max_steps=200", "train.log_every=10",   "train.eval_every=50", "train.eval_batches=4",
-      "train.checkpoint_every=100", "train.grad_accum_steps=1", "optim.lr=3e-4", "optim.min_lr=3e-5",
-      "optim.warmup_steps=20"};
+      "train.max_steps=200",  "train.log_every=10",         "train.eval_every=50",
+      "train.eval_batches=4", "train.checkpoint_every=100", "train.grad_accum_steps=1",
+      "optim.lr=3e-4",        "optim.min_lr=3e-5",          "optim.warmup_steps=20"};
   return defaults;
 }
 
@@ -147,8 +148,10 @@ int run_finetune(const FinetuneArgs& args) {
     throw UsageError("finetune: model.* keys cannot change (the weights come from " + source.path + ")");
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   if (config.model.position == "learned" && longest + 10 > config.model.block_size)
-    throw UsageError("--lengths " + std::to_string(longest) + ": learned positions need prompt + answer (~10 tokens) <= "
-                     "model.block_size = " + std::to_string(config.model.block_size));
+    throw UsageError("--lengths " + std::to_string(longest) +
+                     ": learned positions need prompt + answer (~10 tokens) <= "
+                     "model.block_size = " +
+                     std::to_string(config.model.block_size));
 
   // Everything that can refuse the command does so before the run directory is made.
   const PreparedDataset dataset = load_prepared_dataset(source_meta.dataset_dir);
@@ -157,8 +160,10 @@ int run_finetune(const FinetuneArgs& args) {
 
   const RunDirState state = open_run_dir(config);
   const std::string run_dir = config.out_dir;
-  const json task = {{"task", args.task}, {"source", fs::absolute(source.path).lexically_normal().string()},
-                     {"lengths", args.lengths}, {"lm_weight", args.lm_weight}};
+  const json task = {{"task", args.task},
+                     {"source", fs::absolute(source.path).lexically_normal().string()},
+                     {"lengths", args.lengths},
+                     {"lm_weight", args.lm_weight}};
   const fs::path task_file = fs::path(run_dir) / "finetune.json";
   if (state != RunDirState::Fresh && fs::exists(task_file) && json::parse(read_file(task_file.string())) != task)
     throw UsageError(run_dir + " holds a finetune of another source or task (see " + task_file.string() +
@@ -181,8 +186,9 @@ int run_finetune(const FinetuneArgs& args) {
     load_checkpoint(source.path, session->model, nullptr);
     session->meta.dataset_dir = source_meta.dataset_dir;
     session->meta.dataset_fingerprint = source_meta.dataset_fingerprint;
-    spdlog::info("finetune --task {}: {} → {}, {} steps of {} sequences, lengths {}, lm weight {}", args.task, source.path,
-                 run_dir, config.train.max_steps, config.train.batch_size, json(args.lengths).dump(), args.lm_weight);
+    spdlog::info("finetune --task {}: {} → {}, {} steps of {} sequences, lengths {}, lm weight {}", args.task,
+                 source.path, run_dir, config.train.max_steps, config.train.batch_size, json(args.lengths).dump(),
+                 args.lm_weight);
   }
   session->meta.config = config_to_json(config);
   session->model->to(session->device);

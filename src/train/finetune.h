@@ -10,10 +10,10 @@ namespace ssmax {
 struct FinetuneArgs {
   std::string checkpoint;
   std::string task = "needle";
-  std::vector<int64_t> lengths{256};      // prompt lengths, taken in turn step by step
-  double lm_weight = 0;                   // weight of the prompt's language-model loss next to the answer loss
-  std::vector<std::string> overrides;     // --set KEY=VALUE on top of the source config and finetune defaults
-  int64_t stop_at = 0;                    // > 0: stop after this step with a checkpoint
+  std::vector<int64_t> lengths{256};   // prompt lengths, taken in turn step by step
+  double lm_weight = 0;                // weight of the prompt's language-model loss next to the answer loss
+  std::vector<std::string> overrides;  // --set KEY=VALUE on top of the source config and finetune defaults
+  int64_t stop_at = 0;                 // > 0: stop after this step with a checkpoint
 };
 // Trains into its own run directory (default <source run>-ft-needle); running it again resumes.
 int run_finetune(const FinetuneArgs& args);

@@ -1,8 +1,8 @@
 // Batches of the finetune tasks (see finetune.h).
 #include <algorithm>
 
-#include "train/finetune_batches.h"
 #include "data/needle_prompt.h"
+#include "train/finetune_batches.h"
 #include "util/errors.h"
 
 namespace ssmax {

@@ -11,8 +11,8 @@
 #include <functional>
 #include <vector>
 
-#include "data/tokenizer.h"
 #include "data/token_source.h"
+#include "data/tokenizer.h"
 
 namespace ssmax {
 

@@ -13,7 +13,8 @@ class LanguageModelObjective : public TrainingObjective {
  public:
   LanguageModelObjective(const PreparedDataset& dataset, const Config& config)
       : unigram_entropy_(dataset.unigram_entropy_nats),
-        train_shard_(TokenStream::open(dataset.train_shards)), val_shard_(TokenStream::open(dataset.val_shards)) {
+        train_shard_(TokenStream::open(dataset.train_shards)),
+        val_shard_(TokenStream::open(dataset.val_shards)) {
     for (const TokenStream* shard : {&train_shard_, &val_shard_})
       if (shard->vocab_size() != static_cast<uint32_t>(dataset.vocab_size))
         throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->name() + " was encoded with vocab " +

@@ -25,8 +25,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, co
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
 void apply_optimizer_config(torch::optim::AdamW& optimizer, const OptimConfig& optim) {

@@ -18,11 +18,23 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 const std::vector<std::string>& resumable_keys() {
-  static const std::vector<std::string> keys = {
-      "train.max_steps", "train.log_every", "train.eval_every", "train.checkpoint_every", "train.keep_last",
-      "optim.lr", "optim.min_lr", "optim.schedule", "optim.warmup_steps", "threads", "device",
-      "train.precision", "train.tf32", "train.grad_accum_steps", "distributed.timeout_s", "distributed.bucket_mb",
-      "distributed.overlap"};
+  static const std::vector<std::string> keys = {"train.max_steps",
+                                                "train.log_every",
+                                                "train.eval_every",
+                                                "train.checkpoint_every",
+                                                "train.keep_last",
+                                                "optim.lr",
+                                                "optim.min_lr",
+                                                "optim.schedule",
+                                                "optim.warmup_steps",
+                                                "threads",
+                                                "device",
+                                                "train.precision",
+                                                "train.tf32",
+                                                "train.grad_accum_steps",
+                                                "distributed.timeout_s",
+                                                "distributed.bucket_mb",
+                                                "distributed.overlap"};
   return keys;
 }
 
@@ -45,7 +57,8 @@ void keep_global_batch(json& config, const CheckpointMeta& stored, int world, co
   if (overrides_key(overrides, "train.grad_accum_steps")) {
     if (int64_t{accum} * world != micro_batches)
       spdlog::warn("world size {} → {} with train.grad_accum_steps {}: the global batch changes from {} to {} "
-                   "micro-batches", stored.world_size, world, accum, micro_batches, int64_t{accum} * world);
+                   "micro-batches",
+                   stored.world_size, world, accum, micro_batches, int64_t{accum} * world);
     return;
   }
   if (micro_batches % world != 0)
@@ -83,9 +96,9 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
     if (!ok) refused.push_back(key);
   }
   if (!refused.empty())
-    throw UsageError("--resume " + target + ": cannot change " + join(refused) + " when resuming (allowed: " +
-                     join(resumable_keys()) + ", or switching the normalizer " + allowed_normalizer_switches() +
-                     "); start a new run instead");
+    throw UsageError("--resume " + target + ": cannot change " + join(refused) +
+                     " when resuming (allowed: " + join(resumable_keys()) + ", or switching the normalizer " +
+                     allowed_normalizer_switches() + "); start a new run instead");
 
   // Continue in the run's own directory, whatever out_dir said when the run was made.
   Config session_config = config;

@@ -22,8 +22,9 @@ RunDirState open_run_dir(const Config& config) {
   std::error_code error;
   fs::create_directories(dir, error);
   if (error || !fs::is_directory(dir))
-    throw UsageError("out_dir = '" + config.out_dir + "' cannot be created: " +
-                     (error ? error.message() : "a file of that name exists") + " (choose another with --set out_dir=DIR)");
+    throw UsageError("out_dir = '" + config.out_dir +
+                     "' cannot be created: " + (error ? error.message() : "a file of that name exists") +
+                     " (choose another with --set out_dir=DIR)");
   if (::access(dir.c_str(), W_OK) != 0)
     throw UsageError("out_dir = '" + config.out_dir + "' is not writable (choose another with --set out_dir=DIR)");
 
@@ -51,9 +52,8 @@ RunDirState open_run_dir(const Config& config) {
     }
     auto checkpoints = list_checkpoints(dir.string());
     if (!checkpoints.empty())
-      state = checkpoints.back().step == config.train.max_steps
-                  ? RunDirState::SameRunComplete
-                  : RunDirState::SameRunUnfinished;
+      state = checkpoints.back().step == config.train.max_steps ? RunDirState::SameRunComplete
+                                                                : RunDirState::SameRunUnfinished;
   } else if (has_output && !fs::exists(config_file)) {
     throw UsageError("out_dir = '" + config.out_dir + "' holds run files but no config.json; pick another out_dir");
   }
@@ -90,8 +90,8 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
                                 c.optim.min_lr, c.optim.schedule, c.optim.warmup_steps, c.optim.beta1, c.optim.beta2,
                                 c.optim.weight_decay, c.optim.grad_clip)},
       {"batch", fmt::format("{} × {} accum{} × {} tokens = {} tokens/step, {} steps", c.train.batch_size,
-                            c.train.grad_accum_steps, world > 1 ? fmt::format(" × {} ranks", world) : "",
-                            m.block_size, tokens_per_step, c.train.max_steps)},
+                            c.train.grad_accum_steps, world > 1 ? fmt::format(" × {} ranks", world) : "", m.block_size,
+                            tokens_per_step, c.train.max_steps)},
       {"data", fmt::format("{} (unigram entropy {:.3f} nats)", dataset_dir, unigram_entropy)},
       {"seed", std::to_string(c.seed)},
       {"device", fmt::format("{}, {} threads", device, at::get_num_threads())},

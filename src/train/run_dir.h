@@ -17,5 +17,4 @@ RunDirState open_run_dir(const Config& config);
 void log_run_header(const Config& config, int64_t parameters, int64_t vocab_size, const std::string& device,
                     const std::string& dataset_dir, double unigram_entropy, const std::vector<std::string>& ranks = {});
 
-
 }  // namespace ssmax

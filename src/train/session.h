@@ -28,9 +28,9 @@ class TrainingObjective {
   // Sum of the losses of validation batches rank, rank + world, … < batches: a distributed run's share of this
   // rank. Objectives that cannot split their validation do not support distributed training.
   virtual double validation_loss_sum(GPT& model, int batches, int rank, int world, const torch::Device& device);
-  virtual std::string loss_name() const { return "loss"; }  // in the log lines of the validation loss
+  virtual std::string loss_name() const { return "loss"; }             // in the log lines of the validation loss
   virtual std::string train_loss_name() const { return loss_name(); }  // ... and of the training loss
-  virtual std::string baseline_note() const { return ""; }   // what to compare the final loss with
+  virtual std::string baseline_note() const { return ""; }             // what to compare the final loss with
 };
 
 // Next-token loss on every position of block_size windows of the prepared train/val shards.
@@ -44,7 +44,7 @@ struct Session {
   std::unique_ptr<TrainingObjective> objective;
   GPT model{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer;
-  CheckpointMeta meta;  // step, tokens, losses: the state that the checkpoint carries
+  CheckpointMeta meta;           // step, tokens, losses: the state that the checkpoint carries
   std::string continue_command;  // printed when the loop stops early: how to carry on
 };
 

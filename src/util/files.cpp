@@ -118,8 +118,8 @@ bool is_temporary_file_name(const std::string& name) {
   const auto at = name.rfind(".tmp");
   if (at == std::string::npos) return false;
   const std::string rest = name.substr(at + 4);  // "" (older writers) or ".<pid>"
-  return rest.empty() || (rest.size() > 1 && rest[0] == '.' &&
-                          rest.find_first_not_of("0123456789", 1) == std::string::npos);
+  return rest.empty() ||
+         (rest.size() > 1 && rest[0] == '.' && rest.find_first_not_of("0123456789", 1) == std::string::npos);
 }
 
 std::string read_file(const std::string& path) {
