@@ -22,7 +22,6 @@
 #include "util/interrupt.h"
 #include "util/logging.h"
 #include "util/progress.h"
-#include "util/system_info.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -63,9 +62,9 @@ double evaluate(Session& s) {
   if (!dist.active()) {
     loss = s.objective->validation_loss(s.model, batches, s.device);
   } else {
-    auto sum = torch::tensor(
-        {s.objective->validation_loss_sum(s.model, batches, dist.rank(), dist.world_size(), s.device)},
-        torch::TensorOptions(torch::kDouble).device(s.device));
+    auto sum =
+        torch::tensor({s.objective->validation_loss_sum(s.model, batches, dist.rank(), dist.world_size(), s.device)},
+                      torch::TensorOptions(torch::kDouble).device(s.device));
     dist.all_reduce_sum(sum, "validation all-reduce");
     loss = sum.item<double>() / batches;
   }
@@ -96,70 +95,11 @@ std::string write_checkpoint(Session& s) {
   check_replicas_agree(*s.model, s.meta.step);
   auto& dist = Distributed::instance();
   dist.heartbeat(s.meta.step, "checkpoint");
-  return dist.on_main("checkpoint", [&] { return save_checkpoint_files(s); }, dist.timeout());
+  return dist.on_main(
+      "checkpoint", [&] { return save_checkpoint_files(s); }, dist.timeout());
 }
 
 }  // namespace
-
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (!torch::cuda::is_available())
-    throw UsageError("device = \"" + name + "\" but this LibTorch build sees no CUDA device; use \"cpu\" or \"auto\"");
-  torch::Device device(name);
-  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-    throw UsageError("device = \"" + name + "\" but only " + std::to_string(torch::cuda::device_count()) +
-                     " CUDA device(s) exist");
-  return device;
-}
-
-std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size) {
-  auto s = std::make_unique<Session>();
-  s->config = config;
-  s->run_dir = run_dir;
-  auto& dist = Distributed::instance();
-  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
-  s->device = dist.rank_device(resolve_device(config.device));
-  configure_precision(config.train, s->device);
-  torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
-  s->model = GPT(GPTOptions{config.model, vocab_size});
-  s->model->to(s->device);
-  s->model->train();
-  s->optimizer = make_optimizer(*s->model, config.optim);
-  s->meta.config = config_to_json(config);
-  s->meta.vocab_size = vocab_size;
-  return s;
-}
-
-std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
-  auto& dist = Distributed::instance();
-  dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
-  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
-  // Rank 0 prepares (tokenizer, shards); the others then find the dataset ready (on a shared filesystem).
-  dist.on_main("data preparation", [&] { return prepare_dataset(config.data, config.threads).dir; },
-               std::chrono::hours(24));
-  PreparedDataset dataset = prepare_dataset(config.data, config.threads);
-  auto s = make_model_session(config, run_dir, dataset.vocab_size);
-  s->objective = language_model_objective(dataset, config);
-  s->meta.dataset_fingerprint = dataset.fingerprint;
-  s->meta.dataset_dir = dataset.dir;
-  s->dataset = std::move(dataset);
-  s->continue_command = "ssmax-gpt train --resume " + run_dir;
-  if (dist.active()) s->continue_command += " (under torchrun again, with any number of processes, or alone)";
-  return s;
-}
-
-void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
-  if (!Distributed::instance().is_main()) return;
-  const std::pair<const char*, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes}, {"train.log", meta.log_bytes}};
-  for (const auto& [name, bytes] : logs) {
-    const fs::path file = fs::path(run_dir) / name;
-    std::error_code error;
-    const auto size = fs::file_size(file, error);
-    if (!error && size > bytes) fs::resize_file(file, bytes);
-  }
-  log_to_file((fs::path(run_dir) / "train.log").string());
-}
 
 TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   const auto& config = s.config;
@@ -196,10 +136,8 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     const auto step_start = Clock::now();
     const double lr = learning_rate(config.optim, step, t.max_steps);
     set_learning_rate(*s.optimizer, lr);
-    if (gradient_sync)
-      gradient_sync->zero_grad();
-    else
-      s.optimizer->zero_grad();
+    if (gradient_sync) gradient_sync->zero_grad();
+    else s.optimizer->zero_grad();
     // Rank r takes the global micro-batches r·accum … r·accum + accum − 1 of the step: together the ranks see
     // what one process with accum × world micro-batches would.
     const int micro_batches = t.grad_accum_steps * world;
@@ -325,20 +263,6 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   return summary;
 }
 
-void join_process_group(const Config& config) {
-  auto& dist = Distributed::instance();
-  dist.join(dist.rank_device(resolve_device(config.device)), std::chrono::seconds(config.distributed.timeout_s));
-  log_as_rank(dist.rank());
-}
-
-std::vector<std::string> describe_ranks(const torch::Device& device) {
-  auto& dist = Distributed::instance();
-  if (!dist.active()) return {};
-  const auto& env = dist.environment();
-  return dist.gather("run header", fmt::format("{} on {} (local rank {}, {} threads, {})", device.str(), host_name(),
-                                               env.local_rank, at::get_num_threads(), dist.backend_name()));
-}
-
 TrainSummary train(const Config& config, const TrainOptions& options) {
   join_process_group(config);
   auto& dist = Distributed::instance();
@@ -347,8 +271,10 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
       "opening out_dir", [&] { return std::to_string(static_cast<int>(open_run_dir(config))); }, dist.timeout())));
   const std::string& run_dir = config.out_dir;
   if (state == RunDirState::SameRunUnfinished)
-    throw UsageError("out_dir = '" + run_dir + "' already holds this run, unfinished; continue it with "
-                     "`ssmax-gpt train --resume " + run_dir + "` or pick another out_dir");
+    throw UsageError("out_dir = '" + run_dir +
+                     "' already holds this run, unfinished; continue it with "
+                     "`ssmax-gpt train --resume " +
+                     run_dir + "` or pick another out_dir");
   if (state == RunDirState::SameRunComplete) {
     auto meta = read_checkpoint_meta(checkpoint_path(run_dir, config.train.max_steps));
     spdlog::info("{} already holds this run, complete at step {}: nothing to train", run_dir, meta.step);

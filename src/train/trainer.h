@@ -19,10 +19,10 @@ struct TrainSummary {
   double final_train_loss = 0;
   double final_val_loss = 0;
   double best_val_loss = 0;
-  double tokens_per_s = 0;       // mean over the run's training time
-  double unigram_entropy = 0;    // of the train split, nats: the loss of a model with no context
-  bool already_complete = false; // the run directory held a finished run; nothing was trained
-  bool interrupted = false;      // stopped early by a signal or stop_at, with a checkpoint
+  double tokens_per_s = 0;        // mean over the run's training time
+  double unigram_entropy = 0;     // of the train split, nats: the loss of a model with no context
+  bool already_complete = false;  // the run directory held a finished run; nothing was trained
+  bool interrupted = false;       // stopped early by a signal or stop_at, with a checkpoint
   std::string last_checkpoint;
 };
 
@@ -31,7 +31,7 @@ TrainSummary train(const Config& config, const TrainOptions& options = {});
 
 // Continues the run in `run_dir_or_checkpoint` (a run directory: its newest valid checkpoint, falling
 // back to older ones with a warning; or one checkpoint file). `overrides` may change only the keys in
-// resumable_keys(), or switch a softmax run to ssmax/ssmax_bias (paper variants (e)/(f)).
+// resumable_keys(), or switch the normalizer as normalizer_switch_allowed() permits (paper variant (f)).
 TrainSummary resume(const std::string& run_dir_or_checkpoint, const std::vector<std::string>& overrides,
                     const TrainOptions& options = {});
 

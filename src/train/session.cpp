@@ -1,0 +1,96 @@
+// Building what a training loop needs (session.h): device, threads, model, optimizer, dataset, objective; joining
+// a distributed launch; reopening a run's logs to continue it.
+#include "train/session.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "dist/distributed.h"
+#include "train/optimizer.h"
+#include "train/precision.h"
+#include "util/errors.h"
+#include "util/logging.h"
+#include "util/system_info.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (!torch::cuda::is_available())
+    throw UsageError("device = \"" + name + "\" but this LibTorch build sees no CUDA device; use \"cpu\" or \"auto\"");
+  torch::Device device(name);
+  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+    throw UsageError("device = \"" + name + "\" but only " + std::to_string(torch::cuda::device_count()) +
+                     " CUDA device(s) exist");
+  return device;
+}
+
+std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size) {
+  auto s = std::make_unique<Session>();
+  s->config = config;
+  s->run_dir = run_dir;
+  auto& dist = Distributed::instance();
+  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
+  s->device = dist.rank_device(resolve_device(config.device));
+  configure_precision(config.train, s->device);
+  torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
+  s->model = GPT(GPTOptions{config.model, vocab_size});
+  s->model->to(s->device);
+  s->model->train();
+  s->optimizer = make_optimizer(*s->model, config.optim);
+  s->meta.config = config_to_json(config);
+  s->meta.vocab_size = vocab_size;
+  return s;
+}
+
+std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
+  auto& dist = Distributed::instance();
+  dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
+  at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
+  // Rank 0 prepares (tokenizer, shards); the others then find the dataset ready (on a shared filesystem).
+  dist.on_main(
+      "data preparation", [&] { return prepare_dataset(config.data, config.threads).dir; }, std::chrono::hours(24));
+  PreparedDataset dataset = prepare_dataset(config.data, config.threads);
+  auto s = make_model_session(config, run_dir, dataset.vocab_size);
+  s->objective = language_model_objective(dataset, config);
+  s->meta.dataset_fingerprint = dataset.fingerprint;
+  s->meta.dataset_dir = dataset.dir;
+  s->dataset = std::move(dataset);
+  s->continue_command = "ssmax-gpt train --resume " + run_dir;
+  if (dist.active()) s->continue_command += " (under torchrun again, with any number of processes, or alone)";
+  return s;
+}
+
+void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
+  if (!Distributed::instance().is_main()) return;
+  const std::pair<const char*, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes},
+                                                   {"train.log", meta.log_bytes}};
+  for (const auto& [name, bytes] : logs) {
+    const fs::path file = fs::path(run_dir) / name;
+    std::error_code error;
+    const auto size = fs::file_size(file, error);
+    if (!error && size > bytes) fs::resize_file(file, bytes);
+  }
+  log_to_file((fs::path(run_dir) / "train.log").string());
+}
+
+void join_process_group(const Config& config) {
+  auto& dist = Distributed::instance();
+  dist.join(dist.rank_device(resolve_device(config.device)), std::chrono::seconds(config.distributed.timeout_s));
+  log_as_rank(dist.rank());
+}
+
+std::vector<std::string> describe_ranks(const torch::Device& device) {
+  auto& dist = Distributed::instance();
+  if (!dist.active()) return {};
+  const auto& env = dist.environment();
+  return dist.gather("run header", fmt::format("{} on {} (local rank {}, {} threads, {})", device.str(), host_name(),
+                                               env.local_rank, at::get_num_threads(), dist.backend_name()));
+}
+
+}  // namespace ssmax
