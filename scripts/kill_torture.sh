@@ -71,7 +71,7 @@ while [ "$finished" -eq 0 ]; do
 done
 
 # Same numbers at every logged step and evaluation (wall-clock fields aside), and identical weights.
-strip() { sed -E 's/"(elapsed_s|ms_per_step|tokens_per_s)":[^,}]*,?//g' "$1"; }
+strip() { sed -E 's/"(elapsed_s|ms_per_step|tokens_per_s|mfu)":[^,}]*,?//g' "$1"; }
 if ! diff <(strip "$work/reference/metrics.jsonl") <(strip "$run/metrics.jsonl") >"$work/metrics.diff"; then
   echo "torture: FAILED: metrics differ from the uninterrupted run (see $work/metrics.diff)"
   exit 1

@@ -50,7 +50,7 @@ inline std::vector<nlohmann::json> comparable_metrics(const std::string& run_dir
   std::ifstream in(run_dir + "/metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
     nlohmann::json record = nlohmann::json::parse(line);
-    for (const char* key : {"tokens_per_s", "ms_per_step", "elapsed_s"}) record.erase(key);
+    for (const char* key : {"tokens_per_s", "ms_per_step", "elapsed_s", "mfu"}) record.erase(key);
     out.push_back(record);
   }
   return out;

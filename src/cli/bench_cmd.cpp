@@ -32,7 +32,7 @@ Command add_bench_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--peak-tflops", args->peak_tflops,
                   "The device's peak TFLOP/s for model-FLOPs utilisation (e.g. 989 for an H200, dense bf16); "
-                  "0 leaves mfu out")
+                  "0: measured on the CPU (once per machine, then cached), from a table of known GPUs on CUDA")
       ->check(CLI::NonNegativeNumber);
   add_set_option(*app, args->overrides);
   return {app, [args] {
@@ -43,7 +43,7 @@ Command add_bench_command(CLI::App& root) {
             if (names.empty()) throw UsageError("--normalizers: give at least one of softmax, ssmax, ssmax_bias");
             spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up", args->config_path,
                          config.train.batch_size, config.model.block_size, args->steps, args->warmup);
-            auto results = bench_normalizers(config, names, args->steps, args->warmup);
+            auto results = bench_normalizers(config, names, args->steps, args->warmup, args->peak_tflops);
             for (const auto& r : results) {
               nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)},
                                      {"params", r.parameters},
@@ -53,8 +53,14 @@ Command add_bench_command(CLI::App& root) {
                                       r.median_step_s / results[0].median_step_s - 1.0},
                                      {"precision", config.train.precision},
                                      {"flops_per_token", r.flops_per_token},
-                                     {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12}};
-              if (args->peak_tflops > 0) line["mfu"] = r.flops_per_token * r.tokens_per_s / 1e12 / args->peak_tflops;
+                                     {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12},
+                                     {"forward_ms", 1000 * r.forward_s},
+                                     {"backward_ms", 1000 * r.backward_s},
+                                     {"optimizer_ms", 1000 * r.optimizer_s},
+                                     {"peak_rss_mb", r.peak_rss_mb},
+                                     {"peak_tflops", r.peak_tflops},
+                                     {"peak_source", r.peak_source}};
+              if (r.peak_tflops > 0) line["mfu"] = r.flops_per_token * r.tokens_per_s / 1e12 / r.peak_tflops;
               if (r.peak_device_bytes > 0) line["peak_device_gib"] = r.peak_device_bytes / (1 << 30);
               std::printf("%s\n", line.dump().c_str());
             }

@@ -53,6 +53,7 @@ json MetricsRecord::to_json() const {
   if (!event.empty()) j["event"] = event;
   if (world_size > 1) j["world_size"] = world_size;
   if (sync_ms) j["sync_ms"] = *sync_ms;
+  if (mfu) j["mfu"] = *mfu;
   return j;
 }
 
@@ -68,6 +69,7 @@ MetricsRecord MetricsRecord::from_json(const json& j) {
   r.world_size = j.value("world_size", 1);
   r.sync_ms = optional_double(j, "sync_ms");
   r.ms_per_step = optional_double(j, "ms_per_step");
+  r.mfu = optional_double(j, "mfu");
   r.elapsed_s = j.value("elapsed_s", 0.0);
   r.s = per_layer_from(j, "s");
   r.b = per_layer_from(j, "b");

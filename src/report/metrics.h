@@ -20,6 +20,9 @@ struct MetricsRecord {
   std::optional<double> grad_norm;  // before clipping
   std::optional<double> tokens_per_s;
   std::optional<double> ms_per_step;
+  // Model-FLOPs utilisation of those steps: model FLOPs per token × tokens/s ÷ the peak of every process's device
+  // (train/peak_flops.h); absent when the peak is unknown.
+  std::optional<double> mfu;
   double elapsed_s = 0;  // training wall time (excludes evaluation and checkpoints)
   // Learned SSMax parameters: [layer][head]; empty for softmax runs.
   std::vector<std::vector<double>> s, b;

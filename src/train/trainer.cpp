@@ -14,6 +14,7 @@
 #include "dist/replicas.h"
 #include "report/metrics.h"
 #include "train/optimizer.h"
+#include "train/peak_flops.h"
 #include "train/precision.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
@@ -122,6 +123,11 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
         trainable, dist, static_cast<int64_t>(config.distributed.bucket_mb * (1 << 20)), config.distributed.overlap);
   }
   meta.world_size = world;
+  const PeakFlops peak = device_peak_flops(s.device);
+  const double flops_per_token = s.model->flops_per_token(config.model.block_size);
+  if (peak.tflops > 0)
+    spdlog::info("mfu against a peak of {:.3g} TFLOP/s per process ({}), {:.3g} model FLOPs per token", peak.tflops,
+                 peak.source, flops_per_token);
 
   TrainSummary summary;
   summary.run_dir = s.run_dir;
@@ -210,14 +216,15 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       record.elapsed_s = meta.elapsed_s;
       record.world_size = world;
       if (gradient_sync) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
+      if (peak.tflops > 0) record.mfu = flops_per_token * *record.tokens_per_s / (peak.tflops * 1e12 * world);
       read_normalizer_parameters(s.model, record);
       if (metrics) metrics->write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
-      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s | ETA {}",
+      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s{} | ETA {}",
                    meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->train_loss_name(),
                    *record.train_loss, lr, grad_norm, *record.ms_per_step,
                    record.sync_ms ? fmt::format(" (sync {:.0f})", *record.sync_ms) : "", *record.tokens_per_s,
-                   format_duration(eta));
+                   record.mfu ? fmt::format(" | mfu {:.1f}%", 100 * *record.mfu) : "", format_duration(eta));
       meta.interval_loss = 0;
       meta.interval_steps = 0;
       interval_seconds = 0;

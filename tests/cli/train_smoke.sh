@@ -37,7 +37,7 @@ if not train:
 if not evals:
     errors.append("no evaluation record (val_loss)")
 for r in train:
-    for k in ("train_loss", "grad_norm", "tokens_per_s", "lr", "elapsed_s"):
+    for k in ("train_loss", "grad_norm", "tokens_per_s", "lr", "elapsed_s", "mfu"):
         if not finite(r.get(k)):
             errors.append(f"training record at step {r.get('step')}: {k} = {r.get(k)!r}")
 for r in evals:
@@ -97,6 +97,18 @@ check "ssmax config.json records the override" grep -q '"normalizer": "ssmax"' "
 run_expect 0 "$BIN" train "$CFG" --set model.attention.normalizer=ssmax_bias --set "out_dir=$S/run-ssmax_bias"
 check "ssmax_bias metrics.jsonl records s and b for 1 layer x 2 heads" \
   check_metrics "$S/run-ssmax_bias/metrics.jsonl" 1 2 ssmax_bias
+
+# --- bench: one JSON line per normalizer with speed, model-FLOPs utilisation, the parts of a step, memory -----
+run_expect 0 "$BIN" bench "$CFG" --normalizers softmax,ssmax --steps 1 --warmup 0
+check "bench prints a complete line per normalizer" python3 -c '
+import json, math, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+keys = ["tokens_per_s", "median_step_s", "flops_per_token", "mfu", "peak_tflops", "forward_ms", "backward_ms",
+        "optimizer_ms", "peak_rss_mb"]
+assert [l["normalizer"] for l in lines] == ["softmax", "ssmax"], lines
+assert all(math.isfinite(l[k]) and l[k] > 0 for l in lines for k in keys), lines
+assert all(l["forward_ms"] + l["backward_ms"] + l["optimizer_ms"] <= 1000 * l["median_step_s"] * 1.001 for l in lines), lines
+' "$S/out.txt"
 
 # --- Help and usage ---------------------------------------------------------------------------------
 run_expect 0 "$BIN" --help
