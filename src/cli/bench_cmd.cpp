@@ -1,4 +1,4 @@
-// ssmax-gpt bench CONFIG: training-step speed per normalizer on synthetic tokens.
+// ssmax-gpt bench CONFIG: training-step speed per normalizer on random tokens.
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -18,22 +18,25 @@ Command add_bench_command(CLI::App& root) {
   struct Args {
     std::string config_path, normalizers = "softmax,ssmax,ssmax_bias";
     std::vector<std::string> overrides;
-    int steps = 10, warmup = 2;
-    double peak_tflops = 0;
+    BenchOptions bench;
   };
   auto args = std::make_shared<Args>();
   app->add_option("config", args->config_path, "JSON config file")->required();
   app->add_option("--normalizers", args->normalizers, "Comma-separated normalizers to compare")->capture_default_str();
-  app->add_option("--steps", args->steps, "Timed steps per normalizer")
+  app->add_option("--steps", args->bench.steps, "Timed steps per normalizer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app->add_option("--warmup", args->warmup, "Untimed steps first")
+  app->add_option("--warmup", args->bench.warmup, "Untimed steps first")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app->add_option("--peak-tflops", args->peak_tflops,
+  app->add_option("--peak-tflops", args->bench.peak_tflops,
                   "The device's peak TFLOP/s for model-FLOPs utilisation (e.g. 989 for an H200, dense bf16); "
                   "0: measured on the CPU (once per machine, then cached), from a table of known GPUs on CUDA")
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--profile", args->bench.profile_path,
+                  "Profile the timed steps with LibTorch's profiler: write a Chrome trace (chrome://tracing, Perfetto) "
+                  "to this file and log the operators that take the most time")
+      ->type_name("TRACE.json");
   add_set_option(*app, args->overrides);
   return {app, [args] {
             Config config = load_config(args->config_path, args->overrides);
@@ -42,8 +45,8 @@ Command add_bench_command(CLI::App& root) {
               names.push_back(parse_normalizer(name, "--normalizers:"));
             if (names.empty()) throw UsageError("--normalizers: give at least one of softmax, ssmax, ssmax_bias");
             spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up", args->config_path,
-                         config.train.batch_size, config.model.block_size, args->steps, args->warmup);
-            auto results = bench_normalizers(config, names, args->steps, args->warmup, args->peak_tflops);
+                         config.train.batch_size, config.model.block_size, args->bench.steps, args->bench.warmup);
+            auto results = bench_normalizers(config, names, args->bench);
             for (const auto& r : results) {
               nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)},
                                      {"params", r.parameters},
@@ -54,6 +57,7 @@ Command add_bench_command(CLI::App& root) {
                                      {"precision", config.train.precision},
                                      {"flops_per_token", r.flops_per_token},
                                      {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12},
+                                     {"data_ms", 1000 * r.data_s},
                                      {"forward_ms", 1000 * r.forward_s},
                                      {"backward_ms", 1000 * r.backward_s},
                                      {"optimizer_ms", 1000 * r.optimizer_s},

@@ -2,13 +2,22 @@
 
 #include <torch/torch.h>
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <limits>
+#include <optional>
+#include <random>
 #include <utility>
 
+#include "data/loader.h"
+#include "data/token_stream.h"
 #include "model/gpt.h"
 #include "train/device_memory.h"
+#include "train/op_profile.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
 #include "train/precision.h"
@@ -16,9 +25,44 @@
 #include "util/system_info.h"
 
 namespace ssmax {
+namespace {
 
-std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers, int steps,
-                                           int warmup, double peak_tflops) {
+// A shard of random tokens in a temporary directory, removed again: what the bench's data loader reads.
+class SyntheticTokens {
+ public:
+  SyntheticTokens(uint32_t vocab_size, size_t count, uint64_t seed)
+      : dir_(std::filesystem::temp_directory_path() / ("ssmax-bench-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(dir_);
+    ShardedWriter writer(dir_.string(), "train", vocab_size, count);
+    std::mt19937_64 random(seed);
+    std::vector<uint32_t> ids(count);
+    for (auto& id : ids) id = static_cast<uint32_t>(random() % vocab_size);
+    writer.append(ids);
+    std::vector<std::string> paths;
+    for (const auto& name : writer.finish()) paths.push_back((dir_ / name).string());
+    stream_.emplace(TokenStream::open(paths));
+  }
+  ~SyntheticTokens() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  const TokenStream& stream() const { return *stream_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::optional<TokenStream> stream_;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
+                                           const BenchOptions& options) {
+  const int steps = options.steps, warmup = options.warmup;
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);
   configure_precision(config.train, device);
@@ -29,7 +73,7 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
   struct Contender {
     GPT model{nullptr};
     std::unique_ptr<torch::optim::AdamW> optimizer;
-    std::vector<double> seconds, forward, backward, optimizer_seconds;
+    std::vector<double> seconds, data, forward, backward, optimizer_seconds;
     double peak_bytes = 0;
   };
   std::vector<Contender> contenders(normalizers.size());
@@ -41,10 +85,11 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     contenders[i].model->to(device);
     contenders[i].optimizer = make_optimizer(*contenders[i].model, config.optim);
   }
-  torch::manual_seed(config.seed);
-  auto x = torch::randint(0, V, {B, T}, torch::kLong).to(device);
-  auto y = torch::randint(0, V, {B, T}, torch::kLong).to(device);
+  const SyntheticTokens tokens(static_cast<uint32_t>(V), std::max<size_t>(1 << 20, 4 * B * (T + 1)), config.seed);
+  const BatchLoader loader(tokens.stream(), T, B, config.seed);
+  std::unique_ptr<OperatorProfile> profile;
   for (int round = 0; round < warmup + steps; ++round) {
+    if (round == warmup && !options.profile_path.empty()) profile = std::make_unique<OperatorProfile>();
     for (auto& c : contenders) {
       if (device.is_cuda()) torch::cuda::synchronize();
       reset_peak_device_memory(device);
@@ -56,9 +101,12 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
         const auto now = std::chrono::steady_clock::now();
         return std::chrono::duration<double>(now - std::exchange(mark, now)).count();
       };
-      double forward_s = 0, backward_s = 0;
+      double data_s = 0, forward_s = 0, backward_s = 0;
       c.optimizer->zero_grad();
       for (int micro = 0; micro < accum; ++micro) {
+        auto [inputs, targets] = loader.train_batch(round, micro);
+        const auto x = inputs.to(device), y = targets.to(device);
+        data_s += lap();
         torch::Tensor loss;
         {
           AutocastScope autocast(device, bf16);
@@ -74,22 +122,25 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
       c.peak_bytes = std::max(c.peak_bytes, peak_device_memory(device));
       if (round >= warmup) {
         c.seconds.push_back(std::chrono::duration<double>(mark - start).count());
+        c.data.push_back(data_s);
         c.forward.push_back(forward_s);
         c.backward.push_back(backward_s);
         c.optimizer_seconds.push_back(optimizer_s);
       }
     }
   }
-  const PeakFlops peak = peak_tflops > 0 ? PeakFlops{peak_tflops, "given"} : device_peak_flops(device);
+  if (profile) {
+    const auto operators = profile->finish(options.profile_path);
+    spdlog::info("profile of {} timed steps × {} normalizer(s), trace in {}:\n{}", steps, contenders.size(),
+                 options.profile_path, operator_table(operators, steps * static_cast<int>(contenders.size()), 25));
+  }
+  const PeakFlops peak = options.peak_tflops > 0 ? PeakFlops{options.peak_tflops, "given"} : device_peak_flops(device);
   std::vector<BenchResult> results;
   for (size_t i = 0; i < normalizers.size(); ++i) {
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     BenchResult r;
     r.normalizer = normalizers[i];
     r.median_step_s = median(contenders[i].seconds);
+    r.data_s = median(contenders[i].data);
     r.forward_s = median(contenders[i].forward);
     r.backward_s = median(contenders[i].backward);
     r.optimizer_s = median(contenders[i].optimizer_seconds);

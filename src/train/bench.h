@@ -15,20 +15,27 @@ struct BenchResult {
   int64_t parameters = 0;
   double flops_per_token = 0;    // GPTImpl::flops_per_token at block_size
   double peak_device_bytes = 0;  // CUDA: peak memory allocated by the caching allocator; 0 on CPU
-  // Medians of the parts of a step: forward passes (with the loss), backward passes, clip + AdamW. The tokens are
-  // generated once before timing, so a step has no data time; on CUDA each part ends with a synchronisation.
-  double forward_s = 0, backward_s = 0, optimizer_s = 0;
+  // Medians of the parts of a step: the data loader's batches (to the device), forward passes (with the loss),
+  // backward passes, clip + AdamW. On CUDA each part ends with a synchronisation.
+  double data_s = 0, forward_s = 0, backward_s = 0, optimizer_s = 0;
   double peak_tflops = 0;  // of the device, for model-FLOPs utilisation (train/peak_flops.h); 0: unknown
   std::string peak_source;
   double peak_rss_mb = 0;  // of this process when the contender's steps were done (all contenders so far)
 };
 
-// Builds one model per normalizer (same seed) and times `steps` full training steps of each
-// (forward, backward, clip, AdamW), interleaved round by round so drift in machine speed hits all
-// alike; the first `warmup` rounds are not timed. Vocabulary: data.tokenizer.vocab_size. Honours
-// train.grad_accum_steps (micro-batches per step), train.precision, train.tf32 and optim.grad_clip.
-// `peak_tflops` > 0 replaces the device's peak (device_peak_flops).
-std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers, int steps,
-                                           int warmup, double peak_tflops = 0);
+struct BenchOptions {
+  int steps = 10;            // timed steps per normalizer
+  int warmup = 2;            // untimed rounds first
+  double peak_tflops = 0;    // > 0 replaces the device's peak (device_peak_flops)
+  std::string profile_path;  // not empty: profile the timed steps, write a Chrome trace there, log the top operators
+};
+
+// Builds one model per normalizer (same seed) and times full training steps of each (batches from the data
+// loader, forward, backward, clip, AdamW), interleaved round by round so drift in machine speed hits all alike.
+// The loader reads a temporary shard of random tokens (vocabulary: data.tokenizer.vocab_size), so no dataset is
+// needed and the data time is the real loader's. Honours train.grad_accum_steps (micro-batches per step),
+// train.precision, train.tf32 and optim.grad_clip.
+std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
+                                           const BenchOptions& options);
 
 }  // namespace ssmax
