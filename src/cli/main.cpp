@@ -5,6 +5,7 @@
 #include "dist/distributed.h"
 #include "util/errors.h"
 #include "util/logging.h"
+#include "util/system_info.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ void add_set_option(CLI::App& app, std::vector<std::string>& overrides) {
 }  // namespace ssmax
 
 int main(int argc, char** argv) {
+  ssmax::keep_freed_memory_for_reuse();
   ssmax::init_console_logging();
   CLI::App app{"ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
                "or SSMax with bias, and compare them."};

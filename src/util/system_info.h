@@ -9,4 +9,10 @@ std::string host_name();
 std::string git_revision();  // of the source tree this binary was built from
 double peak_rss_mb();        // this process's peak resident memory so far
 
+// glibc hands allocations above 32 MB straight to the kernel (mmap) and returns them on free, so every such
+// tensor (a step's logits, an MLP activation at a larger shape) costs a page fault per 4 KiB on each use: tens of
+// milliseconds per 64 MB in a VM. This keeps freed memory in the process for the next step instead, so the
+// resident size settles at the peak a step needs. Called once at the start of the program.
+void keep_freed_memory_for_reuse();
+
 }  // namespace ssmax
