@@ -1,6 +1,9 @@
 #include "model/attention.h"
 
 #include <cmath>
+#include <tuple>
+
+#include "model/qkv_rope.h"
 
 namespace ssmax {
 
@@ -44,32 +47,30 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const AttentionOptions& options
   normalizer = register_module("normalizer", AttentionNormalizer(normalizer_options));
 }
 
-// Rotary embedding, "rotate half" convention: the pair (x[i], x[i + d/2]) rotates by angle
-// pos·θ^(-2i/d). Computed in float32 for the positions in use, so any θ or length works at eval time.
-torch::Tensor CausalSelfAttentionImpl::apply_rope(const torch::Tensor& x, int64_t offset) const {
-  const int64_t T = x.size(2), half = x.size(3) / 2;
-  auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(x.device());
+// Rotary embedding, "rotate half" convention (qkv_rope.h): cos and sin [T, head_dim/2] of the angle
+// pos·θ^(-2i/d) for the positions in use, computed in float32 so any θ or length works at eval time.
+std::pair<torch::Tensor, torch::Tensor> CausalSelfAttentionImpl::rope_tables(
+    int64_t T, int64_t offset, const torch::TensorOptions& options) const {
+  const int64_t half = options_.n_embd / options_.n_head / 2;
+  auto f32 = options.dtype(torch::kFloat32);
   auto inv_freq = torch::pow(options_.rope_theta, -torch::arange(0, half, f32) / static_cast<double>(half));
   auto angles = torch::outer(torch::arange(offset, offset + T, f32), inv_freq);
-  auto cos = angles.cos().to(x.dtype()), sin = angles.sin().to(x.dtype());
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  return torch::cat({x1 * cos - x2 * sin, x1 * sin + x2 * cos}, -1);
+  return {angles.cos().to(options.dtype()), angles.sin().to(options.dtype())};
 }
 
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = options_.n_head;
   const int64_t offset = cache ? cache->length() : 0;
-  auto qkv = c_attn(x).view({B, T, 3, H, C / H}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hd]
-  auto q = qkv[0], k = qkv[1], v = qkv[2];
-  if (options_.rope) {
-    q = apply_rope(q, offset);
-    k = apply_rope(k, offset);
-  }
-  // One pass over q applies both 1/√d and the normalizer's per-row factor c[h, t].
+  auto qkv = c_attn(x);
+  torch::Tensor cos, sin;
+  if (options_.rope) std::tie(cos, sin) = rope_tables(T, offset, qkv.options());
+  // q carries both 1/√d and the normalizer's per-row factor c[h, t], applied in the same pass as the rotation.
   const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(C / H));
-  auto row_scale = normalizer->row_scale(T, offset, q.options());
-  q = row_scale.defined() ? q * (row_scale * inv_sqrt_d) : q * inv_sqrt_d;
-  q = q.to(k.dtype());  // the factor is float32; under bf16 autocast q must stay in k's dtype for the kernel
+  // The factor in at least float32 (under bf16 autocast qkv is bf16; the factor keeps its precision).
+  auto factor = qkv.options().dtype(at::promote_types(qkv.scalar_type(), torch::kFloat32));
+  auto row_scale = normalizer->row_scale(T, offset, factor);
+  auto q_scale = row_scale.defined() ? row_scale.squeeze(-1) * inv_sqrt_d : torch::full({1, 1}, inv_sqrt_d, factor);
+  auto [q, k, v] = split_heads(qkv, H, cos, sin, q_scale);
   if (cache) {
     if (cache->k.defined()) {
       k = torch::cat({cache->k, k}, 2);

@@ -37,7 +37,8 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   AttentionNormalizer normalizer{nullptr};
 
  private:
-  torch::Tensor apply_rope(const torch::Tensor& x, int64_t offset) const;
+  std::pair<torch::Tensor, torch::Tensor> rope_tables(int64_t T, int64_t offset,
+                                                      const torch::TensorOptions& options) const;
   AttentionOptions options_;
 };
 TORCH_MODULE(CausalSelfAttention);
