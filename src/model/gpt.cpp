@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/fused_rms_norm.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -13,7 +14,7 @@ NormImpl::NormImpl(int64_t dim, bool rms, bool bias) : rms_(rms) {
 }
 
 torch::Tensor NormImpl::forward(const torch::Tensor& x) {
-  if (rms_) return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-5) * weight;
+  if (rms_) return fused_rms_norm(x, weight, 1e-5);
   return torch::layer_norm(x, {x.size(-1)}, weight, bias, 1e-5);
 }
 
