@@ -10,7 +10,51 @@ torch::optim::AdamWOptions group_options(const OptimConfig& optim, double weight
       .weight_decay(weight_decay);
 }
 
+bool fused_kernel_applies(const torch::Tensor& p) {
+  const auto& grad = p.grad();
+  return grad.defined() && !grad.is_sparse() && (p.is_cpu() || p.is_cuda()) && p.is_floating_point() &&
+         grad.scalar_type() == p.scalar_type() && p.is_contiguous() && grad.is_contiguous();
+}
+
 }  // namespace
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  if (closure) return AdamW::step(closure);
+  for (auto& group : param_groups_)
+    for (auto& p : group.params())
+      if (p.grad().defined() && !fused_kernel_applies(p)) return AdamW::step();
+  torch::NoGradGuard no_grad;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& slot = state_[p.unsafeGetTensorImpl()];
+      if (!slot) {  // as AdamW::step starts a parameter's state
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        if (options.amsgrad()) fresh->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        slot = std::move(fresh);
+      }
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+      state.step(state.step() + 1);
+      params.push_back(p);
+      grads.push_back(p.grad());
+      exp_avgs.push_back(state.exp_avg());
+      exp_avg_sqs.push_back(state.exp_avg_sq());
+      if (options.amsgrad()) max_exp_avg_sqs.push_back(state.max_exp_avg_sq());
+      // The kernel reads the step count (for the bias corrections) from a float tensor on the parameter's device.
+      steps.push_back(torch::full({}, static_cast<double>(state.step()), p.options().dtype(torch::kFloat32)));
+    }
+    if (params.empty()) continue;
+    const auto [beta1, beta2] = options.betas();
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, options.lr(), beta1, beta2,
+                      options.weight_decay(), options.eps(), options.amsgrad(), /*maximize=*/false);
+  }
+  return {};
+}
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const OptimConfig& optim) {
   std::vector<torch::Tensor> decay, no_decay;
@@ -21,7 +65,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, co
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(group_options(optim, optim.weight_decay)));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(group_options(optim, 0.0)));
-  return std::make_unique<torch::optim::AdamW>(groups, group_options(optim, optim.weight_decay));
+  return std::make_unique<FusedAdamW>(groups, group_options(optim, optim.weight_decay));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {

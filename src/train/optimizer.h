@@ -9,6 +9,16 @@
 
 namespace ssmax {
 
+// torch::optim::AdamW with its update done by ATen's fused kernel (_fused_adamw_: one pass over each parameter,
+// on CPU and CUDA) instead of the reference implementation's five to seven tensor operations per parameter. The
+// state (step, exp_avg, exp_avg_sq) and its serialisation are AdamW's own, so checkpoints are interchangeable.
+// Falls back to AdamW::step for what the kernel does not take (sparse gradients, a closure).
+class FusedAdamW : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
 // LibTorch param groups built with their own options do not inherit the optimizer's defaults, so
 // every group gets lr, betas, eps and weight decay explicitly here.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const OptimConfig& optim);
