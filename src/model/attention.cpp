@@ -49,13 +49,18 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const AttentionOptions& options
 
 // Rotary embedding, "rotate half" convention (qkv_rope.h): cos and sin [T, head_dim/2] of the angle
 // pos·θ^(-2i/d) for the positions in use, computed in float32 so any θ or length works at eval time.
-std::pair<torch::Tensor, torch::Tensor> CausalSelfAttentionImpl::rope_tables(
-    int64_t T, int64_t offset, const torch::TensorOptions& options) const {
+std::pair<torch::Tensor, torch::Tensor> CausalSelfAttentionImpl::rope_tables(int64_t T, int64_t offset,
+                                                                             const torch::TensorOptions& options) {
+  auto& c = rope_cache_;
+  if (c.T == T && c.offset == offset && c.theta == options_.rope_theta && c.options.device() == options.device() &&
+      c.options.dtype() == options.dtype())
+    return {c.cos, c.sin};
   const int64_t half = options_.n_embd / options_.n_head / 2;
   auto f32 = options.dtype(torch::kFloat32);
   auto inv_freq = torch::pow(options_.rope_theta, -torch::arange(0, half, f32) / static_cast<double>(half));
   auto angles = torch::outer(torch::arange(offset, offset + T, f32), inv_freq);
-  return {angles.cos().to(options.dtype()), angles.sin().to(options.dtype())};
+  c = {T, offset, options_.rope_theta, options, angles.cos().to(options.dtype()), angles.sin().to(options.dtype())};
+  return {c.cos, c.sin};
 }
 
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out) {

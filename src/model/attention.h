@@ -37,8 +37,15 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   AttentionNormalizer normalizer{nullptr};
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> rope_tables(int64_t T, int64_t offset,
-                                                      const torch::TensorOptions& options) const;
+  // cos and sin [T, head_dim/2] for positions offset … offset+T-1, kept for the next call with the same key:
+  // a training run asks for the same table every step.
+  std::pair<torch::Tensor, torch::Tensor> rope_tables(int64_t T, int64_t offset, const torch::TensorOptions& options);
+  struct RopeTables {
+    int64_t T = -1, offset = -1;
+    double theta = 0;
+    torch::TensorOptions options;
+    torch::Tensor cos, sin;
+  } rope_cache_;
   AttentionOptions options_;
 };
 TORCH_MODULE(CausalSelfAttention);
