@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/fused_rms_norm.h"
+#include "model/linear_cross_entropy.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -89,8 +90,8 @@ void GPTImpl::init_weights() {
   }
 }
 
-torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
-                               std::vector<torch::Tensor>* attention_out) {
+torch::Tensor GPTImpl::hidden_states(const torch::Tensor& idx, std::vector<KVCache>* caches,
+                                     std::vector<torch::Tensor>* attention_out) {
   const int64_t T = idx.size(1);
   const int64_t offset = caches && !caches->empty() ? (*caches)[0].length() : 0;
   if (wpe && offset + T > options_.model.block_size)
@@ -103,13 +104,20 @@ torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* c
   if (attention_out) attention_out->assign(h->size(), torch::Tensor());
   for (size_t i = 0; i < h->size(); ++i)
     x = h[i]->as<Block>()->forward(x, caches ? &(*caches)[i] : nullptr, attention_out ? &(*attention_out)[i] : nullptr);
-  x = ln_f(x);
+  return ln_f(x);
+}
+
+torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
+                               std::vector<torch::Tensor>* attention_out) {
+  auto x = hidden_states(idx, caches, attention_out);
   return lm_head ? lm_head(x) : F::linear(x, wte->weight);
 }
 
+// The head and the loss fused (linear_cross_entropy.h): the full logits are never made.
 torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets) {
-  auto logits = forward(idx);
-  return F::cross_entropy(logits.view({-1, logits.size(-1)}), targets.reshape({-1}));
+  auto x = hidden_states(idx);
+  const auto& head = lm_head ? lm_head->weight : wte->weight;
+  return linear_cross_entropy(x.reshape({-1, x.size(-1)}), head, targets.reshape({-1}));
 }
 
 void GPTImpl::set_rope_theta(double theta) {

@@ -59,7 +59,11 @@ class GPTImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
                         std::vector<torch::Tensor>* attention_out = nullptr);
 
-  // Mean cross-entropy of next-token prediction.
+  // The final normalised hidden states [B, T, n_embd] (what the head multiplies); arguments as forward's.
+  torch::Tensor hidden_states(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
+                              std::vector<torch::Tensor>* attention_out = nullptr);
+
+  // Mean cross-entropy of next-token prediction; the logits are made a chunk of rows at a time.
   torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets);
 
   void set_rope_theta(double theta);

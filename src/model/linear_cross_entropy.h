@@ -1,0 +1,19 @@
+#pragma once
+// The LM head and its loss in one step. F::cross_entropy(F::linear(x, W), targets) on the CPU materialises the
+// N×V logits, their log-softmax and two more N×V tensors in backward: several passes over memory and big fresh
+// allocations per step. Here the logits are made a chunk of rows at a time in one reused buffer, each row turned
+// into its gradient in place while it is still in cache, and dx, dW accumulated chunk by chunk: the same matmul
+// FLOPs, none of the full-size passes, and a peak of one chunk plus dW instead of several N×V tensors.
+#include <torch/torch.h>
+
+namespace ssmax {
+
+// Mean over rows of cross_entropy(x · weightᵀ, targets), without the full logits. x [N, C], weight [V, C],
+// targets [N] int64 in [0, V) (no ignore_index: an out-of-range target throws). Differentiable in x and weight;
+// gradients are computed during the forward pass when grad mode is on and x or weight requires grad.
+// Float32 CPU tensors take the fused path; anything else (CUDA, bf16, double, CPU autocast) the composite above.
+// chunk_rows > 0 forces the rows per chunk (tests); 0 picks it from V.
+torch::Tensor linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& targets,
+                                   int64_t chunk_rows = 0);
+
+}  // namespace ssmax

@@ -1,0 +1,211 @@
+// Pins the fused LM head + loss to cross_entropy(x · Wᵀ, targets): loss and gradients against the composite in
+// double precision, with several chunks and a partial last one; bit for bit across thread counts; no-grad, frozen
+// weight, scaled and repeated backward; bad targets; the composite fallback.
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "model/linear_cross_entropy.h"
+
+namespace ssmax {
+namespace {
+
+namespace F = torch::nn::functional;
+
+struct Outputs {
+  torch::Tensor loss, dx, dw;
+};
+
+torch::Tensor composite(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t) {
+  return F::cross_entropy(F::linear(x, w), t);
+}
+
+// Loss, dx and dweight of fn at fresh leaves holding x's and w's values, backpropagating scale·loss.
+template <typename Fn>
+Outputs run(Fn fn, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t chunk_rows = 0,
+            double scale = 1.0) {
+  auto xl = x.detach().clone().requires_grad_(true);
+  auto wl = w.detach().clone().requires_grad_(true);
+  auto loss = fn(xl, wl, t, chunk_rows);
+  (scale == 1.0 ? loss : loss * scale).backward();
+  return {loss.detach(), xl.grad(), wl.grad()};
+}
+
+Outputs fused(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t chunk_rows = 0,
+              double scale = 1.0) {
+  return run(linear_cross_entropy, x, w, t, chunk_rows, scale);
+}
+
+Outputs reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t) {
+  return run(composite, x.to(torch::kDouble), w.to(torch::kDouble), t);
+}
+
+std::string grad_fn_name(const torch::Tensor& y) { return y.grad_fn() ? y.grad_fn()->name() : "(no grad_fn)"; }
+
+// Measured errors are ~1e-6 of each tensor's largest magnitude (float32 logits and sums over C and N terms); a wrong
+// formula (missing 1/N, softmax without the one-hot, a dropped chunk) errs by O(1) or at least 1/N ≈ 3e-3.
+void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const char* what, double rtol = 1e-5) {
+  ASSERT_TRUE(actual.defined()) << what;
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const auto a = actual.to(torch::kDouble), e = expected.to(torch::kDouble);
+  const double scale = e.abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(a, e, rtol, rtol * scale))
+      << what << ": max abs diff " << (a - e).abs().max().item<double>() << " at scale " << scale;
+}
+
+void expect_equal(const Outputs& a, const Outputs& b) {
+  EXPECT_TRUE(torch::equal(a.loss, b.loss)) << a.loss.item<double>() << " vs " << b.loss.item<double>();
+  EXPECT_TRUE(torch::equal(a.dx, b.dx));
+  EXPECT_TRUE(torch::equal(a.dw, b.dw));
+}
+
+struct ThreadCountGuard {
+  int previous = at::get_num_threads();
+  ~ThreadCountGuard() { at::set_num_threads(previous); }
+};
+
+// Logits of a few units (x ~ N(0,1), W ~ N(0, 0.5²), C = 40 → std ≈ 3): a peaked softmax, exercising the max shift.
+struct Problem {
+  torch::Tensor x, w, t;
+};
+Problem problem(int64_t N, int64_t C, int64_t V, uint64_t seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({N, C}), 0.5 * torch::randn({V, C}), torch::randint(V, {N}, torch::kLong)};
+}
+
+TEST(LinearCrossEntropy, MatchesDoubleReferenceWithPartialChunks) {
+  // V = 1001: rows leave a tail after the 16 lanes; 300 rows in chunks of 64 = 4 full chunks and one of 44.
+  const auto p = problem(300, 40, 1001, 5);
+  const auto expected = reference(p.x, p.w, p.t);
+  for (int64_t chunk_rows : {64, 7, 0, 1000}) {  // forced, tiny, automatic, larger than N
+    SCOPED_TRACE("chunk_rows " + std::to_string(chunk_rows));
+    const auto actual = fused(p.x, p.w, p.t, chunk_rows);
+    expect_close(actual.loss, expected.loss, "loss", 1e-6);
+    expect_close(actual.dx, expected.dx, "dx");
+    expect_close(actual.dw, expected.dw, "dweight");
+  }
+  auto probe = linear_cross_entropy(p.x.clone().requires_grad_(true), p.w, p.t);
+  EXPECT_NE(grad_fn_name(probe).find("LinearCrossEntropy"), std::string::npos) << grad_fn_name(probe);
+}
+
+TEST(LinearCrossEntropy, ExtremeLogitsStayFinite) {
+  // Logits in the hundreds: e^l overflows float unless the max is subtracted; most classes underflow to 0.
+  // Float32 logits that large carry rounding of ~1e-5, so the gradients err ~6e-6 here (the composite's too).
+  auto p = problem(50, 16, 300, 9);
+  p.w = p.w * 60;
+  const auto expected = reference(p.x, p.w, p.t);
+  const auto actual = fused(p.x, p.w, p.t, 16);
+  expect_close(actual.loss, expected.loss, "loss", 1e-6);
+  expect_close(actual.dx, expected.dx, "dx", 5e-5);
+  expect_close(actual.dw, expected.dw, "dweight", 5e-5);
+  EXPECT_TRUE(torch::isfinite(actual.dx).all().item<bool>());
+}
+
+TEST(LinearCrossEntropy, TiedWeightGetsTheSumOfBothUses) {
+  // GPT-2 ties the head to the token embedding: the weight's gradient adds the head's to the embedding's.
+  const auto p = problem(64, 16, 203, 12);
+  const auto idx = torch::randint(203, {64}, torch::kLong);
+  auto weight_grad = [&](auto fn, const torch::Tensor& w0) {
+    auto w = w0.clone().requires_grad_(true);
+    fn(torch::tanh(F::embedding(idx, w)), w, p.t, 0).backward();
+    return w.grad();
+  };
+  expect_close(weight_grad(linear_cross_entropy, p.w), weight_grad(composite, p.w.to(torch::kDouble)), "dweight");
+}
+
+TEST(LinearCrossEntropy, BitIdenticalForAnyThreadCountAndRun) {
+  ThreadCountGuard guard;
+  // 700 rows of 2000 classes in chunks of 300: the row loop splits over both threads in every chunk.
+  const auto p = problem(700, 64, 2000, 3);
+  at::set_num_threads(1);
+  const auto one = fused(p.x, p.w, p.t, 300);
+  at::set_num_threads(2);
+  const auto two = fused(p.x, p.w, p.t, 300);
+  const auto again = fused(p.x, p.w, p.t, 300);
+  expect_equal(one, two);
+  expect_equal(two, again);
+}
+
+TEST(LinearCrossEntropy, NoGradForwardEqualsGradForwardLoss) {
+  const auto p = problem(130, 24, 517, 4);
+  const auto with_grad = fused(p.x, p.w, p.t, 32);
+  torch::NoGradGuard no_grad;
+  const auto loss = linear_cross_entropy(p.x, p.w, p.t, 32);
+  EXPECT_FALSE(loss.requires_grad());
+  EXPECT_TRUE(torch::equal(loss, with_grad.loss));
+}
+
+TEST(LinearCrossEntropy, ComputesOnlyTheGradientsAsked) {
+  const auto p = problem(90, 24, 333, 6);
+  const auto both = fused(p.x, p.w, p.t, 32);
+  auto x = p.x.clone().requires_grad_(true);  // weight frozen
+  linear_cross_entropy(x, p.w, p.t, 32).backward();
+  EXPECT_TRUE(torch::equal(x.grad(), both.dx));
+  auto w = p.w.clone().requires_grad_(true);  // x a constant
+  linear_cross_entropy(p.x, w, p.t, 32).backward();
+  EXPECT_TRUE(torch::equal(w.grad(), both.dw));
+  EXPECT_FALSE(linear_cross_entropy(p.x, p.w, p.t).requires_grad());
+}
+
+TEST(LinearCrossEntropy, ScalesGradientsByTheUpstreamGradient) {
+  const auto p = problem(100, 24, 257, 8);
+  const auto unit = fused(p.x, p.w, p.t, 32);
+  const auto quarter = fused(p.x, p.w, p.t, 32, 0.25);    // loss / grad_accum_steps
+  EXPECT_TRUE(torch::equal(quarter.dx, unit.dx * 0.25));  // a power of two: exact
+  EXPECT_TRUE(torch::equal(quarter.dw, unit.dw * 0.25));
+
+  // A kept graph must survive its first backward: the saved gradients are not scaled in place.
+  auto x = p.x.clone().requires_grad_(true), w = p.w.clone().requires_grad_(true);
+  auto loss = linear_cross_entropy(x, w, p.t, 32) * 3;
+  loss.backward({}, /*retain_graph=*/true);
+  loss.backward();
+  expect_close(x.grad(), unit.dx * 6, "dx after two backwards");
+  expect_close(w.grad(), unit.dw * 6, "dweight after two backwards");
+}
+
+TEST(LinearCrossEntropy, RejectsOutOfRangeTargetsAndBadShapes) {
+  auto p = problem(20, 8, 50, 2);
+  for (int64_t bad : {50, -1, -100}) {  // -100 included: no ignore_index here
+    auto t = p.t.clone();
+    t[13] = bad;
+    try {
+      linear_cross_entropy(p.x, p.w, t);
+      ADD_FAILURE() << "target " << bad << " accepted";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("target " + std::to_string(bad)), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(linear_cross_entropy(p.x, p.w.narrow(1, 0, 7), p.t), c10::Error);
+  EXPECT_THROW(linear_cross_entropy(p.x, p.w, p.t.narrow(0, 0, 19)), c10::Error);
+  EXPECT_THROW(linear_cross_entropy(p.x, p.w, p.t.to(torch::kInt)), c10::Error);
+}
+
+TEST(LinearCrossEntropy, FallsBackToTheCompositeForOtherDtypes) {
+  const auto p = problem(40, 12, 77, 1);
+  const auto x = p.x.to(torch::kDouble), w = p.w.to(torch::kDouble);
+  const auto actual = run(linear_cross_entropy, x, w, p.t);
+  const auto expected = reference(p.x, p.w, p.t);
+  expect_equal(actual, expected);
+  auto probe = linear_cross_entropy(x.clone().requires_grad_(true), w, p.t);
+  EXPECT_EQ(grad_fn_name(probe).find("LinearCrossEntropy"), std::string::npos) << grad_fn_name(probe);
+}
+
+TEST(LinearCrossEntropy, FallsBackToTheCompositeUnderAutocast) {
+  const auto p = problem(40, 12, 77, 1);
+  const bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
+  const auto previous_dtype = at::autocast::get_autocast_dtype(at::kCPU);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  const auto actual = linear_cross_entropy(p.x, p.w, p.t);
+  const auto expected = composite(p.x, p.w, p.t, 0);
+  at::autocast::clear_cache();
+  at::autocast::set_autocast_enabled(at::kCPU, was_enabled);
+  at::autocast::set_autocast_dtype(at::kCPU, previous_dtype);
+  EXPECT_TRUE(torch::equal(actual, expected));  // the bf16 head, not the float32 fused one
+  EXPECT_FALSE(torch::equal(actual, linear_cross_entropy(p.x, p.w, p.t)));
+}
+
+}  // namespace
+}  // namespace ssmax
