@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "model/fused_kernels.h"
+
 namespace ssmax {
 namespace {
 
@@ -138,7 +140,7 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
 }  // namespace
 
 torch::Tensor fused_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  if (!fast_path_applies(x, weight)) return composite_rms_norm(x, weight, eps);
+  if (!fast_path_applies(x, weight) || !fused_kernel_enabled("rms_norm")) return composite_rms_norm(x, weight, eps);
   return FusedRmsNorm::apply(x, weight, eps);
 }
 

@@ -10,6 +10,8 @@
 #include <limits>
 #include <vector>
 
+#include "model/fused_kernels.h"
+
 namespace ssmax {
 namespace {
 
@@ -174,7 +176,8 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
   // Under autocast the composite runs the head in bf16, as the run asked; here it would stay float32.
   const bool fused = x.device().is_cpu() && weight.device().is_cpu() && targets.device().is_cpu() &&
                      x.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat && x.size(0) > 0 &&
-                     weight.size(0) > 0 && !at::autocast::is_autocast_enabled(at::kCPU);
+                     weight.size(0) > 0 && !at::autocast::is_autocast_enabled(at::kCPU) &&
+                     fused_kernel_enabled("cross_entropy");
   if (!fused) {
     namespace F = torch::nn::functional;
     return F::cross_entropy(F::linear(x, weight), targets);

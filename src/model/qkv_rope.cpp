@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "model/fused_kernels.h"
+
 namespace ssmax {
 namespace {
 
@@ -193,7 +195,8 @@ HeadTensors split_heads(const torch::Tensor& qkv, int64_t n_head, const torch::T
     TORCH_CHECK(cos.dim() == 2 && cos.size(0) == qkv.size(1) && cos.size(1) * 2 * 3 * n_head == qkv.size(2) &&
                     sin.sizes() == cos.sizes(),
                 "split_heads: cos/sin must be [T, head_dim/2], got ", cos.sizes());
-  if (!kernel_applies(qkv, cos, sin, q_scale)) return split_heads_composite(qkv, n_head, cos, sin, q_scale);
+  if (!kernel_applies(qkv, cos, sin, q_scale) || !fused_kernel_enabled("qkv_rope"))
+    return split_heads_composite(qkv, n_head, cos, sin, q_scale);
   const auto none = torch::empty({0}, qkv.options());
   auto out = SplitHeads::apply(qkv, n_head, cos.defined() ? cos : none, sin.defined() ? sin : none, q_scale);
   return {out[0], out[1], out[2]};

@@ -1,5 +1,7 @@
 #include "train/optimizer.h"
 
+#include "model/fused_kernels.h"
+
 namespace ssmax {
 namespace {
 
@@ -19,7 +21,7 @@ bool fused_kernel_applies(const torch::Tensor& p) {
 }  // namespace
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  if (closure) return AdamW::step(closure);
+  if (closure || !fused_kernel_enabled("adamw")) return AdamW::step(closure);
   for (auto& group : param_groups_)
     for (auto& p : group.params())
       if (p.grad().defined() && !fused_kernel_applies(p)) return AdamW::step();
