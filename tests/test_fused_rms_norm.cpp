@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/fused_kernels.h"
 #include "model/fused_rms_norm.h"
 
 namespace ssmax {
@@ -94,6 +95,16 @@ INSTANTIATE_TEST_SUITE_P(FusedRmsNorm, FusedRmsNormParity,
                                            Case{{2, 70, 48}, 0.5, false},  // eps large enough to matter
                                            Case{{40, 24}, 1e-5, true},     // non-contiguous x
                                            Case{{1, 1, 5}, 1e-5, false}));  // one row, shorter than the lanes
+
+// The kernels' "same bits for any thread count" tests mean something only if the library's parallel loops really use
+// several threads (they ran on one while the library was compiled without OpenMP).
+TEST(FusedKernels, LibraryParallelLoopsReachEveryThread) {
+  ThreadCountGuard guard;
+  at::set_num_threads(2);
+  EXPECT_EQ(intra_op_threads_reached(64), 2);
+  at::set_num_threads(1);
+  EXPECT_EQ(intra_op_threads_reached(64), 1);
+}
 
 TEST(FusedRmsNorm, BitIdenticalForAnyThreadCountAndRun) {
   ThreadCountGuard guard;

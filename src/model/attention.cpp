@@ -3,6 +3,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "model/gemm.h"
 #include "model/qkv_rope.h"
 
 namespace ssmax {
@@ -66,7 +67,7 @@ std::pair<torch::Tensor, torch::Tensor> CausalSelfAttentionImpl::rope_tables(int
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = options_.n_head;
   const int64_t offset = cache ? cache->length() : 0;
-  auto qkv = c_attn(x);
+  auto qkv = gemm_linear(x, c_attn->weight, c_attn->bias);
   torch::Tensor cos, sin;
   if (options_.rope) std::tie(cos, sin) = rope_tables(T, offset, qkv.options());
   // q carries both 1/√d and the normalizer's per-row factor c[h, t], applied in the same pass as the rotation.
@@ -86,7 +87,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
   }
   auto y = causal_attention_prescaled(q, k, v, options_.dropout, is_training(), weights_out);
   y = y.transpose(1, 2).contiguous().view({B, T, C});
-  y = c_proj(y);
+  y = gemm_linear(y, c_proj->weight, c_proj->bias);
   if (is_training() && options_.dropout > 0) y = torch::dropout(y, options_.dropout, true);
   return y;
 }

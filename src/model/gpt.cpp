@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "model/fused_gelu.h"
 #include "model/fused_rms_norm.h"
+#include "model/gemm.h"
 #include "model/linear_cross_entropy.h"
 #include "util/errors.h"
 
@@ -29,8 +31,9 @@ MLPImpl::MLPImpl(int64_t n_embd, int64_t hidden, bool swiglu, bool bias, double 
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   // SwiGLU: proj(silu(gate(x)) ⊙ fc(x)); GPT-2: proj(gelu_tanh(fc(x))).
-  auto hidden = swiglu_ ? F::silu(c_gate(x)) * c_fc(x) : torch::gelu(c_fc(x), "tanh");
-  auto y = c_proj(hidden);
+  auto fc = gemm_linear(x, c_fc->weight, c_fc->bias);
+  auto hidden = swiglu_ ? F::silu(gemm_linear(x, c_gate->weight, c_gate->bias)) * fc : fused_gelu_tanh(fc);
+  auto y = gemm_linear(hidden, c_proj->weight, c_proj->bias);
   if (is_training() && dropout_ > 0) y = torch::dropout(y, dropout_, true);
   return y;
 }
@@ -110,7 +113,7 @@ torch::Tensor GPTImpl::hidden_states(const torch::Tensor& idx, std::vector<KVCac
 torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
                                std::vector<torch::Tensor>* attention_out) {
   auto x = hidden_states(idx, caches, attention_out);
-  return lm_head ? lm_head(x) : F::linear(x, wte->weight);
+  return gemm_linear(x, lm_head ? lm_head->weight : wte->weight);
 }
 
 // The head and the loss fused (linear_cross_entropy.h): the full logits are never made.

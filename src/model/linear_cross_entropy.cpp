@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/fused_kernels.h"
+#include "model/gemm.h"
 
 namespace ssmax {
 namespace {
@@ -132,7 +133,7 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
       const int64_t n = std::min(rows, N - start);
       const Tensor x_c = x.narrow(0, start, n);
       Tensor l_c = logits.narrow(0, 0, n);
-      at::mm_out(l_c, x_c, weight.t());
+      gemm_out(l_c, x_c, weight.t());
       float* l = l_c.data_ptr<float>();
       at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r)
@@ -141,9 +142,9 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
       });
       if (need_dx) {
         Tensor dx_c = dx.narrow(0, start, n);
-        at::mm_out(dx_c, l_c, weight);
+        gemm_out(dx_c, l_c, weight);
       }
-      if (need_dw) start == 0 ? at::mm_out(dw, l_c.t(), x_c) : dw.addmm_(l_c.t(), x_c);
+      if (need_dw) gemm_out(dw, l_c.t(), x_c, /*accumulate=*/start != 0);
     }
     double total = 0;
     for (double v : losses) total += v;

@@ -15,6 +15,7 @@
 
 #include "data/loader.h"
 #include "data/token_stream.h"
+#include "model/gemm.h"
 #include "model/gpt.h"
 #include "train/device_memory.h"
 #include "train/op_profile.h"
@@ -135,6 +136,7 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
                  options.profile_path, operator_table(operators, steps * static_cast<int>(contenders.size()), 25));
   }
   const PeakFlops peak = options.peak_tflops > 0 ? PeakFlops{options.peak_tflops, "given"} : device_peak_flops(device);
+  if (device.is_cpu()) spdlog::info("CPU matrix products: {}", gemm_backend());
   std::vector<BenchResult> results;
   for (size_t i = 0; i < normalizers.size(); ++i) {
     BenchResult r;

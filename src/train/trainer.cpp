@@ -12,6 +12,7 @@
 #include "dist/distributed.h"
 #include "dist/gradient_sync.h"
 #include "dist/replicas.h"
+#include "model/gemm.h"
 #include "report/metrics.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
@@ -125,6 +126,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   meta.world_size = world;
   const PeakFlops peak = device_peak_flops(s.device);
   const double flops_per_token = s.model->flops_per_token(config.model.block_size);
+  if (s.device.is_cpu()) spdlog::info("CPU matrix products: {}", gemm_backend());
   if (peak.tflops > 0)
     spdlog::info("mfu against a peak of {:.3g} TFLOP/s per process ({}), {:.3g} model FLOPs per token", peak.tflops,
                  peak.source, flops_per_token);

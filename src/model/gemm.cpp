@@ -1,0 +1,158 @@
+#include "model/gemm.h"
+
+#include <ATen/autocast_mode.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "model/fused_kernels.h"
+
+namespace ssmax {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// CBLAS as OpenBLAS declares it (32-bit integers: the non-ILP64 libopenblas.so.0).
+enum CblasOrder { kRowMajor = 101 };
+enum CblasTranspose { kNoTrans = 111, kTrans = 112 };
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+using ConfigFn = char* (*)();
+
+struct OpenBlas {
+  SgemmFn sgemm = nullptr;
+  std::string description;
+};
+
+const OpenBlas& openblas() {
+  static const OpenBlas lib = [] {
+    OpenBlas l;
+#ifdef SSMAX_OPENBLAS_OPENMP
+    const std::string path = SSMAX_OPENBLAS_OPENMP;
+    void* handle = path.empty() ? nullptr : ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle) l.sgemm = reinterpret_cast<SgemmFn>(::dlsym(handle, "cblas_sgemm"));
+    if (l.sgemm) {
+      auto config = reinterpret_cast<ConfigFn>(::dlsym(handle, "openblas_get_config"));
+      l.description = std::string(config ? config() : "OpenBLAS") + " (" + path + ")";
+      return l;
+    }
+    l.description = "ATen (could not load " + (path.empty() ? std::string("OpenBLAS") : path) +
+                    ": install libopenblas0-openmp and rebuild)";
+#else
+    l.description = "ATen (built without OpenBLAS's OpenMP variant: install libopenblas0-openmp and rebuild)";
+#endif
+    return l;
+  }();
+  return lib;
+}
+
+// One operand as CBLAS sees it: a row-major [rows, cols] matrix, or the transpose of one.
+struct Operand {
+  Tensor storage;
+  CblasTranspose trans;
+  int ld;
+};
+
+Operand operand(const Tensor& t) {
+  const int64_t rows = t.size(0), cols = t.size(1);
+  if (t.stride(1) == 1 && t.stride(0) >= std::max<int64_t>(cols, 1))
+    return {t, kNoTrans, static_cast<int>(t.stride(0))};
+  if (t.stride(0) == 1 && t.stride(1) >= std::max<int64_t>(rows, 1)) return {t, kTrans, static_cast<int>(t.stride(1))};
+  Tensor c = t.contiguous();
+  return {c, kNoTrans, static_cast<int>(std::max<int64_t>(cols, 1))};
+}
+
+bool fits_int(const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) >= INT_MAX || t.stride(d) >= INT_MAX) return false;
+  return true;
+}
+
+bool openblas_applies(const Tensor& c, const Tensor& a, const Tensor& b) {
+  auto cpu_float = [](const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
+  return openblas().sgemm && fused_kernel_enabled("gemm") && cpu_float(a) && cpu_float(b) && cpu_float(c) &&
+         c.is_contiguous() && a.numel() > 0 && b.numel() > 0 && fits_int(a) && fits_int(b) && fits_int(c);
+}
+
+bool autocast_on(const Tensor& x) { return at::autocast::is_autocast_enabled(x.device().type()); }
+
+// x·weightᵀ + bias with its backward through gemm_out. An empty bias ({0}) stands for none: autograd functions take
+// no undefined inputs.
+class LinearFunction : public torch::autograd::Function<LinearFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const Tensor x2 = x.reshape({-1, in}).contiguous();
+    const bool has_bias = bias.numel() > 0;
+    Tensor y = has_bias ? bias.expand({x2.size(0), out}).contiguous() : torch::empty({x2.size(0), out}, x.options());
+    gemm_out(y, x2, weight.t(), has_bias);
+    ctx->save_for_backward({x2, weight});
+    ctx->saved_data["has_bias"] = has_bias;
+    auto sizes = x.sizes().vec();
+    sizes.back() = out;
+    return y.view(sizes);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &x2 = saved[0], &weight = saved[1];
+    const auto x_sizes = [&] {
+      auto s = grads[0].sizes().vec();
+      s.back() = weight.size(1);
+      return s;
+    }();
+    const Tensor g = grads[0].reshape({-1, weight.size(0)}).contiguous();
+    Tensor dx, dw, db;
+    if (torch::GradMode::is_enabled()) {  // create_graph: differentiable ATen formulas
+      if (ctx->needs_input_grad(0)) dx = g.mm(weight).view(x_sizes);
+      if (ctx->needs_input_grad(1)) dw = g.t().mm(x2);
+    } else {
+      if (ctx->needs_input_grad(0)) {
+        dx = torch::empty({g.size(0), weight.size(1)}, g.options());
+        gemm_out(dx, g, weight);
+        dx = dx.view(x_sizes);
+      }
+      if (ctx->needs_input_grad(1)) {
+        dw = torch::empty_like(weight, at::MemoryFormat::Contiguous);
+        gemm_out(dw, g.t(), x2);
+      }
+    }
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(0);
+    return {dx, dw, db};
+  }
+};
+
+}  // namespace
+
+void gemm_out(Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2 && a.size(1) == b.size(0) && c.size(0) == a.size(0) &&
+                  c.size(1) == b.size(1),
+              "gemm_out: [M, K] × [K, N] → [M, N] expected, got ", a.sizes(), " × ", b.sizes(), " → ", c.sizes());
+  if (!openblas_applies(c, a, b)) {
+    if (accumulate) c.addmm_(a, b);
+    else at::mm_out(c, a, b);
+    return;
+  }
+  const Operand A = operand(a), B = operand(b);
+  openblas().sgemm(kRowMajor, A.trans, B.trans, static_cast<int>(c.size(0)), static_cast<int>(c.size(1)),
+                   static_cast<int>(a.size(1)), 1.0f, A.storage.data_ptr<float>(), A.ld, B.storage.data_ptr<float>(),
+                   B.ld, accumulate ? 1.0f : 0.0f, c.data_ptr<float>(),
+                   static_cast<int>(std::max<int64_t>(c.size(1), 1)));
+}
+
+Tensor gemm_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  auto cpu_float = [](const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
+  const bool fast = openblas().sgemm && fused_kernel_enabled("gemm") && cpu_float(x) && cpu_float(weight) &&
+                    (!bias.defined() || cpu_float(bias)) && !autocast_on(x) && x.numel() > 0;
+  if (!fast) return torch::nn::functional::linear(x, weight, bias);
+  return LinearFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}, weight.options()));
+}
+
+std::string gemm_backend() {
+  if (!fused_kernel_enabled("gemm")) return "ATen (SSMAX_UNFUSED names gemm)";
+  return openblas().description;
+}
+
+}  // namespace ssmax
