@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/gemm.h"
 #include "util/files.h"
 #include "util/system_info.h"
 
@@ -37,6 +38,8 @@ fs::path cache_file() {
 // The matmul size the CPU peak is measured at. At 2048² MKL's multi-threaded sgemm had not reached its speed on a
 // 2-core machine (0.075 TFLOP/s against 0.116 at 4096²), and the model's own, better-shaped matmuls then measured over
 // 100 %.
+// Timed through gemm_out, the products the model runs (OpenBLAS where it is loaded, model/gemm.h), whose library is
+// part of the cache key.
 constexpr int64_t kPeakMatmulSize = 4096;
 
 double measure_cpu_tflops() {
@@ -45,11 +48,11 @@ double measure_cpu_tflops() {
   // Constant operands: the speed of a matmul does not depend on its values, and the global generator (dropout,
   // saved in checkpoints) must not move because a cache was missing.
   auto a = torch::full({n, n}, 0.5f), b = torch::full({n, n}, 0.25f), c = torch::empty({n, n});
-  torch::mm_out(c, a, b);  // warm-up: thread pool, MKL's buffers
+  gemm_out(c, a, b);  // warm-up: thread pool, the BLAS's buffers
   double best = 1e30;
   for (int i = 0; i < 3; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    torch::mm_out(c, a, b);
+    gemm_out(c, a, b);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return 2.0 * n * n * n / best / 1e12;
@@ -57,7 +60,7 @@ double measure_cpu_tflops() {
 
 PeakFlops cpu_peak() {
   const std::string key = cpu_model() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " +
-                          TORCH_VERSION + " | sgemm " + std::to_string(kPeakMatmulSize);
+                          TORCH_VERSION + " | sgemm " + std::to_string(kPeakMatmulSize) + " | " + gemm_backend();
   const fs::path file = cache_file();
   json cache = json::object();
   if (fs::exists(file)) {

@@ -3,8 +3,9 @@
 // tokens/s ÷ peak; model FLOPs per token: GPTImpl::flops_per_token).
 //   CUDA: a documented table by device name (dense bf16 tensor-core peaks from the vendors' data sheets: H200 and
 //         H100 SXM 989 TFLOP/s, H100 PCIe 756, A100 312); 0 (MFU left out) for a device not in it.
-//   CPU:  measured — a 4096 × 4096 float32 matmul on the current intra-op threads, best of 3 after a warm-up — once
-//         per machine, then read from a cache keyed by CPU model, thread count, LibTorch version and matmul size:
+//   CPU:  measured — a 4096 × 4096 float32 matmul through gemm_out (model/gemm.h: the BLAS the model's products use)
+//         on the current intra-op threads, best of 3 after a warm-up — once per machine, then read from a cache keyed
+//         by CPU model, thread count, LibTorch version, matmul size and BLAS:
 //         $SSMAX_CACHE_DIR/peak_flops.json, else ~/.cache/ssmax-gpt/peak_flops.json.
 #include <torch/torch.h>
 
