@@ -98,6 +98,8 @@ int run_generate(const GenerateArgs& args) {
   if (args.max_new_tokens < 0)
     throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": must be >= 0");
   if (args.temperature < 0) throw UsageError("--temperature: must be >= 0 (0 = greedy)");
+  if (args.top_k < 0)
+    throw UsageError("--top-k " + std::to_string(args.top_k) + ": must be >= 0 (0 = sample among all tokens)");
   EvalModel m =
       load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   const Tokenizer tokenizer = Tokenizer::load(eval_dataset(m).tokenizer_model);

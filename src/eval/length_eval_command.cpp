@@ -103,6 +103,11 @@ int run_length_eval(const LengthEvalArgs& args) {
   load.rope_theta_scale = args.rope_theta_scale;
   for (const auto& target : args.checkpoints) precheck(target, args, load);
   const std::string text = args.text_file.empty() ? std::string() : read_file(args.text_file);
+  // An empty --text must not fall back to the validation split: a loss that looks right for the wrong text.
+  if (!args.text_file.empty() && text.empty())
+    throw UsageError("--text " + args.text_file +
+                     ": the file is empty (give a text to evaluate on, or leave --text out for the run's validation "
+                     "split)");
 
   std::string out_dir = args.out_dir;
   std::vector<Row> rows;
@@ -120,7 +125,7 @@ int run_length_eval(const LengthEvalArgs& args) {
     EvalModel m = load_eval_model(target, load);
     if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "eval").string();
     const PreparedDataset dataset = eval_dataset(m);
-    const TokenSource source = text.empty() ? TokenSource::from_shards(dataset.val_shards) : [&] {
+    const TokenSource source = args.text_file.empty() ? TokenSource::from_shards(dataset.val_shards) : [&] {
       const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
       return TokenSource::from_ids(ids, args.text_file);
     }();

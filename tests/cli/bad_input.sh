@@ -66,6 +66,12 @@ ls "$S/run/checkpoints"/* >/dev/null 2>&1 || fail "existing checkpoints are gone
 # A start that failed on a bad source does not claim its out_dir: fixed, the same out_dir works.
 expect_ok "$BIN" train "$CFG" --set "out_dir=$S/run-missing-source"
 
+# --- Options that were quietly replaced by a default, or accepted out of range (issue 16) ---------------------
+# An empty --text once evaluated the run's validation split instead, exiting 0 with a wrong-but-plausible loss.
+expect_fail 2 "$S/empty.txt" -- "$BIN" eval "$S/run" --text "$S/empty.txt" --lengths 16 --threads 1 --out "$S/eval-empty"
+[ -e "$S/eval-empty" ] && fail "eval of an empty --text wrote $S/eval-empty"
+expect_fail 2 "--top-k -3" -- "$BIN" generate "$S/run" --prompt "In the" --top-k -3 --threads 1
+
 # --- Corrupt prepared data: exit 1 naming the file ----------------------------------------------------
 dataset=$(ls -d "$S/cache"/*/ 2>/dev/null | head -1)
 dataset=${dataset%/}
