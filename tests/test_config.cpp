@@ -280,6 +280,22 @@ TEST(Config, EmbeddingMustDivideIntoHeads) {
   EXPECT_CONTAINS(from_json_error({{"out_dir", ""}}), "out_dir");
 }
 
+TEST(Config, DuplicateKeyIsRefusedNamingIt) {
+  const std::string nested =
+      write_temp("dup.json", "{\n  \"model\": {\"n_layer\": 2, \"n_head\": 2, \"n_layer\": 4}\n}\n");
+  const std::string m = usage_error_of([&] { load_config(nested); });
+  EXPECT_EQ(m.rfind(nested + ":", 0), 0u) << m;
+  EXPECT_CONTAINS(m, "'model.n_layer' appears twice");
+  EXPECT_TRUE(is_single_line(m)) << m;
+  const std::string top = write_temp("dup-top.json", "{\"seed\": 1, \"name\": \"a\", \"seed\": 2}");
+  EXPECT_CONTAINS(usage_error_of([&] { load_config(top); }), "'seed' appears twice");
+  // The same key in two different objects, or in objects inside an array, is no duplicate.
+  const std::string fine =
+      write_temp("dup-fine.json", "{\"name\": \"x\", \"model\": {\"bias\": false}, \"optim\": {\"lr\": 0.001}, "
+                                  "\"data\": {\"sources\": [\"a.txt\", \"b.txt\"]}}");
+  EXPECT_NO_THROW(load_config(fine));
+}
+
 TEST(Config, InvalidJsonReportsFileLineColumn) {
   const std::string path = write_temp("bad.json", "{\n  \"name\": \"x\",\n  \"seed\": ,\n  \"threads\": 1\n}\n");
   const std::string m = usage_error_of([&] { load_config(path); });
