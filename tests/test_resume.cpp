@@ -146,6 +146,36 @@ TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
   EXPECT_EQ(read_file(path), before);  // the last good checkpoint is untouched
 }
 
+// Optimizer state poisoned: step 5's loss and gradients are finite, its update is not, so the evaluation after it is
+// the first to see the damage. It must stop the run like a non-finite training loss.
+TEST(Resume, NonFiniteValidationLossStopsLikeATrainingLoss) {
+  const std::string dir = test_dir("resume-nonfinite-val");
+  Config config = resumable_config(dir, "softmax");
+  config.out_dir = dir + "/run";
+  config.train.eval_every = 1;
+  TrainOptions stop;
+  stop.stop_at = 4;
+  train(config, stop);
+  const std::string path = checkpoint_path(dir + "/run", 4);
+  auto meta = read_checkpoint_meta(path);
+  GPT model(GPTOptions{config.model, meta.vocab_size});
+  auto optimizer = make_optimizer(*model, config.optim);
+  meta = load_checkpoint(path, model, optimizer.get());
+  for (auto& [key, state] : optimizer->state())
+    static_cast<torch::optim::AdamWParamState&>(*state).exp_avg().fill_(std::numeric_limits<float>::quiet_NaN());
+  save_checkpoint(path, model, *optimizer, meta);
+  const std::string before = read_file(path);
+  try {
+    resume(dir + "/run", {});
+    FAIL() << "expected RuntimeFailure";
+  } catch (const RuntimeFailure& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite validation loss at step 5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(path), before);
+  EXPECT_FALSE(std::filesystem::exists(checkpoint_path(dir + "/run", 5)));
+}
+
 TEST(Checkpoint, CorruptNewestFallsBackOnlyInAutomaticResume) {
   const std::string dir = test_dir("resume-corrupt");
   Config config = resumable_config(dir, "softmax");

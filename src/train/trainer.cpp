@@ -30,6 +30,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A loss or gradient norm that is not finite ends the run without saving (the checkpoint would hold the damage),
+// naming the last good checkpoint to resume or fine-tune from.
+[[noreturn]] void stop_non_finite(const std::string& run_dir, const std::string& what, int64_t step,
+                                  const std::string& values) {
+  const auto checkpoints = list_checkpoints(run_dir);
+  throw RuntimeFailure(fmt::format("non-finite {} at step {} ({}); stopped without saving. Last good checkpoint: {}",
+                                   what, step, values, checkpoints.empty() ? "none" : checkpoints.back().path));
+}
+
 using Clock = std::chrono::steady_clock;
 
 std::string format_duration(double seconds) {
@@ -184,13 +193,9 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       stop = totals[2].item<double>() > 0;
     }
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
-    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm)) {
-      auto checkpoints = list_checkpoints(s.run_dir);
-      throw RuntimeFailure(fmt::format(
-          "non-finite {} at step {} (loss {}, grad norm {}); stopped without saving. Last good checkpoint: {}",
-          std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1, step_loss, grad_norm,
-          checkpoints.empty() ? "none" : checkpoints.back().path));
-    }
+    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
+      stop_non_finite(s.run_dir, std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1,
+                      fmt::format("loss {}, grad norm {}", step_loss, grad_norm));
     s.optimizer->step();
     const double step_seconds = seconds_since(step_start);
     meta.step = step + 1;
@@ -241,6 +246,9 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       record.step = meta.step;
       record.tokens = meta.tokens;
       record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
+      // Weights that an update made inf/NaN show here first when the next training step is still to come.
+      if (!std::isfinite(*record.val_loss))
+        stop_non_finite(s.run_dir, "validation loss", meta.step, fmt::format("val loss {}", *record.val_loss));
       record.lr = lr;
       record.elapsed_s = meta.elapsed_s;
       record.world_size = world;
