@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
 
 #include "report/metrics.h"
 #include "test_util.h"
@@ -117,14 +119,14 @@ TEST(Resume, RefusesShapeChangesAndNamesTheKeys) {
   EXPECT_NO_THROW(resume(dir + "/run", {"train.max_steps=6", "optim.lr=1e-3"}));
 }
 
-TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
-  const std::string dir = test_dir("resume-nonfinite");
-  Config config = resumable_config(dir, "softmax");
+// Trains `config` to step 4, lets `poison` damage the model or optimizer of the step-4 checkpoint (kept valid on disk),
+// resumes, and expects the run to stop with `message`, leaving that checkpoint as it was and writing no later one.
+void expect_resume_stops_on_non_finite(Config config, const std::string& dir, const std::string& message,
+                                       const std::function<void(GPT&, torch::optim::Optimizer&)>& poison) {
   config.out_dir = dir + "/run";
   TrainOptions stop;
   stop.stop_at = 4;
   train(config, stop);
-  // Poison the weights of the step-4 checkpoint, keeping it valid on disk, so step 5 diverges.
   const std::string path = checkpoint_path(dir + "/run", 4);
   auto meta = read_checkpoint_meta(path);
   GPT model(GPTOptions{config.model, meta.vocab_size});
@@ -132,7 +134,7 @@ TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
   meta = load_checkpoint(path, model, optimizer.get());
   {
     torch::NoGradGuard no_grad;
-    model->named_parameters()["ln_f.weight"].fill_(std::numeric_limits<float>::quiet_NaN());
+    poison(model, *optimizer);
   }
   save_checkpoint(path, model, *optimizer, meta);
   const std::string before = read_file(path);
@@ -140,40 +142,33 @@ TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
     resume(dir + "/run", {});
     FAIL() << "expected RuntimeFailure";
   } catch (const RuntimeFailure& e) {
-    EXPECT_NE(std::string(e.what()).find("non-finite loss at step 5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
   EXPECT_EQ(read_file(path), before);  // the last good checkpoint is untouched
+  EXPECT_FALSE(std::filesystem::exists(checkpoint_path(dir + "/run", 5)));
 }
 
-// Optimizer state poisoned: step 5's loss and gradients are finite, its update is not, so the evaluation after it is
-// the first to see the damage. It must stop the run like a non-finite training loss.
+TEST(Resume, NonFiniteLossStopsNamingStepAndKeepsLastCheckpoint) {
+  const std::string dir = test_dir("resume-nonfinite");
+  // NaN weights: step 5's loss is NaN.
+  expect_resume_stops_on_non_finite(
+      resumable_config(dir, "softmax"), dir, "non-finite loss at step 5", [](GPT& model, torch::optim::Optimizer&) {
+        model->named_parameters()["ln_f.weight"].fill_(std::numeric_limits<float>::quiet_NaN());
+      });
+}
+
+// NaN optimizer state: step 5's loss and gradients are finite, its update is not, so the evaluation after it is the
+// first to see the damage. It must stop the run like a non-finite training loss.
 TEST(Resume, NonFiniteValidationLossStopsLikeATrainingLoss) {
   const std::string dir = test_dir("resume-nonfinite-val");
   Config config = resumable_config(dir, "softmax");
-  config.out_dir = dir + "/run";
   config.train.eval_every = 1;
-  TrainOptions stop;
-  stop.stop_at = 4;
-  train(config, stop);
-  const std::string path = checkpoint_path(dir + "/run", 4);
-  auto meta = read_checkpoint_meta(path);
-  GPT model(GPTOptions{config.model, meta.vocab_size});
-  auto optimizer = make_optimizer(*model, config.optim);
-  meta = load_checkpoint(path, model, optimizer.get());
-  for (auto& [key, state] : optimizer->state())
-    static_cast<torch::optim::AdamWParamState&>(*state).exp_avg().fill_(std::numeric_limits<float>::quiet_NaN());
-  save_checkpoint(path, model, *optimizer, meta);
-  const std::string before = read_file(path);
-  try {
-    resume(dir + "/run", {});
-    FAIL() << "expected RuntimeFailure";
-  } catch (const RuntimeFailure& e) {
-    EXPECT_NE(std::string(e.what()).find("non-finite validation loss at step 5"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(read_file(path), before);
-  EXPECT_FALSE(std::filesystem::exists(checkpoint_path(dir + "/run", 5)));
+  expect_resume_stops_on_non_finite(
+      config, dir, "non-finite validation loss at step 5", [](GPT&, torch::optim::Optimizer& optimizer) {
+        for (auto& [key, state] : optimizer.state())
+          static_cast<torch::optim::AdamWParamState&>(*state).exp_avg().fill_(std::numeric_limits<float>::quiet_NaN());
+      });
 }
 
 TEST(Checkpoint, CorruptNewestFallsBackOnlyInAutomaticResume) {
