@@ -18,9 +18,11 @@ bool fused_kernel_enabled(const std::string& name) {
     std::set<std::string> names;
     const char* value = std::getenv("SSMAX_UNFUSED");
     for (const auto& item : split_list(value ? value : "")) {
-      if (item != "all" && !kNames.count(item))
-        throw UsageError("SSMAX_UNFUSED: unknown kernel '" + item +
-                         "' (allowed: all, rms_norm, qkv_rope, cross_entropy, adamw, gelu, gemm)");
+      if (item != "all" && !kNames.count(item)) {
+        std::string allowed = "all";
+        for (const auto& n : kNames) allowed += ", " + n;
+        throw UsageError("SSMAX_UNFUSED: unknown kernel '" + item + "' (allowed: " + allowed + ")");
+      }
       names.insert(item);
     }
     return names;

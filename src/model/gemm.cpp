@@ -70,10 +70,13 @@ bool fits_int(const Tensor& t) {
   return true;
 }
 
+bool openblas_enabled() { return openblas().sgemm && fused_kernel_enabled("gemm"); }
+
+bool cpu_float(const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; }
+
 bool openblas_applies(const Tensor& c, const Tensor& a, const Tensor& b) {
-  auto cpu_float = [](const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
-  return openblas().sgemm && fused_kernel_enabled("gemm") && cpu_float(a) && cpu_float(b) && cpu_float(c) &&
-         c.is_contiguous() && a.numel() > 0 && b.numel() > 0 && fits_int(a) && fits_int(b) && fits_int(c);
+  return openblas_enabled() && cpu_float(a) && cpu_float(b) && cpu_float(c) && c.is_contiguous() && a.numel() > 0 &&
+         b.numel() > 0 && fits_int(a) && fits_int(b) && fits_int(c);
 }
 
 bool autocast_on(const Tensor& x) { return at::autocast::is_autocast_enabled(x.device().type()); }
@@ -143,9 +146,8 @@ void gemm_out(Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {
 }
 
 Tensor gemm_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  auto cpu_float = [](const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
-  const bool fast = openblas().sgemm && fused_kernel_enabled("gemm") && cpu_float(x) && cpu_float(weight) &&
-                    (!bias.defined() || cpu_float(bias)) && !autocast_on(x) && x.numel() > 0;
+  const bool fast = openblas_enabled() && cpu_float(x) && cpu_float(weight) && (!bias.defined() || cpu_float(bias)) &&
+                    !autocast_on(x) && x.numel() > 0;
   if (!fast) return torch::nn::functional::linear(x, weight, bias);
   return LinearFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}, weight.options()));
 }
