@@ -20,4 +20,8 @@ std::map<std::string, nlohmann::json> flatten_json(const nlohmann::json& root);
 // "model.attention.s_init" → "s_init".
 std::string leaf_key(const std::string& dotted);
 
+// Parses a JSON document a user wrote (comments allowed). Throws UsageError naming `origin`, line and column for
+// invalid JSON, and the dotted path of a key that appears twice in one object (nlohmann would keep the last).
+nlohmann::json parse_json_strict(const std::string& text, const std::string& origin);
+
 }  // namespace ssmax

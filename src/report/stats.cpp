@@ -1,5 +1,6 @@
 #include "report/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -90,6 +91,29 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
   r.df = (va + vb) * (va + vb) / (va * va / (a.size() - 1) + vb * vb / (b.size() - 1));
   r.p = student_t_two_sided_p(*r.t, *r.df);
   return r;
+}
+
+std::vector<double> holm_adjust(const std::vector<double>& p) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (!std::isnan(p[i])) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> adjusted(p.size(), kNaN);
+  const double m = static_cast<double>(order.size());
+  double running = 0;  // adjusted values never decrease along the sorted order
+  for (size_t k = 0; k < order.size(); ++k) {
+    running = std::max(running, std::min(1.0, (m - static_cast<double>(k)) * p[order[k]]));
+    adjusted[order[k]] = running;
+  }
+  return adjusted;
+}
+
+Interval wilson_interval(double successes, double n, double z) {
+  if (!(n > 0)) return {0, 1};
+  const double phat = successes / n, z2 = z * z;
+  const double centre = (phat + z2 / (2 * n)) / (1 + z2 / n);
+  const double half = z / (1 + z2 / n) * std::sqrt(phat * (1 - phat) / n + z2 / (4 * n * n));
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
 }
 
 }  // namespace ssmax

@@ -30,4 +30,16 @@ struct WelchResult {
 // Welch's unequal-variance t-test of the difference of means, b - a.
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
+// Holm–Bonferroni step-down adjustment of a family of p-values (same order as given; NaN entries are left out of
+// the family and stay NaN): reject H_i at family-wise level alpha when adjusted p_i <= alpha. Controls the chance of
+// any false "significant" among the family under any dependence between the tests.
+std::vector<double> holm_adjust(const std::vector<double>& p);
+
+// Wilson score interval of a binomial proportion, successes of n, at the two-sided level of `z` (1.96: 95 %).
+// Unlike p ± z·sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty at 0 or n successes. [0, 1] for n = 0.
+struct Interval {
+  double lo = 0, hi = 1;
+};
+Interval wilson_interval(double successes, double n, double z = 1.959963984540054);
+
 }  // namespace ssmax
