@@ -24,6 +24,7 @@ Command add_eval_command(CLI::App& root);
 Command add_attention_command(CLI::App& root);
 Command add_needle_command(CLI::App& root);
 Command add_finetune_command(CLI::App& root);
+Command add_study_command(CLI::App& root);
 Command add_keys_command(CLI::App& root);
 
 // "--set KEY=VALUE" (repeatable), shared by every subcommand that reads a config.

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
       ssmax::add_prepare_command(app),  ssmax::add_train_command(app),    ssmax::add_bench_command(app),
       ssmax::add_export_command(app),   ssmax::add_sweep_command(app),    ssmax::add_compare_command(app),
       ssmax::add_generate_command(app), ssmax::add_eval_command(app),     ssmax::add_attention_command(app),
-      ssmax::add_needle_command(app),   ssmax::add_finetune_command(app), ssmax::add_keys_command(app)};
+      ssmax::add_needle_command(app),   ssmax::add_finetune_command(app), ssmax::add_study_command(app),
+      ssmax::add_keys_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

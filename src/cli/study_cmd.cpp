@@ -1,0 +1,25 @@
+// ssmax-gpt study STUDY.json: every run, finetune and evaluation of a study file, then its report.
+#include "cli/commands.h"
+#include "study/study_runner.h"
+
+namespace ssmax {
+
+Command add_study_command(CLI::App& root) {
+  auto* app = root.add_subcommand(
+      "study", "Run a whole study (studies/*.json: variants × seeds, finetunes, long-context loss, needle, attention) "
+               "and write report.md / report.html with statistics over seeds. Restartable: rerun the same command "
+               "after Ctrl-C or a crash and it continues; --report-only rebuilds the report from what is on disk");
+  auto options = std::make_shared<StudyOptions>();
+  app->add_option("study", options->study_path, "Study file (JSON), e.g. studies/kjv-tiny.json")->required();
+  app->add_option("--jobs", options->jobs,
+                  "Runs trained side by side, one child process each (logs in <out_dir>/logs/); on a small CPU "
+                  "machine 2 one-thread jobs beat 1 two-thread job. 1 under torchrun and on one GPU")
+      ->capture_default_str();
+  app->add_flag("--report-only", options->report_only, "Write the report from what is on disk; train nothing");
+  app->add_option("--run", options->only_run, "Only this run's tasks, no report (what --jobs starts)")
+      ->group("");  // internal: not in --help
+  add_set_option(*app, options->overrides);
+  return {app, [options] { return run_study(*options); }};
+}
+
+}  // namespace ssmax

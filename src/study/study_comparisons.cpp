@@ -1,0 +1,108 @@
+#include "study/study_comparisons.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace ssmax {
+using json = nlohmann::json;
+
+std::string short_number_text(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", x);
+  return text;
+}
+
+std::string fixed_text(double x, int decimals) {
+  if (!std::isfinite(x)) return "–";
+  char text[48];
+  std::snprintf(text, sizeof text, "%.*f", decimals, x);
+  return text;
+}
+
+std::string mean_std_text(const std::vector<double>& values, int decimals) {
+  if (values.empty()) return "–";
+  if (values.size() < 2) return fixed_text(mean(values), decimals) + " (1 seed)";
+  return fixed_text(mean(values), decimals) + " ± " + fixed_text(sample_std(values), decimals);
+}
+
+std::string p_value_text(const std::optional<double>& p) {
+  if (!p || std::isnan(*p)) return "–";
+  return *p < 1e-4 ? "<0.0001" : fixed_text(*p, 4);
+}
+
+std::string rate_text(double successes, double n) {
+  if (!(n > 0)) return "–";
+  const Interval ci = wilson_interval(successes, n);
+  return fixed_text(100 * successes / n, 0) + " % [" + fixed_text(100 * ci.lo, 0) + "–" + fixed_text(100 * ci.hi, 0) +
+         "]";
+}
+
+json stat_json(const std::vector<double>& values) {
+  return {{"values", values},
+          {"n", values.size()},
+          {"mean", values.empty() ? json(nullptr) : json(mean(values))},
+          {"std", values.size() < 2 ? json(nullptr) : json(sample_std(values))}};
+}
+
+size_t ComparisonFamily::add(Comparison comparison) {
+  comparison.welch = welch_t_test(comparison.va, comparison.vb);
+  items_.push_back(std::move(comparison));
+  return items_.size() - 1;
+}
+
+void ComparisonFamily::adjust() {
+  std::vector<double> p;
+  for (const auto& c : items_) p.push_back(c.welch.p ? *c.welch.p : std::nan(""));
+  const auto adjusted = holm_adjust(p);
+  for (size_t i = 0; i < items_.size(); ++i) items_[i].p_holm = adjusted[i];
+}
+
+bool ComparisonFamily::significant(const Comparison& c) const { return !std::isnan(c.p_holm) && c.p_holm <= alpha_; }
+
+std::string ComparisonFamily::verdict(const Comparison& c) const {
+  const std::string diff = (c.welch.diff >= 0 ? "+" : "") + fixed_text(c.welch.diff, c.decimals) + c.unit;
+  const std::string pair = c.b + " vs " + c.a + ", " + c.topic;
+  if (c.va.empty() || c.vb.empty()) return pair + ": no results yet.";
+  if (!c.welch.p)
+    return pair + ": difference " + diff + "; not testable (needs two or more seeds per variant, with some spread).";
+  if (significant(c)) {
+    const bool better = (c.welch.diff > 0) == c.higher_is_better;
+    return c.b + " has a " + (c.welch.diff > 0 ? "higher " : "lower ") + c.topic + " than " + c.a + " (" + diff +
+           ", means over " + std::to_string(c.vb.size()) + " and " + std::to_string(c.va.size()) +
+           " seeds; Holm-adjusted p = " + p_value_text(c.p_holm) + " ≤ α = " + short_number_text(alpha_) + "): " + c.b +
+           (better ? " is better here." : " is worse here.");
+  }
+  return pair + ": no significant difference at α = " + short_number_text(alpha_) + " after correction (difference " +
+         diff + ", p = " + p_value_text(c.welch.p) + ", adjusted " + p_value_text(c.p_holm) + ").";
+}
+
+DocumentTable ComparisonFamily::table(const std::vector<size_t>& ids, const std::string& caption) const {
+  DocumentTable table{
+      caption, {"comparison (b − a)", "difference", "Welch t", "df", "p", "Holm-adjusted p", "significant"}, {}};
+  for (size_t id : ids) {
+    const Comparison& c = items_[id];
+    table.rows.push_back({c.topic + ": " + c.b + " − " + c.a, fixed_text(c.welch.diff, c.decimals) + c.unit,
+                          c.welch.t ? fixed_text(*c.welch.t, 2) : "–", c.welch.df ? fixed_text(*c.welch.df, 1) : "–",
+                          p_value_text(c.welch.p), p_value_text(c.p_holm), significant(c) ? "yes" : "no"});
+  }
+  return table;
+}
+
+json ComparisonFamily::to_json() const {
+  json out = json::array();
+  for (const auto& c : items_)
+    out.push_back({{"topic", c.topic},
+                   {"a", c.a},
+                   {"b", c.b},
+                   {"a_values", c.va},
+                   {"b_values", c.vb},
+                   {"difference_b_minus_a", c.welch.diff},
+                   {"t", c.welch.t ? json(*c.welch.t) : json(nullptr)},
+                   {"df", c.welch.df ? json(*c.welch.df) : json(nullptr)},
+                   {"p", c.welch.p ? json(*c.welch.p) : json(nullptr)},
+                   {"p_holm", std::isnan(c.p_holm) ? json(nullptr) : json(c.p_holm)},
+                   {"significant", significant(c)}});
+  return out;
+}
+
+}  // namespace ssmax

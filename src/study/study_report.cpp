@@ -1,0 +1,256 @@
+#include "study/study_report_builder.h"
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include "report/heatmap.h"
+#include "report/plot.h"
+#include "util/text.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+PooledNeedle StudyReportBuilder::pool_needle(size_t variant) const {
+  const NeedleSpec& spec = *spec_.needle;
+  PooledNeedle pooled;
+  pooled.successes.assign(spec.depths.size(), std::vector<double>(spec.lengths.size(), 0));
+  pooled.trials = pooled.successes;
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    const auto& needle = results_[r].needle;
+    if (runs_[r].variant != variant || !needle) continue;
+    pooled.any = true;
+    pooled.block_size = needle->block_size;
+    double seed_sum = 0, seed_cells = 0;
+    for (size_t d = 0; d < spec.depths.size(); ++d)
+      for (size_t l = 0; l < spec.lengths.size(); ++l) {
+        const double successes = std::round(needle->exact[d][l] * needle->trials);
+        pooled.successes[d][l] += successes;
+        pooled.trials[d][l] += needle->trials;
+        if (spec.lengths[l] > needle->block_size) {
+          pooled.beyond_successes += successes;
+          pooled.beyond_trials += needle->trials;
+          seed_sum += needle->exact[d][l];
+          ++seed_cells;
+        }
+      }
+    if (seed_cells > 0) pooled.beyond_per_seed.push_back(seed_sum / seed_cells);
+  }
+  return pooled;
+}
+
+// Writes figures/<stem>.{png,svg}; returns the PNG's path relative to the study directory.
+std::string StudyReportBuilder::save(const std::string& stem,
+                                     const std::function<std::vector<std::string>(const std::string&)>& write) {
+  const auto written = write((fs::path(spec_.out_dir) / "figures" / stem).string());
+  files_.insert(files_.end(), written.begin(), written.end());
+  return "figures/" + stem + ".png";
+}
+
+// One line per variant: the mean over seeds at each x, band ± one std (where two seeds or more have a value).
+PlotSeries StudyReportBuilder::mean_std_series(size_t variant, const std::vector<double>& x,
+                                               const std::vector<std::vector<double>>& ys) {
+  PlotSeries series;
+  series.label = names_[variant];
+  series.color = variant;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (ys[i].empty()) continue;
+    const double m = mean(ys[i]), s = ys[i].size() > 1 ? sample_std(ys[i]) : 0;
+    series.x.push_back(x[i]);
+    series.y.push_back(m);
+    series.lo.push_back(m - s);
+    series.hi.push_back(m + s);
+  }
+  return series;
+}
+
+DocumentSection StudyReportBuilder::overview(size_t done, size_t total) const {
+  std::vector<std::string> seeds;
+  for (uint64_t s : spec_.seeds) seeds.push_back(std::to_string(s));
+  DocumentSection section{"Overview", {}};
+  if (spec_.document.contains("description") && spec_.document["description"].is_string())
+    section.text(spec_.document["description"].get<std::string>());
+  section.text("Variants " + join(names_) + " (baseline " + spec_.baseline + "); seeds " + join(seeds) +
+               "; base config " + spec_.config_path + "; study file " + spec_.path + ".");
+  section.text(done == total ? "Status: complete (" + std::to_string(total) + " tasks)."
+                             : "Status: PARTIAL — " + std::to_string(done) + " of " + std::to_string(total) +
+                                   " tasks done; missing results show as –. Run `ssmax-gpt study " + spec_.path +
+                                   "` again to continue.");
+  section.text("Statistics: mean ± sample standard deviation over seeds. Each difference is tested with Welch's t-test "
+               "over seeds; the " +
+               std::to_string(family_.size()) +
+               " tests of this report form one family, Holm–Bonferroni-adjusted: a difference is called significant "
+               "only when its adjusted p ≤ α = " +
+               short_number_text(spec_.alpha) +
+               ". Needle rates pool every trial of every seed, with Wilson 95 % intervals.");
+  if (!warnings_.empty()) section.list(warnings_);
+  return section;
+}
+
+DocumentSection StudyReportBuilder::pretraining() {
+  DocumentSection section{"Pretraining", {}};
+  DocumentTable finals{
+      "Final losses (nats), mean ± std over seeds", {"variant", "seeds done", "validation", "train"}, {}};
+  json variants = json::array();
+  Figure figure;
+  figure.title = "Pretraining loss";
+  figure.note = "mean over seeds, band ± one std";
+  for (const char* metric : {"val_loss", "train_loss"}) {
+    PlotPanel panel;
+    panel.x_label = "step";
+    panel.y_label = std::string(metric == std::string("val_loss") ? "validation" : "training") + " loss (nats)";
+    for (size_t v = 0; v < names_.size(); ++v) {
+      std::vector<Curve> curves;
+      for (size_t r = 0; r < runs_.size(); ++r)
+        if (runs_[r].variant == v) {
+          const Curve& c = metric == std::string("val_loss") ? results_[r].val_curve : results_[r].train_curve;
+          if (!c.x.empty()) curves.push_back(c);
+        }
+      if (curves.empty()) continue;
+      const AlignedCurve aligned = align_curves(curves);
+      PlotSeries series{names_[v], aligned.x, aligned.mean, {}, {}, {}, v};
+      for (size_t i = 0; i < aligned.x.size(); ++i) {
+        const double s = std::isnan(aligned.std[i]) ? 0 : aligned.std[i];
+        series.lo.push_back(aligned.mean[i] - s);
+        series.hi.push_back(aligned.mean[i] + s);
+      }
+      panel.series.push_back(series);
+    }
+    figure.panels.push_back(panel);
+  }
+  for (size_t v = 0; v < names_.size(); ++v) {
+    const auto val = values(v, final_val());
+    const auto train = values(v, [](const RunResults& r) { return r.trained ? r.final_train_loss : std::nullopt; });
+    finals.rows.push_back({names_[v], std::to_string(val.size()) + "/" + std::to_string(spec_.seeds.size()),
+                           mean_std_text(val, 4), mean_std_text(train, 4)});
+    variants.push_back(
+        {{"name", names_[v]}, {"final_val_loss", stat_json(val)}, {"final_train_loss", stat_json(train)}});
+  }
+  summary_["variants"] = variants;
+  section.add(finals);
+  section.add(family_.table(training_tests_, "Pairwise differences of the final validation loss"));
+  section.figure(save("pretraining_loss", [&](const std::string& stem) { return write_figure(figure, stem); }),
+                 "Validation (top) and training loss by step: mean over seeds, band ± one std.");
+  return section;
+}
+
+DocumentSection StudyReportBuilder::long_context() {
+  const LongContextSpec& lc = *spec_.long_context;
+  DocumentSection section{"Long-context loss (the paper's Figure 5)", {}};
+  Figure figure;
+  figure.title = "Loss by evaluation length";
+  figure.note = std::string(lc.finetuned ? "finetuned" : "pretrained") + " models; mean over seeds, band ± one std";
+  json out = json::object();
+  for (double scale : lc.rope_theta_scales) {
+    DocumentTable table{"Loss (nats) by length, RoPE θ × " + short_number_text(scale), {"length"}, {}};
+    table.header.insert(table.header.end(), names_.begin(), names_.end());
+    PlotPanel panel;
+    panel.title = "RoPE θ × " + short_number_text(scale);
+    panel.x_label = "evaluation length (tokens)";
+    panel.y_label = "loss (nats)";
+    panel.log_x = true;
+    std::vector<std::vector<std::vector<double>>> per_variant(names_.size());
+    for (int64_t length : lc.lengths) {
+      std::vector<std::string> row{std::to_string(length)};
+      for (size_t v = 0; v < names_.size(); ++v) {
+        const auto vals = values(v, long_context_loss(scale, length));
+        row.push_back(mean_std_text(vals, 4));
+        per_variant[v].push_back(vals);
+        out[short_number_text(scale)][std::to_string(length)][names_[v]] = stat_json(vals);
+      }
+      table.rows.push_back(row);
+    }
+    std::vector<double> x(lc.lengths.begin(), lc.lengths.end());
+    for (size_t v = 0; v < names_.size(); ++v) panel.series.push_back(mean_std_series(v, x, per_variant[v]));
+    figure.panels.push_back(panel);
+    section.add(table);
+  }
+  summary_["long_context"] = out;
+  section.add(family_.table(long_context_tests_, "Differences to " + spec_.baseline + " by length"));
+  section.figure(save("long_context_loss", [&](const std::string& stem) { return write_figure(figure, stem); }),
+                 "Loss by evaluation length, one panel per RoPE θ scale.");
+  return section;
+}
+
+DocumentSection StudyReportBuilder::needle() {
+  const NeedleSpec& ns = *spec_.needle;
+  DocumentSection section{"Needle in a haystack (the paper's Figure 6)", {}};
+  DocumentTable beyond{"Exact-match rate beyond the training length: every depth, trial and seed pooled [Wilson 95 %]",
+                       {"variant", "rate [95 % CI]", "prompts", "per-seed mean ± std"},
+                       {}};
+  json out = json::object();
+  Figure figure;
+  figure.title = "Needle retrieval by prompt length";
+  figure.note = "exact match, mean over depths; pooled over seeds and trials; band: Wilson 95 %";
+  PlotPanel panel;
+  panel.x_label = "prompt length (tokens)";
+  panel.y_label = "exact-match rate";
+  panel.log_x = true;
+  for (size_t v = 0; v < names_.size(); ++v) {
+    const PooledNeedle& p = needles_[v];
+    beyond.rows.push_back({names_[v], rate_text(p.beyond_successes, p.beyond_trials), fixed_text(p.beyond_trials, 0),
+                           mean_std_text(p.beyond_per_seed, 3)});
+    const Interval ci = wilson_interval(p.beyond_successes, p.beyond_trials);
+    out[names_[v]] = {{"beyond_successes", p.beyond_successes},
+                      {"beyond_trials", p.beyond_trials},
+                      {"beyond_rate", p.beyond_trials > 0 ? json(p.beyond_successes / p.beyond_trials) : json(nullptr)},
+                      {"beyond_ci95", {ci.lo, ci.hi}},
+                      {"beyond_per_seed", p.beyond_per_seed},
+                      {"successes", p.successes},
+                      {"trials", p.trials}};
+    if (!p.any) continue;
+    PlotSeries series;
+    series.label = names_[v];
+    series.color = v;
+    for (size_t l = 0; l < ns.lengths.size(); ++l) {
+      double successes = 0, trials = 0;
+      for (size_t d = 0; d < ns.depths.size(); ++d) successes += p.successes[d][l], trials += p.trials[d][l];
+      const Interval ci_l = wilson_interval(successes, trials);
+      series.x.push_back(static_cast<double>(ns.lengths[l]));
+      series.y.push_back(trials > 0 ? successes / trials : std::nan(""));
+      series.lo.push_back(ci_l.lo);
+      series.hi.push_back(ci_l.hi);
+    }
+    panel.series.push_back(series);
+  }
+  if (needles_[base_].block_size > 0)
+    panel.markers.push_back({static_cast<double>(needles_[base_].block_size), "training length", 7});
+  figure.panels.push_back(panel);
+  summary_["needle"] = out;
+  section.add(beyond);
+  section.add(family_.table(needle_tests_,
+                            "Differences to " + spec_.baseline + " of each seed's rate beyond the training length"));
+  section.figure(save("needle_by_length", [&](const std::string& stem) { return write_figure(figure, stem); }),
+                 "Needle retrieval by prompt length.");
+  for (size_t v = 0; v < names_.size(); ++v) {
+    if (!needles_[v].any) continue;
+    DocumentTable grid{names_[v] + ": exact match by depth × length [Wilson 95 %]", {"depth"}, {}};
+    Heatmap heatmap;
+    heatmap.title = "Needle exact match: " + names_[v];
+    heatmap.note = "pooled over seeds and trials";
+    heatmap.row_label = "needle depth";
+    heatmap.column_label = "prompt length (tokens)";
+    for (int64_t length : ns.lengths) {
+      grid.header.push_back(std::to_string(length));
+      heatmap.columns.push_back(std::to_string(length));
+    }
+    for (size_t d = 0; d < ns.depths.size(); ++d) {
+      std::vector<std::string> row{fixed_text(ns.depths[d], 2)};
+      heatmap.rows.push_back(fixed_text(ns.depths[d], 2));
+      heatmap.values.emplace_back();
+      for (size_t l = 0; l < ns.lengths.size(); ++l) {
+        row.push_back(rate_text(needles_[v].successes[d][l], needles_[v].trials[d][l]));
+        const double n = needles_[v].trials[d][l];
+        heatmap.values.back().push_back(n > 0 ? needles_[v].successes[d][l] / n : std::nan(""));
+      }
+      grid.rows.push_back(row);
+    }
+    section.add(grid);
+    section.figure(save("needle_" + names_[v], [&](const std::string& stem) { return write_heatmap(heatmap, stem); }),
+                   names_[v] + ": exact-match rate by depth and length.");
+  }
+  return section;
+}
+
+}  // namespace ssmax

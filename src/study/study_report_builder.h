@@ -1,0 +1,86 @@
+#pragma once
+// The report's assembly, shared by study_report.cpp (pretraining, long context, needle) and
+// study_report_sections.cpp (attention, learned parameters, reproduction, overview, findings, files). Internal to
+// src/study.
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "report/document.h"
+#include "study/study_comparisons.h"
+#include "study/study_report.h"
+#include "study/study_results.h"
+
+namespace ssmax {
+
+struct PlotSeries;
+
+// Exact-match successes of one variant pooled over its seeds, per [depth][length].
+struct PooledNeedle {
+  std::vector<std::vector<double>> successes, trials;
+  double beyond_successes = 0, beyond_trials = 0;
+  std::vector<double> beyond_per_seed;  // each seed's mean rate over the cells beyond the training length
+  int64_t block_size = 0;
+  bool any = false;
+};
+
+class StudyReportBuilder {
+ public:
+  StudyReportBuilder(const StudySpec& spec, const std::vector<StudyRun>& runs);
+
+  StudyReport build();
+
+ private:
+  using Getter = std::function<std::optional<double>(const RunResults&)>;
+
+  // A variant's values over its seeds; runs without the value are left out.
+  std::vector<double> values(size_t variant, const Getter& get) const {
+    std::vector<double> out;
+    for (size_t r = 0; r < runs_.size(); ++r)
+      if (runs_[r].variant == variant)
+        if (const auto value = get(results_[r]); value && std::isfinite(*value)) out.push_back(*value);
+    return out;
+  }
+  static Getter final_val() {
+    return [](const RunResults& r) { return r.trained ? r.final_val_loss : std::nullopt; };
+  }
+  static Getter long_context_loss(double scale, int64_t length) {
+    return [=](const RunResults& r) -> std::optional<double> {
+      const auto s = r.long_context.find(scale);
+      if (s == r.long_context.end() || !s->second.count(length)) return std::nullopt;
+      return s->second.at(length);
+    };
+  }
+  PooledNeedle pool_needle(size_t variant) const;
+  std::string save(const std::string& stem, const std::function<std::vector<std::string>(const std::string&)>& write);
+  PlotSeries mean_std_series(size_t variant, const std::vector<double>& x, const std::vector<std::vector<double>>& ys);
+
+  void plan_comparisons();  // every test of the family, before any verdict
+  DocumentSection overview(size_t done, size_t total) const;
+  DocumentSection findings() const;
+  DocumentSection pretraining();
+  DocumentSection long_context();
+  DocumentSection needle();
+  DocumentSection attention();
+  DocumentSection learned_parameters() const;
+  DocumentSection reproduce() const;
+
+  const StudySpec& spec_;
+  const std::vector<StudyRun>& runs_;
+  std::vector<std::string> warnings_;
+  std::vector<RunResults> results_;
+  std::vector<std::string> names_;
+  size_t base_ = 0;
+  ComparisonFamily family_;
+  std::vector<size_t> training_tests_, long_context_tests_, needle_tests_;
+  std::vector<PooledNeedle> needles_;
+  nlohmann::json summary_;
+  std::vector<std::string> files_;
+  std::vector<std::pair<std::string, std::string>> attention_figures_;  // PNG path, caption
+};
+
+}  // namespace ssmax

@@ -1,0 +1,265 @@
+#include "study/study_spec.h"
+
+#include <filesystem>
+#include <set>
+
+#include "config/config.h"
+#include "config/json_paths.h"
+#include "util/errors.h"
+#include "util/files.h"
+#include "util/text.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// Reads one object of the study file; every access names the dotted key in its error.
+class Section {
+ public:
+  Section(const json& node, std::string file, std::string where, std::set<std::string> allowed)
+      : node_(node), file_(std::move(file)), where_(std::move(where)) {
+    if (!node_.is_object()) fail(where_.empty() ? "the study" : where_, "must be a JSON object { ... }");
+    for (const auto& [key, value] : node_.items())
+      if (!allowed.count(key)) {
+        std::vector<std::string> names(allowed.begin(), allowed.end());
+        fail(path(key), "is not a study key here (allowed: " + join(names) + ")");
+      }
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw UsageError(file_ + ": " + key + " " + what);
+  }
+  std::string path(const std::string& key) const { return where_.empty() ? key : where_ + "." + key; }
+  bool has(const std::string& key) const { return node_.contains(key); }
+  const json& at(const std::string& key) const { return node_.at(key); }
+
+  std::string text(const std::string& key, const std::string& fallback, bool required = false) const {
+    if (!has(key)) {
+      if (required) fail(path(key), "is missing");
+      return fallback;
+    }
+    if (!at(key).is_string() || at(key).get<std::string>().empty()) fail(path(key), "must be a non-empty string");
+    return at(key).get<std::string>();
+  }
+  double number(const std::string& key, double fallback, double lo, double hi) const {
+    if (!has(key)) return fallback;
+    if (!at(key).is_number() || at(key).get<double>() < lo || at(key).get<double>() > hi)
+      fail(path(key),
+           "must be a number in [" + format_number(lo) + ", " + format_number(hi) + "], got " + at(key).dump());
+    return at(key).get<double>();
+  }
+  int64_t integer(const std::string& key, int64_t fallback, int64_t lo) const {
+    if (!has(key)) return fallback;
+    if (!at(key).is_number_integer() || at(key).get<int64_t>() < lo)
+      fail(path(key), "must be an integer >= " + std::to_string(lo) + ", got " + at(key).dump());
+    return at(key).get<int64_t>();
+  }
+  template <typename T>
+  std::vector<T> list(const std::string& key, std::vector<T> fallback, double lo, double hi) const {
+    if (!has(key)) return fallback;
+    const json& value = at(key);
+    const bool integral = std::is_integral_v<T>;
+    if (!value.is_array() || value.empty())
+      fail(path(key), "must be a non-empty list of " + std::string(integral ? "integers" : "numbers"));
+    std::vector<T> out;
+    for (const auto& item : value) {
+      if (!(integral ? item.is_number_integer() : item.is_number()) || item.get<double>() < lo ||
+          item.get<double>() > hi)
+        fail(path(key), "must hold " + std::string(integral ? "integers" : "numbers") + " in [" + format_number(lo) +
+                            ", " + format_number(hi) + "], got " + item.dump());
+      out.push_back(item.get<T>());
+    }
+    return out;
+  }
+  // {"model.n_layer": 2, "optim.lr": 1e-3} → {"model.n_layer=2", "optim.lr=0.001"}, typed later by the schema.
+  std::vector<std::string> assignments(const std::string& key) const {
+    if (!has(key)) return {};
+    if (!at(key).is_object()) fail(path(key), "must be an object of config keys, e.g. {\"optim.lr\": 0.001}");
+    std::vector<std::string> out;
+    for (const auto& [name, value] : at(key).items())
+      out.push_back(name + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+    return out;
+  }
+
+ private:
+  static std::string format_number(double x) {
+    json j = x;
+    if (x == static_cast<double>(static_cast<int64_t>(x)) && std::abs(x) < 1e15) j = static_cast<int64_t>(x);
+    return j.dump();
+  }
+  const json& node_;
+  std::string file_, where_;
+};
+
+std::vector<StudyVariant> default_variants() {
+  std::vector<StudyVariant> variants;
+  for (const char* name : {"softmax", "ssmax", "ssmax_bias"})
+    variants.push_back({name, {std::string("model.attention.normalizer=") + name}, std::nullopt});
+  return variants;
+}
+
+StudyVariant read_variant(const json& node, const std::string& file, const std::string& where) {
+  Section s(node, file, where, {"name", "set", "switch"});
+  StudyVariant variant;
+  variant.name = s.text("name", "", true);
+  for (char c : variant.name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      s.fail(s.path("name"), "'" + variant.name + "': use letters, digits, '_', '-' and '.' (it names directories)");
+  variant.overrides = s.assignments("set");
+  if (s.has("switch")) {
+    Section sw(s.at("switch"), file, s.path("switch"), {"at_step", "set"});
+    NormalizerSwitch normalizer_switch;
+    normalizer_switch.at_step = sw.integer("at_step", 0, 1);
+    if (!sw.has("at_step")) sw.fail(sw.path("at_step"), "is missing (the step at which the switch happens)");
+    normalizer_switch.overrides = sw.assignments("set");
+    if (normalizer_switch.overrides.empty())
+      sw.fail(sw.path("set"), "is missing or empty (e.g. {\"model.attention.normalizer\": \"ssmax\"})");
+    variant.normalizer_switch = normalizer_switch;
+  }
+  return variant;
+}
+
+}  // namespace
+
+StudySpec load_study(const std::string& path, const std::vector<std::string>& cli_overrides) {
+  if (fs::is_directory(path))
+    throw UsageError(path + ": is a directory; give a study file (e.g. studies/kjv-tiny.json)");
+  if (!fs::exists(path)) throw UsageError(path + ": no such study file (presets are in studies/)");
+  StudySpec spec;
+  spec.path = path;
+  spec.document = parse_json_strict(read_file(path), path);
+  const Section s(spec.document, path, "",
+                  {"name", "description", "config", "out_dir", "set", "seeds", "variants", "baseline", "finetune",
+                   "long_context", "needle", "attention", "alpha"});
+  spec.name = s.text("name", fs::path(path).stem().string());
+  spec.config_path = s.text("config", "", true);
+  spec.out_dir = s.text("out_dir", "runs/study-" + spec.name);
+  spec.overrides = s.assignments("set");
+  spec.overrides.insert(spec.overrides.end(), cli_overrides.begin(), cli_overrides.end());
+  spec.seeds = s.list<uint64_t>("seeds", {1}, 0, 9.007e15);
+  if (std::set<uint64_t>(spec.seeds.begin(), spec.seeds.end()).size() != spec.seeds.size())
+    s.fail("seeds", "holds a seed twice");
+  spec.alpha = s.number("alpha", 0.05, 1e-6, 0.5);
+
+  if (s.has("variants")) {
+    if (!s.at("variants").is_array() || s.at("variants").empty())
+      s.fail("variants", "must be a non-empty list of {\"name\": ..., \"set\": {...}}");
+    for (size_t i = 0; i < s.at("variants").size(); ++i)
+      spec.variants.push_back(read_variant(s.at("variants")[i], path, "variants[" + std::to_string(i) + "]"));
+  } else {
+    spec.variants = default_variants();
+  }
+  std::set<std::string> names;
+  for (const auto& variant : spec.variants)
+    if (!names.insert(variant.name).second) s.fail("variants", "name '" + variant.name + "' appears twice");
+  spec.baseline = s.text("baseline", spec.variants.front().name);
+  if (!names.count(spec.baseline))
+    s.fail("baseline", "'" + spec.baseline + "' is not a variant (variants: " +
+                           join(std::vector<std::string>(names.begin(), names.end())) + ")");
+
+  if (s.has("finetune")) {
+    if (!s.at("finetune").is_array()) s.fail("finetune", "must be a list of stages {\"task\": ..., \"steps\": ...}");
+    for (size_t i = 0; i < s.at("finetune").size(); ++i) {
+      const Section f(s.at("finetune")[i], path, "finetune[" + std::to_string(i) + "]",
+                      {"task", "steps", "lengths", "lm_weight", "set"});
+      FinetuneStage stage;
+      stage.task = f.text("task", "", true);
+      if (stage.task != "repeat" && stage.task != "needle")
+        f.fail(f.path("task"), "'" + stage.task + "': allowed are repeat and needle");
+      stage.steps = f.integer("steps", 0, 1);
+      if (!f.has("steps")) f.fail(f.path("steps"), "is missing (the stage's training steps)");
+      stage.lengths = f.list<int64_t>("lengths", {256}, 16, 1e9);
+      stage.lm_weight = f.number("lm_weight", 0, 0, 1e6);
+      stage.overrides = f.assignments("set");
+      spec.finetune.push_back(stage);
+    }
+  }
+  if (s.has("long_context")) {
+    const Section l(s.at("long_context"), path, "long_context", {"lengths", "rope_theta_scales", "windows", "models"});
+    LongContextSpec lc;
+    if (!l.has("lengths")) l.fail(l.path("lengths"), "is missing (context lengths in tokens, e.g. [256, 512, 1024])");
+    lc.lengths = l.list<int64_t>("lengths", {}, 2, 1e9);
+    lc.rope_theta_scales = l.list<double>("rope_theta_scales", {1}, 1e-6, 1e9);
+    lc.windows = static_cast<int>(l.integer("windows", 8, 1));
+    const std::string models = l.text("models", "pretrained");
+    if (models != "pretrained" && models != "finetuned")
+      l.fail(l.path("models"), "'" + models + "': allowed are pretrained and finetuned");
+    if (models == "finetuned" && spec.finetune.empty())
+      l.fail(l.path("models"), "is 'finetuned' but the study has no finetune stages");
+    lc.finetuned = models == "finetuned";
+    spec.long_context = lc;
+  }
+  if (s.has("needle")) {
+    const Section n(s.at("needle"), path, "needle", {"lengths", "depths", "trials", "max_new_tokens", "seed"});
+    NeedleSpec needle;
+    if (!n.has("lengths")) n.fail(n.path("lengths"), "is missing (prompt lengths in tokens)");
+    needle.lengths = n.list<int64_t>("lengths", {}, 32, 1e9);
+    needle.depths = n.list<double>("depths", needle.depths, 0, 1);
+    needle.trials = static_cast<int>(n.integer("trials", 5, 1));
+    needle.max_new_tokens = static_cast<int>(n.integer("max_new_tokens", 10, 1));
+    needle.seed = static_cast<uint64_t>(n.integer("seed", 1, 0));
+    spec.needle = needle;
+  }
+  if (s.has("attention")) {
+    const Section a(s.at("attention"), path, "attention", {"lengths", "depth", "trials"});
+    AttentionSpec attention;
+    if (!a.has("lengths")) a.fail(a.path("lengths"), "is missing (prompt lengths in tokens)");
+    attention.lengths = a.list<int64_t>("lengths", {}, 32, 1e9);
+    attention.depth = a.number("depth", 0.5, 0, 1);
+    attention.trials = static_cast<int>(a.integer("trials", 5, 1));
+    spec.attention = attention;
+  }
+
+  // Every variant's config (they differ from run to run only by seed), its switch and every finetune's overrides
+  // must be valid before anything trains.
+  for (const auto& run : expand_runs(spec)) {
+    if (run.seed != spec.seeds.front()) break;
+    const Config config = load_config(spec.config_path, run.overrides);
+    const auto& variant = spec.variants[run.variant];
+    if (variant.normalizer_switch) {
+      auto overrides = run.overrides;
+      overrides.insert(overrides.end(), variant.normalizer_switch->overrides.begin(),
+                       variant.normalizer_switch->overrides.end());
+      const Config switched = load_config(spec.config_path, overrides);
+      const int64_t at = variant.normalizer_switch->at_step;
+      if (at > config.train.max_steps || at >= switched.train.max_steps)
+        throw UsageError(path + ": variant '" + variant.name + "': switch.at_step = " + std::to_string(at) +
+                         " must be below train.max_steps (" + std::to_string(config.train.max_steps) +
+                         "), or equal to it with a larger train.max_steps in switch.set");
+    }
+    for (const auto& stage : spec.finetune) {
+      json scratch = config_to_json(config);
+      for (const auto& assignment : stage.overrides) apply_override(scratch, assignment);
+      config_from_json(scratch, path + ": finetune.set");
+    }
+  }
+  return spec;
+}
+
+std::vector<StudyRun> expand_runs(const StudySpec& spec) {
+  std::vector<StudyRun> runs;
+  for (uint64_t seed : spec.seeds)
+    for (size_t v = 0; v < spec.variants.size(); ++v) {
+      StudyRun run;
+      run.variant = v;
+      run.seed = seed;
+      run.name = spec.variants[v].name + "-seed" + std::to_string(seed);
+      run.run_dir = (fs::path(spec.out_dir) / "runs" / run.name).string();
+      run.overrides = spec.overrides;
+      run.overrides.insert(run.overrides.end(), spec.variants[v].overrides.begin(), spec.variants[v].overrides.end());
+      run.overrides.push_back("seed=" + std::to_string(seed));
+      run.overrides.push_back("out_dir=" + run.run_dir);
+      run.overrides.push_back("name=" + spec.name + "/" + run.name);
+      std::map<std::string, int> per_task;
+      for (const auto& stage : spec.finetune) {
+        const int count = ++per_task[stage.task];
+        run.finetune_dirs.push_back(run.run_dir + "-ft-" + stage.task + (count > 1 ? std::to_string(count) : ""));
+      }
+      runs.push_back(run);
+    }
+  return runs;
+}
+
+}  // namespace ssmax

@@ -1,0 +1,39 @@
+#pragma once
+// The units of work of a study: for each run, training (with its normalizer switch, if any), the finetune stages,
+// then the evaluations of that run. Each knows whether it is already done from the files on disk alone, so any
+// invocation (or a process that died) picks up where the last one stopped. Torch-free.
+#include <string>
+#include <vector>
+
+#include "study/study_spec.h"
+
+namespace ssmax {
+
+struct StudyTask {
+  enum class Kind { Train, Finetune, LongContext, Needle, Attention };
+  Kind kind = Kind::Train;
+  size_t run = 0;          // index into the runs of expand_runs
+  size_t stage = 0;        // Finetune: index into StudySpec::finetune
+  double theta_scale = 1;  // LongContext
+  int64_t length = 0;      // Attention
+  std::string label;       // "finetune needle softmax-seed1", for progress lines
+  std::string out_dir;     // evaluations: where their JSON lands (a run directory for training tasks)
+  double cost = 0;         // rough work in token-equivalents (a trained token counts 3, an evaluated one 1), for ETAs
+};
+
+// Every task of the study, run by run (seed-major), each run's evaluations right after its training.
+std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<StudyRun>& runs);
+
+// Whether the task's result is on disk and belongs to the same settings.
+bool task_done(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
+
+// Runs one task. Returns false when a signal stopped it (training writes its checkpoint first); throws UsageError /
+// RuntimeFailure as the underlying command does.
+bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
+
+// Where the evaluations of a study land: <out_dir>/evals/<kind>/…/<run name>.
+std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run);
+std::string needle_dir(const StudySpec& spec, const StudyRun& run);
+std::string attention_dir(const StudySpec& spec, int64_t length, const StudyRun& run);
+
+}  // namespace ssmax
