@@ -34,48 +34,48 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Work done and left, in the tasks' token-equivalents; the rate of this invocation gives the ETA.
+// Work done and left, in the tasks' token-equivalents (a training task counts the part its checkpoints cover); the
+// rate of this invocation gives the ETA.
 class StudyProgress {
  public:
   StudyProgress(const StudySpec& spec, const std::vector<StudyRun>& runs, const std::vector<StudyTask>& tasks)
       : spec_(spec), runs_(runs), tasks_(tasks), done_(tasks.size()) {
-    for (size_t i = 0; i < tasks.size(); ++i) done_[i] = task_done(spec, runs, tasks[i]);
-    initial_ = done_;
+    refresh();
+    initial_work_ = work_done();
   }
   size_t count() const { return static_cast<size_t>(std::count(done_.begin(), done_.end(), true)); }
   bool done(size_t i) const { return done_[i]; }
+  void mark(size_t i) { done_[i] = true; }
   void refresh() {
     for (size_t i = 0; i < tasks_.size(); ++i)
       if (!done_[i]) done_[i] = task_done(spec_, runs_, tasks_[i]);
   }
-  void mark(size_t i) { done_[i] = true; }
-  std::string line() const {
-    double left = 0, done_now = 0;
-    for (size_t i = 0; i < tasks_.size(); ++i) (done_[i] ? done_now : left) += tasks_[i].cost;
-    done_now -= initially_done_cost();
-    const double elapsed = seconds_since(start_);
-    std::string eta = "ETA after the first task";
-    if (left == 0) eta = "done";
-    else if (done_now > 0) eta = "ETA ~" + duration_text(left * elapsed / done_now);
-    return std::to_string(count()) + "/" + std::to_string(tasks_.size()) + " tasks done, " + duration_text(elapsed) +
-           " elapsed, " + eta;
-  }
   bool all_done() const { return count() == tasks_.size(); }
+  std::string line() const {
+    double total = 0;
+    for (const auto& task : tasks_) total += task.cost;
+    const double done = work_done(), left = total - done, now = done - initial_work_;
+    const double elapsed = seconds_since(start_);
+    std::string eta = "ETA after the first checkpoint";
+    if (left <= 0) eta = "done";
+    else if (now > 0) eta = "ETA ~" + duration_text(left * elapsed / now);
+    return std::to_string(count()) + "/" + std::to_string(tasks_.size()) + " tasks done (" +
+           std::to_string(static_cast<int>(100 * done / std::max(total, 1.0))) + " % of the work), " +
+           duration_text(elapsed) + " elapsed, " + eta;
+  }
 
  private:
-  double initially_done_cost() const {
-    if (!initial_cost_) {
-      double cost = 0;
-      for (size_t i = 0; i < tasks_.size(); ++i) cost += initial_[i] ? tasks_[i].cost : 0;
-      initial_cost_ = cost;
-    }
-    return *initial_cost_;
+  double work_done() const {
+    double work = 0;
+    for (size_t i = 0; i < tasks_.size(); ++i)
+      work += tasks_[i].cost * (done_[i] ? 1.0 : std::min(1.0, task_fraction(spec_, runs_, tasks_[i])));
+    return work;
   }
   const StudySpec& spec_;
   const std::vector<StudyRun>& runs_;
   const std::vector<StudyTask>& tasks_;
-  std::vector<bool> done_, initial_;  // initial_: done before this invocation (not part of its rate)
-  mutable std::optional<double> initial_cost_;
+  std::vector<bool> done_;
+  double initial_work_ = 0;  // before this invocation: not part of its rate
   Clock::time_point start_ = Clock::now();
 };
 
@@ -155,7 +155,7 @@ bool run_in_children(const StudyOptions& options, const StudySpec& spec, const s
   bool stopping = false, forwarded = false;
   auto last_report = Clock::now();
   size_t next = 0;
-  while (next < pending.size() || !running.empty()) {
+  while ((!stopping && next < pending.size()) || !running.empty()) {
     if (InterruptGuard::requested()) stopping = true;
     if (stopping && !forwarded && InterruptGuard::requested()) {
       for (const auto& [pid, r] : running) ::kill(pid, InterruptGuard::signal_number());

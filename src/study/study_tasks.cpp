@@ -217,6 +217,17 @@ bool task_done(const StudySpec& spec, const std::vector<StudyRun>& runs, const S
   }
 }
 
+double task_fraction(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  const StudyRun& run = runs[task.run];
+  if (task.kind == Kind::Train)
+    return static_cast<double>(last_step(run.run_dir)) /
+           static_cast<double>(run_config(spec, run, true).train.max_steps);
+  if (task.kind == Kind::Finetune)
+    return static_cast<double>(last_step(run.finetune_dirs[task.stage])) /
+           static_cast<double>(spec.finetune[task.stage].steps);
+  return 0;
+}
+
 bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
   const StudyRun& run = runs[task.run];
   switch (task.kind) {

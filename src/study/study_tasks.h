@@ -27,6 +27,10 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
 // Whether the task's result is on disk and belongs to the same settings.
 bool task_done(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
 
+// How far an unfinished training or finetune task got (its newest checkpoint's step over its steps); 0 for the
+// evaluations, which have no intermediate state. For ETAs.
+double task_fraction(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
+
 // Runs one task. Returns false when a signal stopped it (training writes its checkpoint first); throws UsageError /
 // RuntimeFailure as the underlying command does.
 bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);

@@ -1,0 +1,219 @@
+// The study command's pieces that need no training: the study file's validation and expansion, the report's
+// statistics (Holm, Wilson, the verdicts) and its rendering. The whole command runs end to end in tests/cli/study.sh.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "report/document.h"
+#include "report/stats.h"
+#include "study/study_comparisons.h"
+#include "study/study_spec.h"
+#include "test_util.h"
+#include "util/errors.h"
+
+namespace ssmax {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string preset_config() {
+  const char* env = std::getenv("SSMAX_SOURCE_DIR");
+  return (fs::path(env && *env ? env : SSMAX_SOURCE_DIR) / "configs" / "kjv-tiny-softmax.json").string();
+}
+
+// A valid study file with `edit` applied to its JSON; returns its path.
+std::string write_study(const std::string& dir, const std::function<void(json&)>& edit = {}) {
+  json study = {
+      {"name", "unit"},
+      {"config", preset_config()},
+      {"out_dir", dir + "/out"},
+      {"seeds", {1, 2}},
+      {"variants",
+       {{{"name", "softmax"}, {"set", {{"model.attention.normalizer", "softmax"}}}},
+        {{"name", "ssmax"}, {"set", {{"model.attention.normalizer", "ssmax"}}}},
+        {{"name", "switched"},
+         {"set", {{"model.attention.normalizer", "softmax"}}},
+         {"switch", {{"at_step", 100}, {"set", {{"model.attention.normalizer", "ssmax"}}}}}}}},
+      {"finetune",
+       {{{"task", "repeat"}, {"steps", 10}}, {{"task", "needle"}, {"steps", 10}}, {{"task", "needle"}, {"steps", 5}}}},
+      {"long_context", {{"lengths", {256, 512}}, {"rope_theta_scales", {1, 50}}}},
+      {"needle", {{"lengths", {256}}}}};
+  if (edit) edit(study);
+  const std::string path = dir + "/study.json";
+  std::ofstream(path) << study.dump(2);
+  return path;
+}
+
+std::string load_error(const std::string& dir, const std::function<void(json&)>& edit) {
+  const std::string path = write_study(dir, edit);
+  try {
+    load_study(path);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no UsageError)";
+}
+
+TEST(Study, ExpandsSeedMajorWithOneDirectoryPerRunAndStage) {
+  const std::string dir = test_dir("study_expand");
+  const StudySpec spec = load_study(write_study(dir), {"threads=1"});
+  EXPECT_EQ(spec.baseline, "softmax");  // the first variant when none is named
+  EXPECT_DOUBLE_EQ(spec.alpha, 0.05);
+  ASSERT_TRUE(spec.variants[2].normalizer_switch.has_value());
+  EXPECT_EQ(spec.variants[2].normalizer_switch->at_step, 100);
+  const auto runs = expand_runs(spec);
+  ASSERT_EQ(runs.size(), 6u);
+  EXPECT_EQ(runs[0].name, "softmax-seed1");
+  EXPECT_EQ(runs[2].name, "switched-seed1");
+  EXPECT_EQ(runs[3].name, "softmax-seed2");  // every variant at seed 1 before any at seed 2
+  EXPECT_EQ(runs[4].run_dir, dir + "/out/runs/ssmax-seed2");
+  const std::vector<std::string> stages = {dir + "/out/runs/ssmax-seed2-ft-repeat",
+                                           dir + "/out/runs/ssmax-seed2-ft-needle",
+                                           dir + "/out/runs/ssmax-seed2-ft-needle2"};
+  EXPECT_EQ(runs[4].finetune_dirs, stages);
+  EXPECT_EQ(runs[4].probe_dir(), stages.back());
+  // The command line's --set comes after the file's, the run's own keys last.
+  const auto& o = runs[4].overrides;
+  EXPECT_NE(std::find(o.begin(), o.end(), "threads=1"), o.end());
+  EXPECT_NE(std::find(o.begin(), o.end(), "seed=2"), o.end());
+  EXPECT_NE(std::find(o.begin(), o.end(), "model.attention.normalizer=ssmax"), o.end());
+}
+
+TEST(Study, DefaultsToTheThreeNormalizers) {
+  const std::string dir = test_dir("study_defaults");
+  const StudySpec spec = load_study(write_study(dir, [](json& s) {
+    s.erase("variants");
+    s.erase("finetune");
+  }));
+  ASSERT_EQ(spec.variants.size(), 3u);
+  EXPECT_EQ(spec.variants[1].name, "ssmax");
+  EXPECT_EQ(spec.variants[2].overrides, std::vector<std::string>{"model.attention.normalizer=ssmax_bias"});
+}
+
+TEST(Study, RefusesBadFilesNamingTheKey) {
+  const std::string dir = test_dir("study_errors");
+  struct Case {
+    std::function<void(json&)> edit;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {[](json& s) { s["seed"] = 1; }, "seed is not a study key here (allowed: alpha, attention,"},
+      {[](json& s) {
+         s["seeds"] = {1, 1};
+       },
+       "seeds holds a seed twice"},
+      {[](json& s) { s["seeds"] = json::array(); }, "seeds must be a non-empty list of integers"},
+      {[](json& s) { s["baseline"] = "ssmx"; },
+       "baseline 'ssmx' is not a variant (variants: softmax, ssmax, switched)"},
+      {[](json& s) { s["variants"][0]["name"] = "soft max"; }, "variants[0].name 'soft max': use letters"},
+      {[](json& s) { s["variants"][1]["name"] = "softmax"; }, "name 'softmax' appears twice"},
+      {[](json& s) {
+         s["variants"][0]["set"] = {{"model.n_layr", 2}};
+       },
+       "model.n_layr"},
+      {[](json& s) { s["variants"][2]["switch"]["at_step"] = 151; }, "switch.at_step = 151 must be below"},
+      {[](json& s) { s["variants"][2]["switch"].erase("set"); }, "variants[2].switch.set is missing or empty"},
+      {[](json& s) { s["finetune"][0]["task"] = "copy"; }, "finetune[0].task 'copy': allowed are repeat and needle"},
+      {[](json& s) { s["finetune"][1].erase("steps"); }, "finetune[1].steps is missing"},
+      {[](json& s) {
+         s["long_context"]["lengths"] = {256, -1};
+       },
+       "long_context.lengths must hold integers in [2,"},
+      {[](json& s) {
+         s["long_context"]["models"] = "finetuned";
+         s.erase("finetune");
+       },
+       "long_context.models is 'finetuned' but the study has no finetune stages"},
+      {[](json& s) {
+         s["needle"]["depths"] = {0, 1.5};
+       },
+       "needle.depths must hold numbers in [0, 1], got 1.5"},
+      {[](json& s) { s["alpha"] = 0.9; }, "alpha must be a number in [1e-06, 0.5]"},
+      {[](json& s) { s.erase("config"); }, "config is missing"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = load_error(dir, c.edit);
+    EXPECT_NE(message.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in: " << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  // A duplicate key in the study file is refused like one in a config.
+  std::ofstream(dir + "/dup.json") << R"({"config": "x.json", "seeds": [1], "seeds": [2]})";
+  EXPECT_NE(error_of([&] { load_study(dir + "/dup.json"); }).find("key 'seeds' appears twice"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_study(dir); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_study(dir + "/none.json"); }).find("no such study file"), std::string::npos);
+}
+
+TEST(StudyStats, HolmAdjustmentByHand) {
+  const double nan = std::nan("");
+  // Sorted: 0.005 (×4), 0.01 (×3), 0.03 (×2), 0.04 (×1, raised to the running maximum 0.06); NaN stays out.
+  const auto adjusted = holm_adjust({0.01, 0.04, 0.03, nan, 0.005});
+  EXPECT_NEAR(adjusted[0], 0.03, 1e-12);
+  EXPECT_NEAR(adjusted[1], 0.06, 1e-12);
+  EXPECT_NEAR(adjusted[2], 0.06, 1e-12);
+  EXPECT_TRUE(std::isnan(adjusted[3]));
+  EXPECT_NEAR(adjusted[4], 0.02, 1e-12);
+  EXPECT_DOUBLE_EQ(holm_adjust({0.6, 0.7})[1], 1.0);  // capped at 1
+}
+
+TEST(StudyStats, WilsonIntervalKnownValues) {
+  const Interval none = wilson_interval(0, 10);
+  EXPECT_DOUBLE_EQ(none.lo, 0);
+  EXPECT_NEAR(none.hi, 0.27753, 1e-5);  // z²/(n+z²)
+  const Interval half = wilson_interval(5, 10);
+  EXPECT_NEAR(half.lo, 0.23659, 1e-5);
+  EXPECT_NEAR(half.hi, 0.76341, 1e-5);
+  const Interval all = wilson_interval(10, 10);
+  EXPECT_NEAR(all.lo, 1 - 0.27753, 1e-5);
+  EXPECT_DOUBLE_EQ(all.hi, 1);
+  EXPECT_DOUBLE_EQ(wilson_interval(0, 0).hi, 1);
+}
+
+TEST(StudyStats, VerdictsAreOnlyAsStrongAsTheCorrectedTest) {
+  ComparisonFamily family(0.05);
+  const size_t clear = family.add(
+      {"final validation loss", " nats", "softmax", "ssmax", {4.70, 4.71, 4.69, 4.70}, {4.60, 4.61, 4.59, 4.60}});
+  const size_t noise = family.add({"loss at 2048 tokens", " nats", "softmax", "ssmax", {4.7, 4.9}, {4.8, 4.75}});
+  const size_t one_seed = family.add({"needle rate", "", "softmax", "ssmax", {0.2}, {0.4}});
+  family.adjust();
+  EXPECT_TRUE(family.significant(family.at(clear)));
+  EXPECT_NE(family.verdict(family.at(clear)).find("ssmax has a lower final validation loss than softmax"),
+            std::string::npos);
+  EXPECT_NE(family.verdict(family.at(clear)).find("ssmax is better here"), std::string::npos);
+  EXPECT_FALSE(family.significant(family.at(noise)));
+  EXPECT_NE(family.verdict(family.at(noise)).find("no significant difference at α = 0.05 after correction"),
+            std::string::npos);
+  EXPECT_NE(family.verdict(family.at(one_seed)).find("not testable"), std::string::npos);
+  // Holm: the smallest p of a family of two is doubled.
+  EXPECT_NEAR(family.at(clear).p_holm, 2 * *family.at(clear).welch.p, 1e-15);
+}
+
+TEST(StudyDocument, Base64KnownVectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
+}
+
+TEST(StudyDocument, MarkdownAndHtmlCarryTheSameContentEscaped) {
+  const std::string dir = test_dir("study_document");
+  Document document;
+  document.title = "T <1>";
+  DocumentSection section{"S & s", {}};
+  section.text("a < b").add({"cap", {"x|y", "z"}, {{"1", "<b>"}}}).figure("missing.png", "fig").code("k = 1");
+  document.sections.push_back(section);
+  const std::string md = render_markdown(document);
+  EXPECT_NE(md.find("| x\\|y | z |"), std::string::npos) << md;
+  EXPECT_NE(md.find("![fig](missing.png)"), std::string::npos);
+  const std::string html = render_html(document, dir);
+  EXPECT_NE(html.find("<td>&lt;b&gt;</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<h2>S &amp; s</h2>"), std::string::npos);
+  EXPECT_NE(html.find("(figure missing.png is missing)"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);  // nothing to fetch: the page opens offline
+}
+
+}  // namespace
+}  // namespace ssmax
