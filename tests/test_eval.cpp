@@ -271,15 +271,16 @@ TEST(AttentionProbe, LastQueryRowsSumToOneAndMatchAFullCapture) {
 TEST(AttentionProbe, AttentionAndNeedleCommandsWriteReports) {
   const std::string out = test_dir("eval-needle-commands");
   AttentionArgs attention;
-  attention.checkpoint = tiny_run("rope", "ssmax_bias");
+  attention.checkpoints = {tiny_run("rope", "ssmax_bias")};
   attention.length = 160;
   attention.trials = 2;
   attention.out_dir = out;
   attention.runtime = {"cpu", 1};
   EXPECT_EQ(run_attention(attention), 0);
   const auto report = nlohmann::json::parse(read_file(out + "/attention_L160_d50.json"));
-  EXPECT_EQ(report["mass"].size(), 1u);
-  EXPECT_EQ(report["heads_by_mass"].size(), 2u);
+  ASSERT_EQ(report["results"].size(), 1u);
+  EXPECT_EQ(report["results"][0]["mass"].size(), 1u);
+  EXPECT_EQ(report["results"][0]["heads_by_mass"].size(), 2u);
   EXPECT_TRUE(std::filesystem::exists(out + "/attention_L160_d50.png"));
 
   NeedleArgs needle;

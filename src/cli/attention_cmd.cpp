@@ -1,4 +1,4 @@
-// ssmax-gpt attention CHECKPOINT --length L --depth D: how much attention the heads pay to a needle.
+// ssmax-gpt attention CHECKPOINT... --length L --depth D: how much attention the heads pay to a needle.
 #include "cli/commands.h"
 #include "eval/eval_commands.h"
 
@@ -9,7 +9,9 @@ Command add_attention_command(CLI::App& root) {
       "attention", "Attention mass of the final query on a needle hidden in held-out text, per layer and head "
                    "(mean over trials): a table with the top heads first, JSON and a layers × heads heatmap");
   auto args = std::make_shared<AttentionArgs>();
-  app->add_option("checkpoint", args->checkpoint, "Checkpoint file, or a run directory (its newest valid checkpoint)")
+  app->add_option("checkpoints", args->checkpoints,
+                  "Checkpoint files or run directories (newest valid checkpoint); several are grouped into variants by "
+                  "config difference, one heatmap per variant (mean over its seeds)")
       ->required();
   app->add_option("--length", args->length, "Prompt length in tokens (haystack + needle + question)")->required();
   app->add_option("--depth", args->depth, "Needle position in the haystack: 0 = start, 1 = end")

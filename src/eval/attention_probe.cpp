@@ -10,12 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.h"
 #include "data/needle_prompt.h"
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
 #include "report/heatmap.h"
+#include "report/run_data.h"
 #include "util/errors.h"
 #include "util/files.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -40,11 +43,17 @@ torch::Tensor attention_mass(const torch::Tensor& weights, size_t begin, size_t 
   return weights.narrow(-1, static_cast<int64_t>(begin), static_cast<int64_t>(end - begin)).sum(-1);
 }
 
-int run_attention(const AttentionArgs& args) {
-  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
-  if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
-  EvalModel m =
-      load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
+namespace {
+
+struct Probe {
+  std::string label;
+  json config;                            // as trained, for grouping checkpoints into variants
+  std::vector<std::vector<double>> mass;  // [layer][head], mean over trials
+  json report;                            // this checkpoint's part of the JSON
+};
+
+Probe probe_checkpoint(const std::string& target, const AttentionArgs& args, const EvalLoadOptions& load) {
+  EvalModel m = load_eval_model(target, load);
   if (m.learned_positions() && args.length > m.block_size())
     throw UsageError(
         "--length " + std::to_string(args.length) + ": " + m.checkpoint +
@@ -92,8 +101,9 @@ int run_attention(const AttentionArgs& args) {
     }
   std::stable_sort(ranked.begin(), ranked.end(), [](const Head& a, const Head& b) { return a.mass > b.mass; });
 
-  std::printf("Attention of the final query on the needle (%zu tokens of %lld), mean over %d trial(s), depth %.2f\n",
-              needle_tokens, static_cast<long long>(args.length), args.trials, args.depth);
+  std::printf(
+      "%s: attention of the final query on the needle (%zu tokens of %lld), mean over %d trial(s), depth %.2f\n",
+      m.label.c_str(), needle_tokens, static_cast<long long>(args.length), args.trials, args.depth);
   std::printf("%5s %5s %8s %10s\n", "layer", "head", "mass", "x uniform");
   json top = json::array();
   for (const auto& head : ranked) {
@@ -103,35 +113,91 @@ int run_attention(const AttentionArgs& args) {
   }
   std::fflush(stdout);
 
-  const std::string out_dir = args.out_dir.empty() ? (fs::path(m.run_dir) / "attention").string() : args.out_dir;
+  return {m.label, config_to_json(m.config), grid,
+          json{{"checkpoint", m.checkpoint},
+               {"step", m.meta.step},
+               {"label", m.label},
+               {"mean_depth", depth_sum / args.trials},
+               {"needle_tokens", needle_tokens},
+               {"uniform_mass", uniform},
+               {"mass", grid},
+               {"heads_by_mass", top},
+               {"per_trial", trials},
+               {"run_dir", m.run_dir}}};
+}
+
+}  // namespace
+
+int run_attention(const AttentionArgs& args) {
+  if (args.checkpoints.empty()) throw UsageError("attention: name at least one checkpoint or run directory");
+  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
+  if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
+  const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  std::vector<Probe> probes;
+  for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, load));
+
+  const std::string out_dir = args.out_dir.empty()
+                                  ? (fs::path(probes[0].report["run_dir"].get<std::string>()) / "attention").string()
+                                  : args.out_dir;
   fs::create_directories(out_dir);
   const std::string stem =
       "attention_L" + std::to_string(args.length) + "_d" + std::to_string(static_cast<int>(args.depth * 100));
-  const json report = {{"checkpoint", m.checkpoint}, {"step", m.meta.step},
-                       {"label", m.label},           {"length", args.length},
-                       {"depth", args.depth},        {"mean_depth", depth_sum / args.trials},
-                       {"trials", args.trials},      {"needle_tokens", needle_tokens},
-                       {"uniform_mass", uniform},    {"mass", grid},
-                       {"heads_by_mass", top},       {"per_trial", trials}};
+  std::vector<json> configs;
+  for (const auto& probe : probes) configs.push_back(probe.config);
+  const auto variants = group_configs(configs);
+  json results = json::array(), variants_json = json::array();
+  for (const auto& probe : probes) results.push_back(probe.report);
+  std::vector<std::string> written;
+  // One heatmap per variant: the mean over its checkpoints (seeds); one checkpoint keeps the plain stem.
+  for (const auto& variant : variants) {
+    const size_t layers = probes[variant.runs[0]].mass.size(), heads = probes[variant.runs[0]].mass[0].size();
+    std::vector<std::vector<double>> grid(layers, std::vector<double>(heads, 0));
+    json members = json::array();
+    for (size_t c : variant.runs) {
+      if (probes[c].mass.size() != layers || probes[c].mass[0].size() != heads)
+        throw UsageError("attention: " + probes[c].label + " and " + probes[variant.runs[0]].label +
+                         " have the same config but different shapes");
+      for (size_t l = 0; l < layers; ++l)
+        for (size_t h = 0; h < heads; ++h)
+          grid[l][h] += probes[c].mass[l][h] / static_cast<double>(variant.runs.size());
+      results[c]["variant"] = variant.name;
+      members.push_back(c);
+    }
+    variants_json.push_back({{"name", variant.name}, {"checkpoints", members}, {"mass", grid}});
+    const std::string name = variant.runs.size() == 1 ? probes[variant.runs[0]].label : variant.name;
+    double hi = 1e-6;
+    for (const auto& row : grid) hi = std::max(hi, *std::max_element(row.begin(), row.end()));
+    Heatmap heatmap;
+    heatmap.title = "Attention on the needle: " + name;
+    char note[200];
+    std::snprintf(
+        note, sizeof note, "final query, length %lld, depth %.2f, %d trial(s)%s", static_cast<long long>(args.length),
+        args.depth, args.trials,
+        variant.runs.size() > 1 ? (", mean over " + std::to_string(variant.runs.size()) + " runs").c_str() : "");
+    heatmap.note = note;
+    heatmap.row_label = "layer";
+    heatmap.column_label = "head";
+    for (size_t l = 0; l < layers; ++l) heatmap.rows.push_back(std::to_string(l));
+    for (size_t h = 0; h < heads; ++h) heatmap.columns.push_back(std::to_string(h));
+    heatmap.values = grid;
+    heatmap.lo = 0;
+    heatmap.hi = hi;
+    heatmap.format = "%.3f";
+    const std::string file = variants.size() == 1 ? stem : stem + "_" + file_safe(name);
+    const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / file).string());
+    written.insert(written.end(), plots.begin(), plots.end());
+  }
+  const json report = {
+      {"length", args.length},
+      {"depth", args.depth},
+      {"trials", args.trials},
+      {"seed", args.seed},
+      {"results", results},
+      {"variants", variants_json},
+      {"layout", "mass is [layer][head], the mean over trials of the final query's weights on the needle"}};
   const std::string json_path = (fs::path(out_dir) / (stem + ".json")).string();
   write_file_atomic(json_path, report.dump(2) + "\n");
-
-  Heatmap heatmap;
-  heatmap.title = "Attention on the needle: " + m.label;
-  char note[160];
-  std::snprintf(note, sizeof note, "final query, length %lld, depth %.2f, %d trial(s); uniform = %.4f",
-                static_cast<long long>(args.length), args.depth, args.trials, uniform);
-  heatmap.note = note;
-  heatmap.row_label = "layer";
-  heatmap.column_label = "head";
-  for (int64_t l = 0; l < layers; ++l) heatmap.rows.push_back(std::to_string(l));
-  for (int64_t h = 0; h < heads; ++h) heatmap.columns.push_back(std::to_string(h));
-  heatmap.values = grid;
-  heatmap.lo = 0;
-  heatmap.hi = std::max(1e-6, ranked.front().mass);
-  heatmap.format = "%.3f";
-  const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / stem).string());
-  spdlog::info("wrote {}, {}, {}", json_path, plots[0], plots[1]);
+  spdlog::info("wrote {}, {}", json_path, join(written));
   return 0;
 }
 

@@ -56,7 +56,7 @@ struct NeedleArgs {
 int run_needle(const NeedleArgs& args);
 
 struct AttentionArgs {
-  std::string checkpoint;
+  std::vector<std::string> checkpoints;  // several: grouped into variants like `compare`, one heatmap per variant
   int64_t length = 256;
   double depth = 0.5;
   int trials = 5;

@@ -10,9 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.h"
 #include "eval/eval_commands.h"
 #include "eval/length_eval.h"
 #include "report/plot.h"
+#include "report/run_data.h"
+#include "report/stats.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -59,11 +62,55 @@ std::string cell(double value) {
 }
 
 struct Row {
+  size_t checkpoint;  // index into the checkpoints
   std::string label;
   int64_t length, windows, block_size;
   double loss;
   std::vector<LossBin> bins;
 };
+
+// One panel per length, one line per variant: the mean over its checkpoints (seeds) with a band ± one std, so nine
+// runs at four lengths read as three lines in four panels rather than 36 lines in recycled colours.
+Figure variant_figure(const std::vector<Row>& rows, const std::vector<Variant>& variants,
+                      const std::vector<int64_t>& lengths, const std::set<int64_t>& block_sizes) {
+  Figure figure;
+  figure.title = "Loss by position";
+  figure.note = variants.size() < rows.size() / std::max<size_t>(lengths.size(), 1)
+                    ? "; lines: mean over a variant's checkpoints (seeds), band ± one std"
+                    : "";
+  if (lengths.size() > 2) figure.panel_height = 380;
+  for (int64_t length : lengths) {
+    PlotPanel panel;
+    panel.title = "evaluated at " + std::to_string(length) + " tokens";
+    panel.x_label = "position (tokens of context)";
+    panel.y_label = "loss (nats), mean over [p, 2p)";
+    panel.log_x = true;
+    for (size_t v = 0; v < variants.size(); ++v) {
+      std::vector<const Row*> members;
+      for (const auto& row : rows)
+        if (row.length == length && std::count(variants[v].runs.begin(), variants[v].runs.end(), row.checkpoint))
+          members.push_back(&row);
+      if (members.empty()) continue;
+      PlotSeries series;
+      series.label = variants[v].name + (members.size() > 1 ? " [" + std::to_string(members.size()) + " runs]" : "");
+      series.color = v;
+      for (size_t b = 0; b < members[0]->bins.size(); ++b) {
+        std::vector<double> losses;
+        for (const Row* row : members) losses.push_back(row->bins[b].loss);
+        const LossBin& bin = members[0]->bins[b];
+        const double m = mean(losses), sd = losses.size() > 1 ? sample_std(losses) : 0;
+        series.x.push_back(std::sqrt(static_cast<double>(bin.lo) * static_cast<double>(bin.hi - 1)));
+        series.y.push_back(m);
+        if (members.size() > 1) series.lo.push_back(m - sd), series.hi.push_back(m + sd);
+      }
+      panel.series.push_back(series);
+    }
+    for (int64_t block_size : block_sizes)
+      panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
+    figure.panels.push_back(panel);
+  }
+  return figure;
+}
 
 void print_table(const std::vector<Row>& rows) {
   int64_t longest = 0;
@@ -112,13 +159,7 @@ int run_length_eval(const LengthEvalArgs& args) {
   std::string out_dir = args.out_dir;
   std::vector<Row> rows;
   json results = json::array();
-  Figure figure;
-  figure.title = "Loss by position";
-  figure.note = args.text_file.empty() ? "validation split" : "text: " + args.text_file;
-  PlotPanel panel;
-  panel.x_label = "position (tokens of context)";
-  panel.y_label = "loss (nats), mean over [p, 2p)";
-  panel.log_x = true;
+  std::vector<json> configs;  // per checkpoint, to group them into variants
   std::set<int64_t> block_sizes;
 
   for (const auto& target : args.checkpoints) {
@@ -146,18 +187,11 @@ int run_length_eval(const LengthEvalArgs& args) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       spdlog::info("  length {}: loss {:.4f} over {} windows ({:.1f}s)", length, losses.overall(), losses.windows,
                    seconds);
-      rows.push_back({m.label, length, losses.windows, m.block_size(), losses.overall(), bins});
+      rows.push_back({configs.size(), m.label, length, losses.windows, m.block_size(), losses.overall(), bins});
 
       json bin_json = json::array();
-      PlotSeries series;
-      series.label = m.label + " L=" + std::to_string(length);
-      series.color = panel.series.size();
-      for (const auto& bin : bins) {
+      for (const auto& bin : bins)
         bin_json.push_back({{"lo", bin.lo}, {"hi", bin.hi}, {"tokens", bin.tokens}, {"loss", bin.loss}});
-        series.x.push_back(std::sqrt(static_cast<double>(bin.lo) * static_cast<double>(bin.hi - 1)));
-        series.y.push_back(bin.loss);
-      }
-      panel.series.push_back(series);
       std::vector<double> per_position(length);
       for (int64_t p = 1; p <= length; ++p) per_position[p - 1] = losses.at(p);
       results.push_back(
@@ -178,8 +212,18 @@ int run_length_eval(const LengthEvalArgs& args) {
            {"bins", bin_json},
            {"position_loss", per_position}});
     }
+    configs.push_back(config_to_json(m.config));
   }
   print_table(rows);
+  const auto variants = group_configs(configs);
+  std::vector<std::string> variant_of(configs.size());
+  json variants_json = json::array();
+  for (const auto& variant : variants) {
+    json members = json::array();
+    for (size_t c : variant.runs) variant_of[c] = variant.name, members.push_back(c);
+    variants_json.push_back({{"name", variant.name}, {"checkpoints", members}});
+  }
+  for (size_t i = 0; i < rows.size(); ++i) results[i]["variant"] = variant_of[rows[i].checkpoint];
 
   fs::create_directories(out_dir);
   const json report = {
@@ -187,12 +231,12 @@ int run_length_eval(const LengthEvalArgs& args) {
       {"lengths", args.lengths},
       {"windows_requested", args.windows},
       {"position_convention", "position p (1-based) predicts token p+1 of a window from its first p tokens"},
+      {"variants", variants_json},
       {"results", results}};
   const std::string json_path = (fs::path(out_dir) / "eval.json").string();
   write_file_atomic(json_path, report.dump(2) + "\n");
-  for (int64_t block_size : block_sizes)
-    panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
-  figure.panels.push_back(panel);
+  Figure figure = variant_figure(rows, variants, args.lengths, block_sizes);
+  figure.note = (args.text_file.empty() ? "validation split" : "text: " + args.text_file) + figure.note;
   const auto plots = write_figure(figure, (fs::path(out_dir) / "eval_loss").string());
   std::string written = json_path;
   for (const auto& plot : plots) written += ", " + plot;

@@ -8,13 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.h"
 #include "data/needle_prompt.h"
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
 #include "eval/generate.h"
 #include "report/heatmap.h"
+#include "report/run_data.h"
 #include "util/errors.h"
 #include "util/files.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -47,12 +50,6 @@ void precheck(const std::string& target, const NeedleArgs& args) {
                      " tokens to leave room for --max-new-tokens " + std::to_string(args.max_new_tokens));
 }
 
-std::string file_safe(std::string text) {
-  for (char& c : text)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-  return text;
-}
-
 }  // namespace
 
 int run_needle(const NeedleArgs& args) {
@@ -62,6 +59,10 @@ int run_needle(const NeedleArgs& args) {
   std::string out_dir = args.out_dir;
   json results = json::array();
   std::vector<std::string> written;
+  std::vector<std::vector<std::vector<double>>> exact_by_checkpoint;  // [checkpoint][depth][length]
+  std::vector<std::string> labels;
+  std::vector<json> configs;
+  std::vector<int64_t> block_sizes;
 
   for (const auto& target : args.checkpoints) {
     EvalModel m = load_eval_model(target, load);
@@ -137,10 +138,20 @@ int run_needle(const NeedleArgs& args) {
                        {"exact", exact},
                        {"digit_accuracy", digits},
                        {"cases", cases}});
+    exact_by_checkpoint.push_back(exact);
+    labels.push_back(m.label);
+    configs.push_back(config_to_json(m.config));
+    block_sizes.push_back(m.block_size());
+  }
+
+  // One heatmap per variant (checkpoints whose configs differ only in seed, name and out_dir): the mean over them.
+  for (const auto& variant : group_configs(configs)) {
+    const std::string name = variant.runs.size() == 1 ? labels[variant.runs[0]] : variant.name;
     Heatmap heatmap;
-    heatmap.title = "Needle retrieval: " + m.label;
-    heatmap.note = "exact-match rate over " + std::to_string(args.trials) + " trial(s); block_size " +
-                   std::to_string(m.block_size());
+    heatmap.title = "Needle retrieval: " + name;
+    heatmap.note = "exact-match rate over " + std::to_string(args.trials) + " trial(s)" +
+                   (variant.runs.size() > 1 ? ", mean over " + std::to_string(variant.runs.size()) + " runs" : "") +
+                   "; block_size " + std::to_string(block_sizes[variant.runs[0]]);
     heatmap.row_label = "needle depth";
     heatmap.column_label = "context length (tokens)";
     for (double depth : args.depths) {
@@ -149,8 +160,13 @@ int run_needle(const NeedleArgs& args) {
       heatmap.rows.push_back(text);
     }
     for (int64_t length : args.lengths) heatmap.columns.push_back(std::to_string(length));
-    heatmap.values = exact;
-    const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / ("needle_" + file_safe(m.label))).string());
+    heatmap.values.assign(args.depths.size(), std::vector<double>(args.lengths.size(), 0));
+    for (size_t c : variant.runs)
+      for (size_t d = 0; d < args.depths.size(); ++d)
+        for (size_t l = 0; l < args.lengths.size(); ++l)
+          heatmap.values[d][l] += exact_by_checkpoint[c][d][l] / static_cast<double>(variant.runs.size());
+    for (size_t c : variant.runs) results[c]["variant"] = variant.name;
+    const auto plots = write_heatmap(heatmap, (fs::path(out_dir) / ("needle_" + file_safe(name))).string());
     written.insert(written.end(), plots.begin(), plots.end());
   }
 

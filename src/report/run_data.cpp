@@ -102,6 +102,12 @@ void check_same_dataset(const std::vector<RunData>& runs, bool force, std::vecto
   }
 }
 
+std::vector<Variant> group_configs(const std::vector<json>& configs) {
+  std::vector<RunData> runs(configs.size());
+  for (size_t i = 0; i < configs.size(); ++i) runs[i].config = configs[i];
+  return group_variants(runs);
+}
+
 std::vector<Variant> group_variants(const std::vector<RunData>& runs) {
   // Configs without the keys that differ between seeds of one experiment.
   std::vector<json> stripped;

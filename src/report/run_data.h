@@ -42,6 +42,10 @@ struct Variant {
 // that differ between them (leaf names such as "s_init" unless two differing keys share a leaf).
 std::vector<Variant> group_variants(const std::vector<RunData>& runs);
 
+// The same grouping for resolved configs alone (a checkpoint's or a run's config.json): how `eval`, `needle` and
+// `attention` draw one line or map per variant, with a band over its seeds, instead of one per checkpoint.
+std::vector<Variant> group_configs(const std::vector<nlohmann::json>& configs);
+
 // A curve of one run: x ascending and unique.
 struct Curve {
   std::vector<double> x, y;

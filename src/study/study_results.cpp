@@ -64,10 +64,11 @@ void read_attention(const StudySpec& spec, const StudyTask& task, RunResults& ou
   const std::string stem = "attention_L" + std::to_string(task.length) + "_d" +
                            std::to_string(static_cast<int>(spec.attention->depth * 100));
   const auto report = read_json(fs::path(task.out_dir) / (stem + ".json"), warnings);
-  if (!report) return;
+  if (!report || report->at("results").empty()) return;
+  const json& probe = report->at("results")[0];
   AttentionResult result;
-  result.mass = report->at("mass").get<std::vector<std::vector<double>>>();
-  result.uniform = report->at("uniform_mass").get<double>();
+  result.mass = probe.at("mass").get<std::vector<std::vector<double>>>();
+  result.uniform = probe.at("uniform_mass").get<double>();
   double sum = 0;
   size_t heads = 0;
   for (const auto& layer : result.mass)

@@ -271,7 +271,7 @@ bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const St
     }
     case Kind::Attention: {
       AttentionArgs args;
-      args.checkpoint = evaluated_dir(spec, run, task);
+      args.checkpoints = {evaluated_dir(spec, run, task)};
       args.length = task.length;
       args.depth = spec.attention->depth;
       args.trials = spec.attention->trials;

@@ -1,5 +1,7 @@
 #include "util/text.h"
 
+#include <cctype>
+
 #include <sstream>
 
 namespace ssmax {
@@ -22,6 +24,12 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
   return out;
+}
+
+std::string file_safe(std::string text) {
+  for (char& c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  return text;
 }
 
 }  // namespace ssmax

@@ -13,4 +13,7 @@ std::vector<std::string> split_list(const std::string& text);
 
 std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
 
+// The text with every character but letters, digits, '-', '_' and '.' replaced by '_': a label as a file name.
+std::string file_safe(std::string text);
+
 }  // namespace ssmax

@@ -160,4 +160,23 @@ expect_fail 2 "key 'seeds' appears twice" -- "$BIN" study "$S/dup.json"
 run_expect 0 "$BIN" study "$S/study.json" --report-only
 check "--report-only rewrites the report" test -s "$S/seq/report.html"
 
+# The single-purpose commands group several checkpoints into variants (seeds averaged), as compare does.
+runs=("$S/seq/runs/softmax-seed1" "$S/seq/runs/softmax-seed2" "$S/seq/runs/ssmax-seed1" "$S/seq/runs/ssmax-seed2")
+run_expect 0 "$BIN" eval "${runs[@]}" --lengths 32,64 --batches 2 --threads 1 --out "$S/group-eval"
+check "eval groups 4 runs into 2 variants of 2" "$PY" -c "
+import json, sys
+r = json.load(open('$S/group-eval/eval.json'))
+assert [len(v['checkpoints']) for v in r['variants']] == [2, 2], r['variants']
+assert r['results'][0]['variant'] == 'normalizer=softmax' and r['results'][-1]['variant'] == 'normalizer=ssmax'"
+tuned=("$S/seq/runs/softmax-seed1-ft-needle" "$S/seq/runs/softmax-seed2-ft-needle" "$S/seq/runs/ssmax-seed1-ft-needle")
+run_expect 0 "$BIN" needle "${tuned[@]}" --lengths 128 --depths 0,1 --trials 1 --threads 1 --out "$S/group-needle"
+check "needle draws one heatmap per variant" test -s "$S/group-needle/needle_normalizer_softmax.png" -a \
+  "$(find "$S/group-needle" -name '*.png' | wc -l)" -eq 2
+run_expect 0 "$BIN" attention "${tuned[@]}" --length 128 --trials 1 --threads 1 --out "$S/group-attention"
+check "attention draws one heatmap per variant and keeps every checkpoint" "$PY" -c "
+import json, os
+r = json.load(open('$S/group-attention/attention_L128_d50.json'))
+assert len(r['results']) == 3 and len(r['variants']) == 2, r['variants']
+assert os.path.exists('$S/group-attention/attention_L128_d50_normalizer_softmax.png')"
+
 cli_test_finish
