@@ -16,10 +16,10 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 void refuse_single_process_command_under_launcher(const CLI::App& command) {
   const auto env = ssmax::read_launch_environment();
   const std::string name = command.get_name();
-  if (env.world_size > 1 && name != "train" && name != "sweep")
+  if (env.world_size > 1 && name != "train" && name != "sweep" && name != "study")
     throw ssmax::UsageError("`" + name + "` runs in one process, but WORLD_SIZE=" + std::to_string(env.world_size) +
-                            " says a launcher started several: run it without torchrun (only train and sweep are "
-                            "distributed)");
+                            " says a launcher started several: run it without torchrun (only train, sweep and "
+                            "study's pretraining are distributed)");
 }
 
 // The error line, and for the other ranks of a distributed run, a note in the store that names this rank's error.

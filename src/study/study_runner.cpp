@@ -79,23 +79,18 @@ class StudyProgress {
   Clock::time_point start_ = Clock::now();
 };
 
-// One process does the tasks itself (and, under torchrun, every rank trains; rank 0 alone evaluates).
+// One process does the tasks itself. Under torchrun every rank trains the pretraining runs together; finetunes and
+// evaluations run in one process only, so they are left for a later invocation without torchrun.
 bool run_in_process(const StudySpec& spec, const std::vector<StudyRun>& runs, const std::vector<StudyTask>& tasks,
                     StudyProgress& progress, const std::string& log_path) {
-  auto& dist = Distributed::instance();
+  const bool distributed = Distributed::instance().active();
   for (size_t i = 0; i < tasks.size(); ++i) {
-    if (progress.done(i)) continue;
+    if (progress.done(i) || (distributed && tasks[i].kind != StudyTask::Kind::Train)) continue;
     if (InterruptGuard::requested()) return false;
     spdlog::info("== study {}: {} ({}) ==", spec.name, tasks[i].label, progress.line());
-    bool finished = true;
-    if (tasks[i].kind == StudyTask::Kind::Train || tasks[i].kind == StudyTask::Kind::Finetune) {
-      finished = run_task(spec, runs, tasks[i]);
-      if (!log_path.empty()) log_to_file(log_path);  // training logged into its run's train.log
-    } else {
-      finished = dist.on_main(
-                     tasks[i].label, [&] { return run_task(spec, runs, tasks[i]) ? "1" : "0"; },
-                     std::chrono::hours(24)) == "1";
-    }
+    const bool finished = run_task(spec, runs, tasks[i]);
+    if (!log_path.empty() && (tasks[i].kind == StudyTask::Kind::Train || tasks[i].kind == StudyTask::Kind::Finetune))
+      log_to_file(log_path);  // training logged into its run's train.log
     if (!finished) return false;
     progress.mark(i);
   }
@@ -240,19 +235,24 @@ int run_study(const StudyOptions& options) {
   StudyProgress progress(spec, runs, tasks);
   spdlog::info("study {}: {} variants × {} seeds = {} runs, {} tasks ({} done already) into {}", spec.name,
                spec.variants.size(), spec.seeds.size(), runs.size(), tasks.size(), progress.count(), spec.out_dir);
-  bool complete = options.jobs > 1 && !launched
-                      ? run_in_children(options, spec, runs, tasks, progress)
-                      : run_in_process(spec, runs, tasks, progress, main_rank ? log_path : "");
+  const bool finished = options.jobs > 1 && !launched
+                            ? run_in_children(options, spec, runs, tasks, progress)
+                            : run_in_process(spec, runs, tasks, progress, main_rank ? log_path : "");
   progress.refresh();
-  complete = complete && progress.all_done();
   if (main_rank) {
     write_study_report(spec, runs);
     spdlog::info("study {}: {}; report: {} (and report.md, report.json, figures/)", spec.name, progress.line(),
                  (fs::path(spec.out_dir) / "report.html").string());
   }
-  if (!complete) {
+  if (!finished) {
     spdlog::warn("study {} interrupted ({}): run the same command again to continue", spec.name, progress.line());
     return 130;
+  }
+  if (!progress.all_done()) {
+    if (!launched) throw RuntimeFailure("study " + spec.name + ": every task ran, yet " + progress.line());
+    spdlog::info("study {}: the pretraining runs are done on {} processes; finetunes and evaluations run in one "
+                 "process: run `ssmax-gpt study {}` without torchrun to finish",
+                 spec.name, Distributed::instance().world_size(), spec.path);
   }
   return 0;
 }

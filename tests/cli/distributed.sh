@@ -7,7 +7,8 @@
 #  - SIGTERM to one rank stops both after the same step, with a checkpoint;
 #  - a killed rank and a stopped (hung) rank end the survivor within distributed.timeout_s, naming the rank;
 #    the run resumes afterwards;
-#  - two torchrun "nodes" rendezvous over c10d on 127.0.0.1; a 2-rank sweep; refused commands and bad variables.
+#  - two torchrun "nodes" rendezvous over c10d on 127.0.0.1; a 2-rank sweep and study; refused commands and bad
+#    variables.
 # Usage: bash tests/cli/distributed.sh BINARY SCRATCH_DIR PYTHON
 set -u
 source "$(dirname "$0")/lib/common.sh"
@@ -190,6 +191,23 @@ launch sweep 2 "$BIN" sweep tiny.json --normalizers softmax,ssmax --set out_dir=
 check "a 2-rank sweep trains both runs (exit codes ${RCS[*]})" all_rc 0 || show sweep.rank0.out sweep.rank1.out
 check "  ... each with its final checkpoint" test -e sweep/normalizer=softmax/checkpoints/step_00000012.pt -a \
   -e sweep/normalizer=ssmax/checkpoints/step_00000012.pt
+
+# --- a study on 2 ranks: the pretraining runs distributed, the rest left for one process ------------------------
+cat >study.json <<JSON
+{"config": "tiny.json", "out_dir": "$S/study", "seeds": [1],
+ "variants": [{"name": "softmax", "set": {"model.attention.normalizer": "softmax"}},
+              {"name": "ssmax", "set": {"model.attention.normalizer": "ssmax"}}],
+ "long_context": {"lengths": [32, 64], "windows": 1}}
+JSON
+launch study 2 "$BIN" study study.json
+check "a 2-rank study trains its runs (exit codes ${RCS[*]})" all_rc 0 || show study.rank0.out study.rank1.out
+check "  ... both to their last step" test -e study/runs/softmax-seed1/checkpoints/step_00000012.pt -a \
+  -e study/runs/ssmax-seed1/checkpoints/step_00000012.pt
+check "  ... and says how to finish in one process" grep -q "without torchrun to finish" study.rank0.out
+"$BIN" study study.json >study.one.out 2>&1
+check "the same study without torchrun evaluates and completes (exit $?)" grep -q '"complete": true' study/report.json ||
+  show study.one.out
+check "  ... without training again" bash -c "! grep -q '== study .*: train ' study.one.out"
 
 # --- refused launches --------------------------------------------------------------------------------------
 launch refuse 2 "$BIN" eval two
