@@ -21,11 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// The repository's configs/: $SSMAX_SOURCE_DIR overrides the source tree the tests were built from.
-fs::path configs_dir() {
-  const char* env = std::getenv("SSMAX_SOURCE_DIR");
-  return fs::path(env && *env ? env : SSMAX_SOURCE_DIR) / "configs";
-}
+fs::path configs_dir() { return source_configs_dir(); }
 
 // A fresh directory per test, emptied when the test runs again (so runs outside ctest leave one each).
 fs::path test_dir() {

@@ -18,10 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string preset_config() {
-  const char* env = std::getenv("SSMAX_SOURCE_DIR");
-  return (fs::path(env && *env ? env : SSMAX_SOURCE_DIR) / "configs" / "kjv-tiny-softmax.json").string();
-}
+std::string preset_config() { return (source_configs_dir() / "kjv-tiny-softmax.json").string(); }
 
 // A valid study file with `edit` applied to its JSON; returns its path.
 std::string write_study(const std::string& dir, const std::function<void(json&)>& edit = {}) {

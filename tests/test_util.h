@@ -15,6 +15,12 @@
 
 namespace ssmax {
 
+// The repository's configs/: $SSMAX_SOURCE_DIR overrides the source tree the tests were built from.
+inline std::filesystem::path source_configs_dir() {
+  const char* env = std::getenv("SSMAX_SOURCE_DIR");
+  return std::filesystem::path(env && *env ? env : SSMAX_SOURCE_DIR) / "configs";
+}
+
 // A fresh, empty directory for one test: $SSMAX_TEST_TMP (or /tmp)/ssmax-tests/NAME.
 inline std::string test_dir(const std::string& name) {
   const char* root = std::getenv("SSMAX_TEST_TMP");

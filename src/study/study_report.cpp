@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "config/config.h"
 #include "report/heatmap.h"
 #include "report/plot.h"
 #include "util/text.h"
@@ -137,6 +138,7 @@ DocumentSection StudyReportBuilder::pretraining() {
 
 DocumentSection StudyReportBuilder::long_context() {
   const LongContextSpec& lc = *spec_.long_context;
+  const int64_t block_size = load_config(spec_.config_path, runs_.front().overrides).model.block_size;
   DocumentSection section{"Long-context loss (the paper's Figure 5)", {}};
   Figure figure;
   figure.title = "Loss by evaluation length";
@@ -163,6 +165,7 @@ DocumentSection StudyReportBuilder::long_context() {
     }
     std::vector<double> x(lc.lengths.begin(), lc.lengths.end());
     for (size_t v = 0; v < names_.size(); ++v) panel.series.push_back(mean_std_series(v, x, per_variant[v]));
+    panel.markers.push_back({static_cast<double>(block_size), "training length", 7});
     figure.panels.push_back(panel);
     section.add(table);
   }

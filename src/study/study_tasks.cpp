@@ -81,9 +81,16 @@ json task_settings(const StudySpec& spec, const std::vector<StudyRun>& runs, con
 
 const char* kMarker = "study_task.json";
 
-EvalRuntimeArgs eval_runtime(const StudySpec& spec, const StudyRun& run) {
+// What every evaluation command is given: the model, the output directory and the run's device and threads.
+template <typename Args>
+Args eval_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  const StudyRun& run = runs[task.run];
   const Config config = run_config(spec, run, false);
-  return {config.device, config.threads};
+  Args args;
+  args.checkpoints = {evaluated_dir(spec, run, task)};
+  args.out_dir = task.out_dir;
+  args.runtime = {config.device, config.threads};
+  return args;
 }
 
 // A run directory started by an earlier invocation must hold the run the study file describes now: resuming would
@@ -246,37 +253,28 @@ bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const St
       return run_finetune(args) == 0 && !InterruptGuard::requested();
     }
     case Kind::LongContext: {
-      LengthEvalArgs args;
-      args.checkpoints = {evaluated_dir(spec, run, task)};
+      auto args = eval_args<LengthEvalArgs>(spec, runs, task);
       args.lengths = spec.long_context->lengths;
       args.rope_theta_scale = task.theta_scale == 1 ? 0 : task.theta_scale;
       args.windows = spec.long_context->windows;
-      args.out_dir = task.out_dir;
-      args.runtime = eval_runtime(spec, run);
       run_length_eval(args);
       break;
     }
     case Kind::Needle: {
-      NeedleArgs args;
-      args.checkpoints = {evaluated_dir(spec, run, task)};
+      auto args = eval_args<NeedleArgs>(spec, runs, task);
       args.lengths = spec.needle->lengths;
       args.depths = spec.needle->depths;
       args.trials = spec.needle->trials;
       args.max_new_tokens = spec.needle->max_new_tokens;
       args.seed = spec.needle->seed;
-      args.out_dir = task.out_dir;
-      args.runtime = eval_runtime(spec, run);
       run_needle(args);
       break;
     }
     case Kind::Attention: {
-      AttentionArgs args;
-      args.checkpoints = {evaluated_dir(spec, run, task)};
+      auto args = eval_args<AttentionArgs>(spec, runs, task);
       args.length = task.length;
       args.depth = spec.attention->depth;
       args.trials = spec.attention->trials;
-      args.out_dir = task.out_dir;
-      args.runtime = eval_runtime(spec, run);
       run_attention(args);
       break;
     }
