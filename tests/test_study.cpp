@@ -110,6 +110,10 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
          s["variants"][0]["set"] = {{"model.n_layr", 2}};
        },
        "model.n_layr"},
+      {[](json& s) {
+         s["variants"][0]["set"] = {{"model.n_layr", 2}};
+       },
+       "study.json: variant 'softmax': "},
       {[](json& s) { s["variants"][2]["switch"]["at_step"] = 151; }, "switch.at_step = 151 must be below"},
       {[](json& s) { s["variants"][2]["switch"].erase("set"); }, "variants[2].switch.set is missing or empty"},
       {[](json& s) { s["finetune"][0]["task"] = "copy"; }, "finetune[0].task 'copy': allowed are repeat and needle"},

@@ -121,6 +121,29 @@ StudyVariant read_variant(const json& node, const std::string& file, const std::
   return variant;
 }
 
+// The variant's config, its switch and the finetune stages' overrides, as the run at the first seed would use them.
+void check_variant(const StudySpec& spec, const StudyRun& run) {
+  const std::string& path = spec.path;
+  const Config config = load_config(spec.config_path, run.overrides);
+  const auto& variant = spec.variants[run.variant];
+  if (variant.normalizer_switch) {
+    auto overrides = run.overrides;
+    overrides.insert(overrides.end(), variant.normalizer_switch->overrides.begin(),
+                     variant.normalizer_switch->overrides.end());
+    const Config switched = load_config(spec.config_path, overrides);
+    const int64_t at = variant.normalizer_switch->at_step;
+    if (at > config.train.max_steps || at >= switched.train.max_steps)
+      throw UsageError(path + ": variant '" + variant.name + "': switch.at_step = " + std::to_string(at) +
+                       " must be below train.max_steps (" + std::to_string(config.train.max_steps) +
+                       "), or equal to it with a larger train.max_steps in switch.set");
+  }
+  for (const auto& stage : spec.finetune) {
+    json scratch = config_to_json(config);
+    for (const auto& assignment : stage.overrides) apply_override(scratch, assignment);
+    config_from_json(scratch, path + ": finetune.set");
+  }
+}
+
 }  // namespace
 
 StudySpec load_study(const std::string& path, const std::vector<std::string>& cli_overrides) {
@@ -213,26 +236,15 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
   }
 
   // Every variant's config (they differ from run to run only by seed), its switch and every finetune's overrides
-  // must be valid before anything trains.
+  // must be valid before anything trains. Errors from the config layer get the study file and variant in front.
   for (const auto& run : expand_runs(spec)) {
     if (run.seed != spec.seeds.front()) break;
-    const Config config = load_config(spec.config_path, run.overrides);
-    const auto& variant = spec.variants[run.variant];
-    if (variant.normalizer_switch) {
-      auto overrides = run.overrides;
-      overrides.insert(overrides.end(), variant.normalizer_switch->overrides.begin(),
-                       variant.normalizer_switch->overrides.end());
-      const Config switched = load_config(spec.config_path, overrides);
-      const int64_t at = variant.normalizer_switch->at_step;
-      if (at > config.train.max_steps || at >= switched.train.max_steps)
-        throw UsageError(path + ": variant '" + variant.name + "': switch.at_step = " + std::to_string(at) +
-                         " must be below train.max_steps (" + std::to_string(config.train.max_steps) +
-                         "), or equal to it with a larger train.max_steps in switch.set");
-    }
-    for (const auto& stage : spec.finetune) {
-      json scratch = config_to_json(config);
-      for (const auto& assignment : stage.overrides) apply_override(scratch, assignment);
-      config_from_json(scratch, path + ": finetune.set");
+    try {
+      check_variant(spec, run);
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      if (what.rfind(path, 0) == 0) throw;
+      throw UsageError(path + ": variant '" + spec.variants[run.variant].name + "': " + what);
     }
   }
   return spec;
