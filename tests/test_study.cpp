@@ -133,6 +133,14 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
        "needle.depths must hold numbers in [0, 1], got 1.5"},
       {[](json& s) { s["alpha"] = 0.9; }, "alpha must be a number in [1e-06, 0.5]"},
       {[](json& s) { s.erase("config"); }, "config is missing"},
+      {[](json& s) {
+         s["set"] = {{"out_dir", "x"}};
+       },
+       "set out_dir=x: the study sets out_dir for each run"},
+      {[](json& s) {
+         s["set"] = {{"seed", 3}};
+       },
+       "set seed=3: the study sets seed for each run (use \"seeds\""},
   };
   for (const auto& c : cases) {
     const std::string message = load_error(dir, c.edit);

@@ -161,6 +161,13 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
   spec.out_dir = s.text("out_dir", "runs/study-" + spec.name);
   spec.overrides = s.assignments("set");
   spec.overrides.insert(spec.overrides.end(), cli_overrides.begin(), cli_overrides.end());
+  // The study names and places every run itself: a "set" of these would be silently replaced.
+  for (const auto& assignment : spec.overrides)
+    for (const char* key : {"out_dir", "name", "seed"})
+      if (assignment.rfind(std::string(key) + "=", 0) == 0)
+        throw UsageError(path + ": set " + assignment + ": the study sets " + key + " for each run (" +
+                         (std::string(key) == "seed" ? "use \"seeds\"" : "use the study file's \"out_dir\"") +
+                         "; runs go to <out_dir>/runs/<variant>-seed<k>)");
   spec.seeds = s.list<uint64_t>("seeds", {1}, 0, 9.007e15);
   if (std::set<uint64_t>(spec.seeds.begin(), spec.seeds.end()).size() != spec.seeds.size())
     s.fail("seeds", "holds a seed twice");
