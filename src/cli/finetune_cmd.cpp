@@ -30,7 +30,7 @@ Command add_finetune_command(CLI::App& root) {
       ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
   add_set_option(*app, args->overrides);
-  app->add_option("--stop-at", args->stop_at, "Stop after this step with a checkpoint");
+  app->add_option("--stop-at", args->stop_at, "Stop after this step with a checkpoint")->check(CLI::PositiveNumber);
   return {app, [args] { return run_finetune(*args); }};
 }
 

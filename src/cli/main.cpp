@@ -1,16 +1,16 @@
 // ssmax-gpt: entry point. Exit codes: 0 ok, 2 usage or config error, 1 runtime failure.
 #include <spdlog/spdlog.h>
 
+#include <csignal>
+
 #include "cli/commands.h"
 #include "dist/distributed.h"
 #include "util/errors.h"
 #include "util/logging.h"
 #include "util/system_info.h"
+#include "util/text.h"
 
 namespace {
-
-// Library errors (c10::Error) carry a C++ backtrace after the first line; users need only the line.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 // Under torchrun every process runs the same command line; only training is spread over processes.
 void refuse_single_process_command_under_launcher(const CLI::App& command) {
@@ -43,6 +43,9 @@ void add_set_option(CLI::App& app, std::vector<std::string>& overrides) {
 }  // namespace ssmax
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG and is reported like a full disk, naming the
+  // file, instead of SIGXFSZ killing the process in the middle of it.
+  std::signal(SIGXFSZ, SIG_IGN);
   ssmax::keep_freed_memory_for_reuse();
   ssmax::init_console_logging();
   CLI::App app{"ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
@@ -71,7 +74,7 @@ int main(int argc, char** argv) {
     report(e.what());
     return 2;
   } catch (const std::exception& e) {
-    report(first_line(e.what()));
+    report(ssmax::first_line(e.what()));  // c10::Error appends a C++ backtrace: users need only the line
     return 1;
   }
   return 2;

@@ -1,13 +1,16 @@
 // ssmax-gpt sweep CONFIG --normalizers … --seeds … [--vary key=v1,v2 …]: every combination as its own run.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "config/config.h"
 #include "train/sweep.h"
 #include "util/errors.h"
+#include "util/interrupt.h"
 #include "util/text.h"
 
 namespace ssmax {
@@ -29,7 +32,11 @@ Command add_sweep_command(CLI::App& root) {
       ->type_name("KEY=VALUES")
       ->allow_extra_args(false);
   add_set_option(*app, args->overrides);
-  return {app, [args] {
+  return {app, [app, args] {
+            if (given(*app, "--normalizers") && split_list(args->normalizers).empty())
+              throw UsageError("--normalizers: empty list; give e.g. softmax,ssmax or leave it out for the config's");
+            if (given(*app, "--seeds") && split_list(args->seeds).empty())
+              throw UsageError("--seeds: empty list; give e.g. 1,2,3 or leave it out for the config's");
             SweepPlan plan;
             plan.config_path = args->config_path;
             plan.overrides = args->overrides;
@@ -42,7 +49,31 @@ Command add_sweep_command(CLI::App& root) {
               plan.axes.push_back({vary.substr(0, eq), split_list(vary.substr(eq + 1))});
             }
             if (!args->seeds.empty()) plan.axes.push_back({"seed", split_list(args->seeds)});
+            // One key on two axes (or an axis and --set) would let the last assignment win in silence.
+            std::vector<std::string> keys;
+            for (const auto& axis : plan.axes) {
+              if (axis.key == "out_dir" || axis.key == "name")
+                throw UsageError("--vary " + axis.key +
+                                 ": the sweep names each run <out_dir>/<name>; set the root "
+                                 "with --set out_dir=DIR");
+              const std::string label = axis.key == "seed"                         ? "--seeds"
+                                        : axis.key == "model.attention.normalizer" ? "--normalizers"
+                                                                                   : "--vary " + axis.key;
+              check_distinct(label, axis.values, false);
+              keys.push_back(axis.key);
+            }
+            check_distinct("swept key (--normalizers is model.attention.normalizer, --seeds is seed)", keys, false);
+            for (const auto& assignment : args->overrides) {
+              const std::string key = assignment.substr(0, assignment.find('='));
+              if (std::find(keys.begin(), keys.end(), key) != keys.end())
+                throw UsageError("--set " + assignment + ": " + key + " is also swept; drop one of them");
+            }
             auto result = run_sweep(plan);
+            if (!result.interrupted_run.empty()) {
+              spdlog::warn("sweep interrupted during {}; run the same command again to continue",
+                           result.interrupted_run);
+              return InterruptGuard::exit_code();
+            }
             spdlog::info("sweep done: {} runs ({} trained, {} already finished) under {}; compare them with: "
                          "ssmax-gpt compare {}/* --out {}/report",
                          result.runs, result.trained, result.skipped, result.root, result.root, result.root);

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "train/trainer.h"
 #include "util/errors.h"
+#include "util/interrupt.h"
 
 namespace ssmax {
 
@@ -40,7 +41,8 @@ Command add_train_command(CLI::App& root) {
               if (args->config_path.empty()) throw UsageError("train: give a CONFIG file, or --resume RUN_DIR");
               summary = train(load_config(args->config_path, args->overrides), options);
             }
-            if (summary.interrupted) return args->stop_at > 0 && summary.steps == args->stop_at ? 0 : 130;
+            if (summary.interrupted)
+              return args->stop_at > 0 && summary.steps == args->stop_at ? 0 : InterruptGuard::exit_code();
             spdlog::info("final val loss {:.4f} after {} steps (run directory {})", summary.final_val_loss,
                          summary.steps, summary.run_dir);
             return 0;

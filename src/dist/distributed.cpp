@@ -18,8 +18,6 @@
 namespace ssmax {
 namespace {
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 const char* get_env(const char* name) {
   const char* value = std::getenv(name);
   return value && *value ? value : nullptr;

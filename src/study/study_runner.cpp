@@ -171,7 +171,7 @@ bool run_in_children(const StudyOptions& options, const StudySpec& spec, const s
       progress.refresh();
       if (code == 0) {
         spdlog::info("study: {} finished ({})", run.name, progress.line());
-      } else if (code == 130 || InterruptGuard::requested()) {
+      } else if (code == 128 + SIGINT || code == 128 + SIGTERM || InterruptGuard::requested()) {
         stopping = true;
       } else if (failure.empty()) {
         failure =
@@ -219,7 +219,7 @@ int run_study(const StudyOptions& options) {
       if (runs[task.run].name == options.only_run) mine.push_back(task);
     if (mine.empty()) throw UsageError("--run " + options.only_run + ": no such run in " + spec.path);
     StudyProgress progress(spec, runs, mine);
-    return run_in_process(spec, runs, mine, progress, "") ? 0 : 130;
+    return run_in_process(spec, runs, mine, progress, "") ? 0 : InterruptGuard::exit_code();
   }
 
   if (launched) join_process_group(base);
@@ -246,7 +246,7 @@ int run_study(const StudyOptions& options) {
   }
   if (!finished) {
     spdlog::warn("study {} interrupted ({}): run the same command again to continue", spec.name, progress.line());
-    return 130;
+    return InterruptGuard::exit_code();
   }
   if (!progress.all_done()) {
     if (!launched) throw RuntimeFailure("study " + spec.name + ": every task ran, yet " + progress.line());

@@ -16,7 +16,8 @@ struct StudyOptions {
   bool report_only = false;  // write the report from what is on disk; train and evaluate nothing
 };
 
-// Returns the exit code: 0 when everything is done, 130 when interrupted (rerun the same command to continue).
+// Returns the exit code: 0 when everything is done, 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM;
+// rerun the same command to continue).
 // Throws UsageError for a bad study file or options, RuntimeFailure when a run fails.
 int run_study(const StudyOptions& options);
 

@@ -133,6 +133,8 @@ int run_finetune(const FinetuneArgs& args) {
   if (args.task != "needle" && args.task != "repeat")
     throw UsageError("--task " + args.task + ": allowed are needle and repeat");
   if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
+  for (int64_t length : args.lengths)
+    if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
   if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
     throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
   const CheckpointInfo source = open_checkpoint(args.checkpoint);
@@ -199,7 +201,7 @@ int run_finetune(const FinetuneArgs& args) {
   TrainOptions options;
   options.stop_at = args.stop_at;
   const TrainSummary summary = run_training_loop(*session, options);
-  if (summary.interrupted) return InterruptGuard::requested() ? 130 : 0;
+  if (summary.interrupted) return InterruptGuard::requested() ? InterruptGuard::exit_code() : 0;
   if (args.task == "needle")
     spdlog::info("finetune done: {} steps; evaluate with: ssmax-gpt needle {}", summary.steps, run_dir);
   else

@@ -8,6 +8,7 @@
 #include "report/metrics.h"
 #include "train/run_dir.h"
 #include "train/session.h"
+#include "util/dir_lock.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/logging.h"
@@ -71,6 +72,22 @@ void keep_global_batch(json& config, const CheckpointMeta& stored, int world, co
                stored.world_size, world, accum, micro_batches / world, micro_batches);
 }
 
+// A checkpoint copied into another run's directory would continue under that run's name, logs and config.json.
+// The model's shape (model.* but the attention normalizer, which a switch changes) must match the directory's.
+void refuse_foreign_checkpoint(const std::string& checkpoint, const std::string& run_dir, const json& stored) {
+  const fs::path config_file = fs::path(run_dir) / "config.json";
+  if (!fs::exists(config_file)) return;
+  const json directory_config = json::parse(read_file(config_file.string()), nullptr, false);
+  if (!directory_config.is_object() || !directory_config.contains("model") || !stored.contains("model")) return;
+  std::vector<std::string> differing;
+  for (const auto& key :
+       config_differences(json{{"model", directory_config["model"]}}, json{{"model", stored["model"]}}))
+    if (key.rfind("model.attention.", 0) != 0) differing.push_back(key);
+  if (!differing.empty())
+    throw RuntimeFailure(checkpoint + ": written by a model of another shape (" + join(differing) + ") than " +
+                         config_file.string() + " describes; it belongs to another run");
+}
+
 }  // namespace
 
 TrainSummary resume(const std::string& target, const std::vector<std::string>& overrides, const TrainOptions& options) {
@@ -78,6 +95,10 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   const std::string& checkpoint = opened.path;
   const std::string& run_dir = opened.run_dir;
   const CheckpointMeta& stored = opened.meta;
+  refuse_foreign_checkpoint(checkpoint, run_dir, stored.config);
+  if (options.stop_at > 0 && options.stop_at <= stored.step)
+    throw UsageError("--stop-at " + std::to_string(options.stop_at) + ": " + checkpoint + " is already at step " +
+                     std::to_string(stored.step) + "; give a later step");
 
   json merged = stored.config;
   for (const auto& assignment : overrides) apply_override(merged, assignment);
@@ -103,6 +124,13 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   // Continue in the run's own directory, whatever out_dir said when the run was made.
   Config session_config = config;
   session_config.out_dir = run_dir;
+  dist.on_main(
+      "locking out_dir",
+      [&] {
+        hold_run_dir_lock(run_dir);
+        return std::string();
+      },
+      dist.timeout());
   reopen_run_logs(run_dir, stored);
   auto session = make_session(session_config, run_dir);
   if (session->dataset.fingerprint != stored.dataset_fingerprint)

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "train/checkpoint.h"
+#include "util/dir_lock.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/system_info.h"
@@ -27,6 +28,7 @@ RunDirState open_run_dir(const Config& config) {
                      " (choose another with --set out_dir=DIR)");
   if (::access(dir.c_str(), W_OK) != 0)
     throw UsageError("out_dir = '" + config.out_dir + "' is not writable (choose another with --set out_dir=DIR)");
+  hold_run_dir_lock(config.out_dir);
 
   const json resolved = config_to_json(config);
   const fs::path config_file = dir / "config.json";

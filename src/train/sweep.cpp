@@ -70,8 +70,10 @@ SweepResult run_sweep(const SweepPlan& plan) {
     } else {
       summary = train(config);
     }
-    if (summary.interrupted)
-      throw RuntimeFailure("sweep interrupted during " + config.out_dir + "; run the same command again to continue");
+    if (summary.interrupted) {
+      result.interrupted_run = config.out_dir;
+      return result;
+    }
     ++result.trained;
   }
   return result;

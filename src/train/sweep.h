@@ -20,6 +20,7 @@ struct SweepPlan {
 struct SweepResult {
   std::string root;
   int runs = 0, trained = 0, skipped = 0;
+  std::string interrupted_run;  // a signal stopped this run (it wrote its checkpoint); empty when all finished
 };
 
 // Run names: "<leaf>=<value>" joined by "_", e.g. "normalizer=ssmax_s_init=0.2_seed=1".

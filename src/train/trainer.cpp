@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 
@@ -181,16 +182,19 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     double sync_seconds = 0;
     if (gradient_sync) {
       sync_seconds = gradient_sync->finish();
-      // One small all-reduce: the global loss, the global tokens and whether any rank was asked to stop, so that
-      // every rank stops after the same step.
-      const double asked_to_stop = InterruptGuard::requested() ? 1.0 : 0.0;
-      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), asked_to_stop},
+      // One small all-reduce: the global loss, the global tokens and how many ranks were asked to stop by SIGINT
+      // and by SIGTERM, so that every rank stops after the same step and exits with the same code.
+      const int signal = InterruptGuard::signal_number();
+      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0,
+                                   signal != 0 && signal != SIGINT ? 1.0 : 0.0},
                                   torch::TensorOptions(torch::kDouble).device(s.device));  // NCCL: on the GPU
       dist.all_reduce_sum(totals, "loss all-reduce");
       totals = totals.cpu();
       step_loss = totals[0].item<double>();
       step_tokens = static_cast<int64_t>(totals[1].item<double>());
-      stop = totals[2].item<double>() > 0;
+      const bool any_sigint = totals[2].item<double>() > 0, any_sigterm = totals[3].item<double>() > 0;
+      stop = any_sigint || any_sigterm;
+      if (stop && !InterruptGuard::requested()) InterruptGuard::adopt(any_sigterm ? SIGTERM : SIGINT);
     }
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))

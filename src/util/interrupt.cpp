@@ -41,5 +41,7 @@ InterruptGuard::~InterruptGuard() {
 
 bool InterruptGuard::requested() { return pending_signal.load() != 0; }
 int InterruptGuard::signal_number() { return pending_signal.load(); }
+void InterruptGuard::adopt(int signal) { pending_signal.store(signal); }
+int InterruptGuard::exit_code() { return 128 + (pending_signal.load() != 0 ? pending_signal.load() : SIGINT); }
 
 }  // namespace ssmax

@@ -1,6 +1,6 @@
 #pragma once
 // SIGINT/SIGTERM during training: the first asks the loop to stop after the current step (it then
-// writes a checkpoint and says how to resume); a second SIGINT exits at once.
+// writes a checkpoint and says how to resume); a second SIGINT exits at once (130).
 namespace ssmax {
 
 class InterruptGuard {
@@ -12,6 +12,12 @@ class InterruptGuard {
 
   static bool requested();
   static int signal_number();  // the signal that asked to stop, 0 if none
+  // What a command that stopped early exits with, as a shell reports a process killed by that signal:
+  // 128 + the signal (130 for SIGINT, 143 for SIGTERM; 130 when none was recorded).
+  static int exit_code();
+  // Records `signal` as if it had arrived, without the message: a rank of a distributed run stopping because
+  // another rank was signalled exits with the same code.
+  static void adopt(int signal);
 };
 
 }  // namespace ssmax

@@ -32,4 +32,23 @@ std::string file_safe(std::string text) {
   return text;
 }
 
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::string quoted_bytes(const std::string& bytes, size_t max_chars) {
+  std::string out = "'";
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == max_chars) return out + "'...";
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static const char* digits = "0123456789abcdef";
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  return out + "'";
+}
+
 }  // namespace ssmax

@@ -16,4 +16,11 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 // The text with every character but letters, digits, '-', '_' and '.' replaced by '_': a label as a file name.
 std::string file_safe(std::string text);
 
+// Up to the first newline: the summary of a library's multi-line error (torch appends a backtrace).
+std::string first_line(const std::string& text);
+
+// Bytes read from a file, fit for a one-line message: in quotes, control and non-ASCII bytes as \xNN, cut after
+// `max_chars` characters with "...".
+std::string quoted_bytes(const std::string& bytes, size_t max_chars = 60);
+
 }  // namespace ssmax

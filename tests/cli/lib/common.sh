@@ -63,7 +63,7 @@ check() {
 }
 show() {
   local f
-  for f in "$@"; do tail -8 "$f" | sed "s|^|      $(basename "$f")| |"; done
+  for f in "$@"; do tail -8 "$f" | sed "s#^#      $(basename "$f")| #"; done
 }
 
 no_backtrace() {
