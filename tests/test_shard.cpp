@@ -1,6 +1,9 @@
-// Token shards (header, uint16/uint32 ids, damaged files), the content hash, and DurableFile, the one way a
-// file is published (temporary file, fsync, rename).
+// Token shards (header, uint16/uint32 ids, damaged files), the content hash, DurableFile, the one way a file is
+// published (temporary file, fsync, rename), the checked reader of files users name, and the run-directory lock.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,6 +12,7 @@
 
 #include "data/shard.h"
 #include "test_util.h"
+#include "util/dir_lock.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
@@ -111,6 +115,22 @@ TEST(ShardTest, TruncatedNamesFileAndSizes) {
   EXPECT_THROW(TokenShard::open(dir + "/missing.bin"), RuntimeFailure);
 }
 
+// Found by tests/fuzz/fuzz_shard.cpp: a bit flipped in an id was accepted, to index past the embedding mid-run.
+TEST(ShardTest, AnIdOutsideTheVocabularyIsFoundAtOpenNamingItsPosition) {
+  const std::string dir = scratch();
+  const std::string path = dir + "/train.bin";
+  write_shard(path, std::vector<uint32_t>(10000, 5), 100);
+  {
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(32 + 2 * 9000 + 1);
+    f.put(static_cast<char>(0x40));  // id 5 becomes 0x4005
+  }
+  const std::string msg = error_of([&] { TokenShard::open(path); });
+  EXPECT_NE(msg.find(path + ": damaged: token id 16389 at position 9000 is outside the vocabulary of 100"),
+            std::string::npos)
+      << msg;
+}
+
 TEST(DurableFile, ReplacesOnlyOnCommitAndLeavesNoTemporaryFile) {
   const std::string dir = scratch(), path = dir + "/notes.txt";
   write(path, "old");
@@ -146,6 +166,55 @@ TEST(DurableFile, FailuresNameTheFileAndKeepTheOldOne) {
   EXPECT_TRUE(is_temporary_file_name("latest.tmp.12345"));
   EXPECT_FALSE(is_temporary_file_name("step_00000060.pt"));
   EXPECT_FALSE(is_temporary_file_name("notes.tmp.txt"));
+}
+
+TEST(InputFile, RefusesWhatIsNotARegularFileNamingIt) {
+  const std::string dir = scratch();
+  write(dir + "/config.json", "{}");
+  EXPECT_EQ(read_input_file(dir + "/config.json", "config"), "{}");
+  const std::string missing =
+      error_of([&] { read_input_file(dir + "/none.json", "config", "presets are in configs/"); });
+  EXPECT_EQ(missing, dir + "/none.json: no such config file (presets are in configs/)");
+  EXPECT_EQ(error_of([&] { read_input_file(dir, "study"); }), dir + ": is a directory; give a study file");
+  ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0644), 0);
+  // Opening a FIFO for reading would wait for a writer forever: refused before any open.
+  EXPECT_NE(error_of([&] { read_input_file(dir + "/fifo", "config"); }).find("is not a regular file"),
+            std::string::npos);
+  EXPECT_THROW(read_input_file(dir + "/fifo", "config"), UsageError);
+}
+
+TEST(RunDirLock, SecondProcessIsRefusedAndTheLockDiesWithItsHolder) {
+  const std::string dir = scratch();
+  hold_run_dir_lock(dir);
+  hold_run_dir_lock(dir);  // again in the same process: a no-op, not a deadlock or a refusal
+  // Another process trying the same directory: refused, naming this one.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int code = 3;
+    try {
+      hold_run_dir_lock(dir);
+      code = 0;
+    } catch (const UsageError& e) {
+      const std::string m = e.what();
+      code = m.find("in use by another process (pid " + std::to_string(::getppid())) != std::string::npos ? 1 : 2;
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1) << "0: not refused, 2: message without the holder's pid, 3: other error";
+  // A holder that dies (here: exits without releasing anything) leaves the directory free.
+  const std::string other = dir + "-other";
+  fs::create_directories(other);
+  const pid_t holder = ::fork();
+  if (holder == 0) {
+    hold_run_dir_lock(other);
+    ::_exit(0);
+  }
+  ASSERT_EQ(::waitpid(holder, &status, 0), holder);
+  EXPECT_NO_THROW(hold_run_dir_lock(other));
 }
 
 }  // namespace

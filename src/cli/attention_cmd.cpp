@@ -1,5 +1,6 @@
 // ssmax-gpt attention CHECKPOINT... --length L --depth D: how much attention the heads pay to a needle.
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "eval/eval_commands.h"
 
 namespace ssmax {
@@ -21,11 +22,13 @@ Command add_attention_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--seed", args->seed, "Seed of the first trial's prompt")->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
-  app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
-      ->capture_default_str();
-  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")
-      ->capture_default_str();
-  return {app, [args] { return run_attention(*args); }};
+  add_runtime_options(*app, args->runtime);
+  return {app, [args] {
+            check_runtime(args->runtime);
+            check_distinct("checkpoints", args->checkpoints, true);
+            check_out_dir("--out", args->out_dir);
+            return run_attention(*args);
+          }};
 }
 
 }  // namespace ssmax

@@ -3,7 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "config/config.h"
 #include "train/bench.h"
 #include "util/errors.h"
@@ -38,7 +41,20 @@ Command add_bench_command(CLI::App& root) {
                   "to this file and log the operators that take the most time")
       ->type_name("TRACE.json");
   add_set_option(*app, args->overrides);
-  return {app, [args] {
+  return {app, [app, args] {
+            check_number("--peak-tflops", args->bench.peak_tflops, 0);
+            if (given(*app, "--profile")) {
+              namespace fs = std::filesystem;
+              const std::string& profile = args->bench.profile_path;
+              std::error_code error;
+              if (profile.empty()) throw UsageError("--profile: empty path; give a file for the trace");
+              if (fs::is_directory(profile)) throw UsageError("--profile " + profile + ": is a directory");
+              if (fs::equivalent(profile, args->config_path, error))
+                throw UsageError("--profile " + profile + ": would overwrite the config");
+              const fs::path parent = fs::path(profile).parent_path();
+              if (!parent.empty() && !fs::is_directory(parent))
+                throw UsageError("--profile " + profile + ": directory " + parent.string() + " does not exist");
+            }
             Config config = load_config(args->config_path, args->overrides);
             std::vector<Normalizer> names;
             for (const auto& name : split_list(args->normalizers))

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "report/compare.h"
 
 namespace ssmax {
@@ -31,6 +32,7 @@ Command add_compare_command(CLI::App& root) {
   app->add_flag("--log-x", options->log_x, "Logarithmic x axis (points at x = 0 are left out)");
   app->add_flag("--force", options->force, "Compare runs even if they were trained on different data");
   return {app, [options] {
+            check_distinct("runs", options->run_dirs, true);
             const CompareReport report = compare_runs(*options);
             std::printf("%s\n", report.text.c_str());
             std::printf("report written to %s:", options->out_dir.c_str());

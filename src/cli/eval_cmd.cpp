@@ -1,8 +1,13 @@
 // ssmax-gpt eval CHECKPOINT...: loss by position at several context lengths (length generalisation).
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "eval/eval_commands.h"
+#include "util/errors.h"
 
 namespace ssmax {
+namespace {
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+}  // namespace
 
 Command add_eval_command(CLI::App& root) {
   auto* app = root.add_subcommand(
@@ -35,12 +40,24 @@ Command add_eval_command(CLI::App& root) {
                   "spread over the text)")
       ->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/eval)");
-  app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
-      ->capture_default_str();
-  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")
-      ->capture_default_str();
-  return {app, [args, normalizer] {
+  add_runtime_options(*app, args->runtime);
+  return {app, [app, args, normalizer] {
             if (!normalizer->empty()) args->normalizer = parse_normalizer(*normalizer, "--normalizer");
+            check_runtime(args->runtime);
+            check_distinct("checkpoints", args->checkpoints, true);
+            check_out_dir("--out", args->out_dir);
+            // Given but empty, --text would mean "not given": the validation split, a plausible wrong number.
+            if (given(*app, "--text") && args->text_file.empty())
+              throw UsageError("--text: empty path; give a text file, or leave --text out for the validation split");
+            if (given(*app, "--rope-theta")) check_number("--rope-theta", args->rope_theta, 0, kInfinity, true);
+            if (given(*app, "--rope-theta-scale"))
+              check_number("--rope-theta-scale", args->rope_theta_scale, 0, kInfinity, true);
+            if (given(*app, "--s")) check_number("--s", args->s, -100, 100);
+            if (given(*app, "--b")) {
+              check_number("--b", args->b, -100, 100);
+              if (args->normalizer != Normalizer::SSMaxBias)
+                throw UsageError("--b applies only with --normalizer ssmax_bias (the other normalizers have no b)");
+            }
             return run_length_eval(*args);
           }};
 }

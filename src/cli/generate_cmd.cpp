@@ -1,16 +1,9 @@
 // ssmax-gpt generate CHECKPOINT --prompt TEXT: sample a continuation, streamed as it is decoded.
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "eval/eval_commands.h"
 
 namespace ssmax {
-namespace {
-
-void add_eval_runtime_options(CLI::App& app, EvalRuntimeArgs& runtime) {
-  app.add_option("--device", runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", runtime.threads, "LibTorch intra-op threads; 0 = all cores")->capture_default_str();
-}
-
-}  // namespace
 
 Command add_generate_command(CLI::App& root) {
   auto* app = root.add_subcommand("generate", "Continue a prompt with a trained model, printing text as it is "
@@ -26,8 +19,12 @@ Command add_generate_command(CLI::App& root) {
   app->add_option("--temperature", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   app->add_option("--top-k", args->top_k, "Sample among the k most likely tokens; 0 = all")->capture_default_str();
   app->add_option("--seed", args->seed, "Sampling seed")->capture_default_str();
-  add_eval_runtime_options(*app, args->runtime);
-  return {app, [args] { return run_generate(*args); }};
+  add_runtime_options(*app, args->runtime);
+  return {app, [args] {
+            check_runtime(args->runtime);
+            check_number("--temperature", args->temperature, 0);
+            return run_generate(*args);
+          }};
 }
 
 }  // namespace ssmax

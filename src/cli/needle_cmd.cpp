@@ -1,6 +1,8 @@
 // ssmax-gpt needle CHECKPOINT... : needle-in-a-haystack retrieval by context length and depth.
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "eval/eval_commands.h"
+#include "util/errors.h"
 
 namespace ssmax {
 
@@ -24,11 +26,15 @@ Command add_needle_command(CLI::App& root) {
   app->add_option("--seed", args->seed, "Seed of the first trial's prompt")->capture_default_str();
   app->add_flag("--show-prompts", args->show_prompts, "Print each cell's first prompt and its answer to stderr");
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/needle)");
-  app->add_option("--device", args->runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")
-      ->capture_default_str();
-  app->add_option("--threads", args->runtime.threads, "LibTorch intra-op threads; 0 = all cores")
-      ->capture_default_str();
-  return {app, [args] { return run_needle(*args); }};
+  add_runtime_options(*app, args->runtime);
+  return {app, [args] {
+            check_runtime(args->runtime);
+            check_distinct("checkpoints", args->checkpoints, true);
+            check_out_dir("--out", args->out_dir);
+            for (int64_t length : args->lengths)
+              if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
+            return run_needle(*args);
+          }};
 }
 
 }  // namespace ssmax

@@ -14,6 +14,7 @@
 #include "config/json_paths.h"
 #include "config/schema.h"
 #include "util/errors.h"
+#include "util/files.h"
 #include "util/text.h"
 
 namespace ssmax {
@@ -187,11 +188,7 @@ void apply_override(json& root, const std::string& assignment) {
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw UsageError(path + ": cannot open config file (check the path)");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = read_input_file(path, "config", "presets are in configs/");
   json root = parse_json_strict(text, path);
   if (!root.is_object()) fail(path, "the config must be a JSON object { ... }");
   for (const auto& assignment : overrides) apply_override(root, assignment);

@@ -121,6 +121,10 @@ json parse_json_strict(const std::string& text, const std::string& origin) {
     auto cut = what.find(": ", what.find("parse error"));
     std::string reason = cut == std::string::npos ? what : what.substr(cut + 2);
     throw UsageError(origin + ":" + std::to_string(line) + ":" + std::to_string(column) + ": invalid JSON: " + reason);
+  } catch (const json::out_of_range& e) {  // a number beyond a double (1e999): found by tests/fuzz/fuzz_study.cpp
+    const std::string what = e.what();
+    const auto cut = what.find("] ");
+    throw UsageError(origin + ": invalid JSON: " + (cut == std::string::npos ? what : what.substr(cut + 2)));
   }
 }
 

@@ -25,12 +25,6 @@ KeySpec any(std::string path, std::function<Field(Config&)> field, std::string d
   return {std::move(path), std::move(field), -kInf, kInf, false, {}, {}, std::move(doc)};
 }
 
-bool is_device_name(const std::string& d) {
-  if (d == "auto" || d == "cpu" || d == "cuda") return true;
-  return d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
-         std::all_of(d.begin() + 5, d.end(), [](unsigned char ch) { return std::isdigit(ch); });
-}
-
 std::vector<std::string> normalizer_choices() { return {normalizer_names().begin(), normalizer_names().end()}; }
 
 }  // namespace
@@ -163,6 +157,12 @@ std::string describe_allowed(const KeySpec& key) {
   if (has_min && has_max) out << (key.min_exclusive ? "(" : "[") << key.min << ", " << key.max << "]";
   else if (has_min) out << (key.min_exclusive ? "> " : ">= ") << key.min;
   return out.str();
+}
+
+bool is_device_name(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "cuda") return true;
+  return d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+         std::all_of(d.begin() + 5, d.end(), [](unsigned char ch) { return std::isdigit(ch); });
 }
 
 }  // namespace ssmax

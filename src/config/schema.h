@@ -36,4 +36,7 @@ std::string type_name(const Field& field);
 // The allowed values as a user reads them: "[1, 1000]", "> 0", "one of bpe|unigram"; empty when anything goes.
 std::string describe_allowed(const KeySpec& key);
 
+// auto, cpu, cuda or cuda:N: what `device` and every --device accept.
+bool is_device_name(const std::string& name);
+
 }  // namespace ssmax

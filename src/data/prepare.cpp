@@ -328,7 +328,9 @@ PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
   if (dataset_complete(dir)) {
     fs::remove_all(ctx.dir, ec);
   } else {
-    fs::remove_all(dir, ec);  // an incomplete leftover
+    if (fs::exists(dir))
+      spdlog::warn("prepare: {} was incomplete or damaged (no readable meta.json): replaced by this build", dir);
+    fs::remove_all(dir, ec);
     if (::rename(ctx.dir.c_str(), dir.c_str()) != 0) {
       const std::string why = errno_text();
       fs::remove_all(ctx.dir, ec);

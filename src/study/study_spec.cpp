@@ -147,12 +147,9 @@ void check_variant(const StudySpec& spec, const StudyRun& run) {
 }  // namespace
 
 StudySpec load_study(const std::string& path, const std::vector<std::string>& cli_overrides) {
-  if (fs::is_directory(path))
-    throw UsageError(path + ": is a directory; give a study file (e.g. studies/kjv-tiny.json)");
-  if (!fs::exists(path)) throw UsageError(path + ": no such study file (presets are in studies/)");
   StudySpec spec;
   spec.path = path;
-  spec.document = parse_json_strict(read_file(path), path);
+  spec.document = parse_json_strict(read_input_file(path, "study", "presets are in studies/"), path);
   const Section s(spec.document, path, "",
                   {"name", "description", "config", "out_dir", "set", "seeds", "variants", "baseline", "finetune",
                    "long_context", "needle", "attention", "alpha"});

@@ -130,4 +130,20 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
+std::string read_input_file(const std::string& path, const std::string& kind, const std::string& hint) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status))
+    throw UsageError(path + ": no such " + kind + " file" + (hint.empty() ? "" : " (" + hint + ")"));
+  if (std::filesystem::is_directory(status)) throw UsageError(path + ": is a directory; give a " + kind + " file");
+  if (!std::filesystem::is_regular_file(status))
+    throw UsageError(path + ": is not a regular file (a FIFO, socket or device); give a " + kind + " file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(path + ": cannot open the " + kind + " file: " + errno_text());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw UsageError(path + ": cannot read the " + kind + " file: " + errno_text());
+  return buffer.str();
+}
+
 }  // namespace ssmax

@@ -47,6 +47,11 @@ bool is_temporary_file_name(const std::string& file_name);
 // Whole file as a string; throws RuntimeFailure naming the path if it cannot be read.
 std::string read_file(const std::string& path);
 
+// A file the user named (a config, a study file): whole, as a string. Throws UsageError naming the path and
+// `kind` ("config", "study") when it is missing, a directory, not a regular file (a FIFO would block the read
+// forever) or unreadable, with `hint` (e.g. "presets are in configs/") appended to "no such file".
+std::string read_input_file(const std::string& path, const std::string& kind, const std::string& hint = "");
+
 // The system's reason for the last failed call (strerror(errno)).
 std::string errno_text();
 

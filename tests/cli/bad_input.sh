@@ -20,6 +20,9 @@ expect_fail 2 "$S/missing.json" -- "$BIN" prepare "$S/missing.json"
 
 printf '{\n  "name": "x",\n  "seed": ,\n  "threads": 1\n}\n' >"$S/syntax.json"
 expect_fail 2 "$S/syntax.json:3:" -- "$BIN" train "$S/syntax.json"
+# A number beyond a double escaped as a library exception (found by tests/fuzz/fuzz_study.cpp).
+printf '{"name": "x", "optim": {"lr": 1e999}}' >"$S/overflow.json"
+expect_fail 2 "$S/overflow.json: invalid JSON: number overflow parsing '1e999'" -- "$BIN" train "$S/overflow.json"
 
 write_tiny_config "$S/unknown.json" 's/"n_layer": 1/"n_layers": 1/'
 expect_fail 2 "model.n_layers" -- "$BIN" train "$S/unknown.json"
@@ -71,6 +74,44 @@ expect_ok "$BIN" train "$CFG" --set "out_dir=$S/run-missing-source"
 expect_fail 2 "$S/empty.txt" -- "$BIN" eval "$S/run" --text "$S/empty.txt" --lengths 16 --threads 1 --out "$S/eval-empty"
 [ -e "$S/eval-empty" ] && fail "eval of an empty --text wrote $S/eval-empty"
 expect_fail 2 "--top-k -3" -- "$BIN" generate "$S/run" --prompt "In the" --top-k -3 --threads 1
+
+# The audit of every subcommand's options: values outside their range (NaN passes CLI11's ranges), inputs that were
+# quietly ignored or replaced (--b without ssmax_bias, --text ""), inputs counted twice, outputs that would fail
+# only after the work.
+E=("$BIN" eval "$S/run" --lengths 16 --batches 1 --threads 1)
+expect_fail 2 "--b applies only with --normalizer ssmax_bias" -- "${E[@]}" --b 0.5
+expect_fail 2 "--b applies only with --normalizer ssmax_bias" -- "${E[@]}" --normalizer ssmax --b 0.5
+expect_fail 2 "--text: empty path" -- "${E[@]}" --text ""
+expect_fail 2 "--rope-theta 0: must be a finite number > 0" -- "${E[@]}" --rope-theta 0
+expect_fail 2 "--rope-theta-scale nan: must be a finite number > 0" -- "${E[@]}" --rope-theta-scale nan
+expect_fail 2 "--s inf: must be a finite number in [-100, 100]" -- "${E[@]}" --normalizer ssmax --s inf
+expect_fail 2 "checkpoints: $S/run/ is given twice" -- "${E[@]}" "$S/run/"
+expect_fail 2 "--out $S/corpus.txt: exists and is not a directory" -- "${E[@]}" --out "$S/corpus.txt"
+expect_fail 2 "runs: $S/./run is given twice" -- "$BIN" compare "$S/run" "$S/./run" --out "$S/compare-twice"
+expect_fail 2 "--temperature nan: must be a finite number >= 0" -- "$BIN" generate "$S/run" --prompt "the" \
+  --temperature nan --threads 1
+expect_fail 2 "--device gpu: expected auto, cpu, cuda or cuda:N" -- "$BIN" needle "$S/run" --lengths 64 --device gpu
+expect_fail 2 "--lengths 0: must be a positive length" -- "$BIN" needle "$S/run" --lengths 0 --threads 1
+expect_fail 2 "--threads -3: must be in [0, 1024]" -- "$BIN" attention "$S/run" --length 16 --threads -3
+expect_fail 2 "--peak-tflops nan: must be a finite number >= 0" -- "$BIN" bench "$CFG" --peak-tflops nan
+expect_fail 2 "--profile $S: is a directory" -- "$BIN" bench "$CFG" --profile "$S"
+expect_fail 2 "--profile $CFG: would overwrite the config" -- "$BIN" bench "$CFG" --profile "$CFG"
+expect_fail 2 "--lengths -4: must be a positive length" -- "$BIN" finetune "$S/run" --task repeat --lengths -4 \
+  --set "out_dir=$S/ft-negative"
+run_expect 2 "$BIN" finetune "$S/run" --stop-at -5 --set "out_dir=$S/ft-stop"
+grep -qF -- "--stop-at" "$S/err.txt" || fail "finetune --stop-at -5: the error does not name --stop-at"
+expect_fail 2 "--stop-at 2: $S/run/checkpoints/step_00000004.pt is already at step 4; give a later step" -- \
+  "$BIN" train --resume "$S/run" --stop-at 2
+SW=("$BIN" sweep "$CFG" --set "out_dir=$S/sweep-refused")
+expect_fail 2 "--seeds: 1 is given twice; give each value once" -- "${SW[@]}" --seeds 1,1
+expect_fail 2 "--normalizers: ssmax is given twice" -- "${SW[@]}" --normalizers ssmax,ssmax
+expect_fail 2 "swept key (--normalizers is model.attention.normalizer, --seeds is seed): seed is given twice" -- \
+  "${SW[@]}" --vary seed=1,2 --seeds 3
+expect_fail 2 "--vary out_dir: the sweep names each run" -- "${SW[@]}" --vary out_dir=a,b
+expect_fail 2 "--set model.attention.normalizer=ssmax: model.attention.normalizer is also swept" -- \
+  "${SW[@]}" --normalizers softmax,ssmax --set model.attention.normalizer=ssmax
+expect_fail 2 "--normalizers: empty list" -- "${SW[@]}" --normalizers ""
+[ -e "$S/sweep-refused" ] && fail "a refused sweep made $S/sweep-refused"
 
 # --- Corrupt prepared data: exit 1 naming the file ----------------------------------------------------
 dataset=$(ls -d "$S/cache"/*/ 2>/dev/null | head -1)
