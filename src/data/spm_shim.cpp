@@ -14,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -109,14 +110,14 @@ int ssmax_spm_train(const char* args) {
 // Returns an opaque processor, or NULL with the reason in ssmax_spm_last_error().
 void* ssmax_spm_load(const char* model_path) {
   try {
-    auto* processor = new sentencepiece::SentencePieceProcessor();
+    // Owned until it loads: a damaged model can make Load throw (found by tests/fuzz/fuzz_tokenizer.cpp: a leak).
+    auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
     const auto status = processor->Load(model_path);
     if (!status.ok()) {
-      delete processor;
       fail(status.ToString());
       return nullptr;
     }
-    return processor;
+    return processor.release();
   } catch (const std::exception& e) {
     fail(e.what());
     return nullptr;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "export/safetensors_header.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -54,32 +55,16 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
 
 SafetensorsFile read_safetensors(const std::string& path) {
   const std::string bytes = read_file(path);
-  if (bytes.size() < 8) throw RuntimeFailure(path + ": too short to be a safetensors file");
-  uint64_t header_size = 0;
-  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-  if (header_size > bytes.size() - 8) throw RuntimeFailure(path + ": header length exceeds the file: not safetensors");
-  json header = json::parse(bytes.substr(8, header_size), nullptr, false);
-  if (header.is_discarded() || !header.is_object()) throw RuntimeFailure(path + ": header is not a JSON object");
-  const uint64_t data_start = 8 + header_size;
+  const SafetensorsLayout layout = parse_safetensors_layout(bytes, path);
   SafetensorsFile out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      out.metadata = it->get<std::map<std::string, std::string>>();
-      continue;
-    }
+  out.metadata = layout.metadata;
+  for (const auto& entry : layout.tensors) {
     torch::ScalarType type = torch::kFloat32;
-    bool known = false;
     for (const auto& [t, name] : dtype_names())
-      if (name == (*it)["dtype"]) type = t, known = true;
-    if (!known) throw RuntimeFailure(path + ": tensor " + it.key() + " has unsupported dtype " + (*it)["dtype"].dump());
-    auto shape = (*it)["shape"].get<std::vector<int64_t>>();
-    auto offsets = (*it)["data_offsets"].get<std::vector<uint64_t>>();
-    auto tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
-    const uint64_t expected = tensor.numel() * tensor.element_size();
-    if (offsets.size() != 2 || offsets[1] - offsets[0] != expected || data_start + offsets[1] > bytes.size())
-      throw RuntimeFailure(path + ": tensor " + it.key() + " has bad data offsets or the file is truncated");
-    std::memcpy(tensor.data_ptr(), bytes.data() + data_start + offsets[0], expected);
-    out.tensors[it.key()] = tensor;
+      if (name == entry.dtype) type = t;
+    auto tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(type));
+    std::memcpy(tensor.data_ptr(), bytes.data() + layout.data_start + entry.begin, entry.end - entry.begin);
+    out.tensors[entry.name] = tensor;
   }
   return out;
 }

@@ -105,7 +105,11 @@ MetricsFile read_metrics(const std::string& path) {
       }
       throw RuntimeFailure(path + ":" + std::to_string(line_number) + ": not a metrics record");
     }
-    file.records.push_back(MetricsRecord::from_json(j));
+    try {
+      file.records.push_back(MetricsRecord::from_json(j));
+    } catch (const json::exception& e) {  // a field of the wrong type: damaged, or not written by this program
+      throw RuntimeFailure(path + ":" + std::to_string(line_number) + ": not a metrics record (" + e.what() + ")");
+    }
   }
   return file;
 }

@@ -12,6 +12,7 @@
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -52,12 +53,19 @@ std::vector<CheckpointEntry> list_checkpoints(const std::string& run_dir) {
     const std::string manifest_file = manifest_path(file.path().string());
     if (!fs::exists(manifest_file)) continue;  // a write that did not finish
     const json manifest = json::parse(read_file(manifest_file), nullptr, false);
-    if (manifest.is_discarded() || !manifest.contains("step")) continue;
+    // A manifest whose step is not the one in the file name is damaged: pruning and resuming go by this step.
+    const auto step = manifest.is_object() ? manifest.find("step") : manifest.end();
+    if (step == manifest.end() || !step->is_number_integer() ||
+        file.path().filename().string() != fs::path(checkpoint_path("", step->get<int64_t>())).filename().string()) {
+      spdlog::warn("ignoring {}: its manifest {} is damaged (no step matching the file name)", file.path().string(),
+                   manifest_file);
+      continue;
+    }
     CheckpointEntry entry;
     entry.path = file.path().string();
-    entry.step = manifest["step"].get<int64_t>();
-    if (manifest.contains("val_loss") && manifest["val_loss"].is_number())
-      entry.val_loss = manifest["val_loss"].get<double>();
+    entry.step = step->get<int64_t>();
+    const auto val_loss = manifest.find("val_loss");
+    if (val_loss != manifest.end() && val_loss->is_number()) entry.val_loss = val_loss->get<double>();
     entries.push_back(entry);
   }
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
@@ -71,14 +79,17 @@ void verify_checkpoint(const std::string& path) {
     throw RuntimeFailure(path + ": no manifest " + fs::path(manifest_file).filename().string() +
                          " beside it (the write did not finish, or this is not an ssmax-gpt checkpoint)");
   const json manifest = json::parse(read_file(manifest_file), nullptr, false);
-  if (manifest.is_discarded() || !manifest.contains("bytes") || !manifest.contains("hash"))
+  if (!manifest.is_object() || !manifest.contains("bytes") || !manifest["bytes"].is_number_unsigned() ||
+      !manifest.contains("hash") || !manifest["hash"].is_string())
     throw RuntimeFailure(manifest_file + ": checkpoint manifest is not valid JSON with bytes and hash");
+  const auto expected_bytes = manifest["bytes"].get<uint64_t>();
+  const auto expected_hash = manifest["hash"].get<std::string>();
   Hasher64 hasher;
   const uint64_t bytes = hash_file_into(hasher, path);
-  if (bytes != manifest["bytes"].get<uint64_t>() || hasher.hex() != manifest["hash"].get<std::string>())
+  if (bytes != expected_bytes || hasher.hex() != expected_hash)
     throw RuntimeFailure(path + ": checkpoint is corrupted or truncated (" + std::to_string(bytes) + " bytes, hash " +
-                         hasher.hex() + "; manifest says " + std::to_string(manifest["bytes"].get<uint64_t>()) +
-                         " bytes, hash " + manifest["hash"].get<std::string>() + ")");
+                         hasher.hex() + "; manifest says " + std::to_string(expected_bytes) + " bytes, hash " +
+                         quoted_bytes(expected_hash) + ")");
 }
 
 std::string find_resume_checkpoint(const std::string& run_dir) {
