@@ -20,7 +20,9 @@ Command add_attention_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--trials", args->trials, "Prompts (different haystack, word and number) to average over")
       ->capture_default_str();
-  app->add_option("--seed", args->seed, "Seed of the first trial's prompt")->capture_default_str();
+  app->add_option("--seed", args->seed, "Seed of the first trial's prompt")
+      ->check(decimal_digits())
+      ->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
   add_runtime_options(*app, args->runtime);
   return {app, [args] {

@@ -23,6 +23,7 @@ Command add_eval_command(CLI::App& root) {
                   "Context lengths, comma-separated; learned-position models allow "
                   "only lengths <= model.block_size")
       ->delimiter(',')
+      ->check(decimal_digits())
       ->capture_default_str();
   app->add_option("--rope-theta", args->rope_theta, "RoPE models: evaluate with this base θ");
   app->add_option("--rope-theta-scale", args->rope_theta_scale, "RoPE models: evaluate with θ multiplied by this");
@@ -45,6 +46,7 @@ Command add_eval_command(CLI::App& root) {
             if (!normalizer->empty()) args->normalizer = parse_normalizer(*normalizer, "--normalizer");
             check_runtime(args->runtime);
             check_distinct("checkpoints", args->checkpoints, true);
+            check_no_repeats("--lengths", args->lengths);
             check_out_dir("--out", args->out_dir);
             // Given but empty, --text would mean "not given": the validation split, a plausible wrong number.
             if (given(*app, "--text") && args->text_file.empty())

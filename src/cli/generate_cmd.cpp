@@ -18,11 +18,15 @@ Command add_generate_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--temperature", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   app->add_option("--top-k", args->top_k, "Sample among the k most likely tokens; 0 = all")->capture_default_str();
-  app->add_option("--seed", args->seed, "Sampling seed")->capture_default_str();
+  app->add_option("--seed", args->seed, "Sampling seed")->check(decimal_digits())->capture_default_str();
   add_runtime_options(*app, args->runtime);
-  return {app, [args] {
+  return {app, [app, args] {
             check_runtime(args->runtime);
             check_number("--temperature", args->temperature, 0);
+            if (args->temperature == 0 && given(*app, "--top-k"))
+              throw UsageError("--top-k " + std::to_string(args->top_k) +
+                               " has no effect with --temperature 0 (greedy decoding takes the most likely token); "
+                               "give a temperature > 0 to sample, or drop --top-k");
             return run_generate(*args);
           }};
 }

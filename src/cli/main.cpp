@@ -61,8 +61,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    report(std::string(e.what()) + " (see --help)");  // one line, as every other error
+    return 2;
   }
   try {
     for (auto& command : commands)

@@ -16,6 +16,7 @@ Command add_needle_command(CLI::App& root) {
       ->required();
   app->add_option("--lengths", args->lengths, "Prompt lengths in tokens, comma-separated")
       ->delimiter(',')
+      ->check(decimal_digits())
       ->capture_default_str();
   app->add_option("--depths", args->depths, "Needle depths in [0, 1], comma-separated (0 = start, 1 = end)")
       ->delimiter(',')
@@ -23,7 +24,9 @@ Command add_needle_command(CLI::App& root) {
   app->add_option("--trials", args->trials, "Prompts per length and depth (same needles at every cell)")
       ->capture_default_str();
   app->add_option("--max-new-tokens", args->max_new_tokens, "Tokens decoded for the answer")->capture_default_str();
-  app->add_option("--seed", args->seed, "Seed of the first trial's prompt")->capture_default_str();
+  app->add_option("--seed", args->seed, "Seed of the first trial's prompt")
+      ->check(decimal_digits())
+      ->capture_default_str();
   app->add_flag("--show-prompts", args->show_prompts, "Print each cell's first prompt and its answer to stderr");
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/needle)");
   add_runtime_options(*app, args->runtime);
@@ -31,6 +34,8 @@ Command add_needle_command(CLI::App& root) {
             check_runtime(args->runtime);
             check_distinct("checkpoints", args->checkpoints, true);
             check_out_dir("--out", args->out_dir);
+            check_no_repeats("--lengths", args->lengths);
+            check_no_repeats("--depths", args->depths);
             for (int64_t length : args->lengths)
               if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
             return run_needle(*args);

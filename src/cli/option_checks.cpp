@@ -64,4 +64,15 @@ void check_out_dir(const std::string& option, const std::string& dir) {
     throw UsageError(option + " " + dir + ": exists and is not a directory");
 }
 
+CLI::Validator decimal_digits() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        // A leading zero too: CLI11 would read "0256" as octal.
+        const bool decimal = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos &&
+                             (text.size() == 1 || text[0] != '0');
+        return decimal ? "" : "'" + text + "' is not a decimal number (digits only, no leading zero)";
+      },
+      "DECIMAL");
+}
+
 }  // namespace ssmax

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "eval/eval_commands.h"
+#include "util/errors.h"
 
 namespace ssmax {
 
@@ -28,6 +29,19 @@ void check_distinct(const std::string& what, const std::vector<std::string>& ite
 
 // An output directory option naming an existing file would fail only when the results are written, after the work.
 void check_out_dir(const std::string& option, const std::string& dir);
+
+// CLI11 reads an integer in any base ("0256" is octal 174, "0x10" is 16) and wraps "-1" into an unsigned option: an
+// option that counts or seeds takes decimal digits without a leading zero (->check(decimal_digits())).
+CLI::Validator decimal_digits();
+
+// No value twice in a list option ("--lengths 512,512" would be evaluated, and averaged, twice).
+template <class T>
+void check_no_repeats(const std::string& option, const std::vector<T>& values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (values[i] == values[j])
+        throw UsageError(option + ": " + CLI::detail::to_string(values[i]) + " is given twice");
+}
 
 // Whether the user gave the option at all (its default cannot tell).
 inline bool given(const CLI::App& app, const std::string& option) { return app.count(option) > 0; }

@@ -92,6 +92,15 @@ expect_fail 2 "--temperature nan: must be a finite number >= 0" -- "$BIN" genera
   --temperature nan --threads 1
 expect_fail 2 "--device gpu: expected auto, cpu, cuda or cuda:N" -- "$BIN" needle "$S/run" --lengths 64 --device gpu
 expect_fail 2 "--lengths 0: must be a positive length" -- "$BIN" needle "$S/run" --lengths 0 --threads 1
+# Read in another base or wrapped around by CLI11 (0256 is octal 174, -1 an unsigned 2^64-1), given twice, or ignored.
+expect_fail 2 "'0256' is not a decimal number" -- "$BIN" needle "$S/run" --lengths 64,0256 --threads 1
+expect_fail 2 "'-1' is not a decimal number" -- "$BIN" generate "$S/run" --prompt "the" --seed -1 --threads 1
+expect_fail 2 "'0x10' is not a decimal number" -- "$BIN" attention "$S/run" --length 16 --seed 0x10 --threads 1
+expect_fail 2 "--lengths: 16 is given twice" -- "$BIN" eval "$S/run" --lengths 16,32,16 --batches 1 --threads 1
+expect_fail 2 "--depths: 0.5 is given twice" -- "$BIN" needle "$S/run" --lengths 64 --depths 0.5,0.5 --threads 1
+expect_fail 2 "--top-k 5 has no effect with --temperature 0" -- "$BIN" generate "$S/run" --prompt "the" \
+  --temperature 0 --top-k 5 --threads 1
+expect_ok "$BIN" generate "$S/run" --prompt "the" --temperature 0 --max-new-tokens 2 --threads 1
 expect_fail 2 "--threads -3: must be in [0, 1024]" -- "$BIN" attention "$S/run" --length 16 --threads -3
 expect_fail 2 "--peak-tflops nan: must be a finite number >= 0" -- "$BIN" bench "$CFG" --peak-tflops nan
 expect_fail 2 "--profile $S: is a directory" -- "$BIN" bench "$CFG" --profile "$S"
