@@ -61,7 +61,7 @@ std::string closest_key(const std::string& unknown) {
 }
 
 [[noreturn]] void fail(const std::string& origin, const std::string& message) {
-  throw UsageError(origin + ": " + message);
+  throw UsageError(escape_controls(origin + ": " + message));  // keys and values come from the file
 }
 
 // Rejects keys the schema does not know, recursing into sections.

@@ -114,7 +114,8 @@ json parse_json_strict(const std::string& text, const std::string& origin) {
   try {
     return json::parse(text, DuplicateKeyCheck(), true, /*ignore_comments=*/true);
   } catch (const DuplicateKeyCheck::Duplicate& d) {
-    throw UsageError(origin + ": key '" + d.path + "' appears twice (JSON would keep only the last; remove one)");
+    throw UsageError(origin + ": key '" + escape_controls(d.path) +
+                     "' appears twice (JSON would keep only the last; remove one)");
   } catch (const json::parse_error& e) {
     auto [line, column] = line_column(text, e.byte > 0 ? e.byte - 1 : 0);
     std::string what = e.what();

@@ -1,6 +1,8 @@
 #include "report/metrics.h"
 
 #include <cmath>
+#include <cstdint>
+#include <stdexcept>
 
 #include "util/errors.h"
 
@@ -12,6 +14,16 @@ using json = nlohmann::json;
 template <typename T>
 json optional_json(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
+}
+
+// An integer field. Converting a float (4e117, say) to an integer is undefined behaviour: found by
+// tests/fuzz/fuzz_metrics.cpp under UBSan.
+int64_t integer_field(const json& j, const char* key, int64_t fallback) {
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX))
+    throw std::invalid_argument(std::string("'") + key + "' is not an integer");
+  return it->get<int64_t>();
 }
 
 std::optional<double> optional_double(const json& j, const char* key) {
@@ -59,14 +71,17 @@ json MetricsRecord::to_json() const {
 
 MetricsRecord MetricsRecord::from_json(const json& j) {
   MetricsRecord r;
-  r.step = j.at("step").get<int64_t>();
-  r.tokens = j.value("tokens", int64_t{0});
+  r.step = integer_field(j, "step", -1);
+  if (r.step < 0) throw std::invalid_argument("'step' is missing or negative");
+  r.tokens = integer_field(j, "tokens", 0);
   r.train_loss = optional_double(j, "train_loss");
   r.val_loss = optional_double(j, "val_loss");
   r.lr = j.value("lr", 0.0);
   r.grad_norm = optional_double(j, "grad_norm");
   r.tokens_per_s = optional_double(j, "tokens_per_s");
-  r.world_size = j.value("world_size", 1);
+  const int64_t world_size = integer_field(j, "world_size", 1);
+  if (world_size < 1 || world_size > 1000000) throw std::invalid_argument("'world_size' is out of range");
+  r.world_size = static_cast<int>(world_size);
   r.sync_ms = optional_double(j, "sync_ms");
   r.ms_per_step = optional_double(j, "ms_per_step");
   r.mfu = optional_double(j, "mfu");
@@ -107,7 +122,7 @@ MetricsFile read_metrics(const std::string& path) {
     }
     try {
       file.records.push_back(MetricsRecord::from_json(j));
-    } catch (const json::exception& e) {  // a field of the wrong type: damaged, or not written by this program
+    } catch (const std::exception& e) {  // a field of the wrong type: damaged, or not written by this program
       throw RuntimeFailure(path + ":" + std::to_string(line_number) + ": not a metrics record (" + e.what() + ")");
     }
   }

@@ -29,7 +29,7 @@ class Section {
   }
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw UsageError(file_ + ": " + key + " " + what);
+    throw UsageError(escape_controls(file_ + ": " + key + " " + what));  // keys and values come from the file
   }
   std::string path(const std::string& key) const { return where_.empty() ? key : where_ + "." + key; }
   bool has(const std::string& key) const { return node_.contains(key); }

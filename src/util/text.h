@@ -23,4 +23,8 @@ std::string first_line(const std::string& text);
 // `max_chars` characters with "...".
 std::string quoted_bytes(const std::string& bytes, size_t max_chars = 60);
 
+// The text with control bytes (a newline in a JSON key, say) written as \xNN: an error message that quotes a file's
+// keys or values stays one line.
+std::string escape_controls(const std::string& text);
+
 }  // namespace ssmax
