@@ -34,19 +34,24 @@ std::string file_safe(std::string text) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+namespace {
+
+void append_hex_escape(std::string& out, unsigned char c) {
+  static const char* digits = "0123456789abcdef";
+  out += "\\x";
+  out += digits[c >> 4];
+  out += digits[c & 15];
+}
+
+}  // namespace
+
 std::string quoted_bytes(const std::string& bytes, size_t max_chars) {
   std::string out = "'";
   for (size_t i = 0; i < bytes.size(); ++i) {
     if (i == max_chars) return out + "'...";
     const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      static const char* digits = "0123456789abcdef";
-      out += "\\x";
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
+    if (c >= 0x20 && c < 0x7f && c != '\\') out += static_cast<char>(c);
+    else append_hex_escape(out, c);
   }
   return out + "'";
 }
@@ -56,14 +61,8 @@ std::string escape_controls(const std::string& text) {
   out.reserve(text.size());
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c != 0x7f) {
-      out += ch;
-    } else {
-      static const char* digits = "0123456789abcdef";
-      out += "\\x";
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
+    if (c >= 0x20 && c != 0x7f) out += ch;
+    else append_hex_escape(out, c);
   }
   return out;
 }
