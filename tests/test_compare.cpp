@@ -256,7 +256,8 @@ TEST(Compare, InProgressCutOffAndMissingMetricAreTolerated) {
   CompareOptions o;
   o.run_dirs = {write_run(root, "a1", variant("softmax", 1), falling_to(3.0)),
                 write_run(root, "a2", variant("softmax", 2), falling_to(3.1), false, 60),
-                write_run(root, "b1", variant("ssmax", 1), falling_to(2.9)), root + "/nothing-here"};
+                write_run(root, "b1", variant("ssmax", 1), falling_to(2.9)), root + "/not-a-run"};
+  fs::create_directories(root + "/not-a-run");  // a glob like runs/* also names directories that are not runs
   std::ofstream(root + "/a2/metrics.jsonl", std::ios::app) << "{\"step\": 65, \"tok";  // killed mid-write
   // b2 has train records only (never evaluated): no val_loss.
   const std::string b2 = write_run(root, "b2", variant("ssmax", 2), falling_to(2.9), false, 20);
@@ -270,7 +271,7 @@ TEST(Compare, InProgressCutOffAndMissingMetricAreTolerated) {
   o.x_axis = "tokens";
   o.log_x = true;
   const CompareReport r = compare_runs(o);
-  EXPECT_TRUE(any_contains(r.warnings, "nothing-here: not a directory"));
+  EXPECT_TRUE(any_contains(r.warnings, "not-a-run: not a run directory (no config.json)"));
   EXPECT_TRUE(any_contains(r.warnings, "a2/metrics.jsonl: last line is cut off"));
   EXPECT_TRUE(any_contains(r.warnings, "empty/metrics.jsonl: no records yet"));
   EXPECT_TRUE(any_contains(r.warnings, "no val_loss records in " + b2));
@@ -311,8 +312,15 @@ TEST(Compare, BadInputIsRefused) {
   o.out_dir = root + "/a/config.json";  // an existing file
   EXPECT_THROW(compare_runs(o), UsageError);
   o.out_dir = root + "/report";
-  o.run_dirs = {root + "/missing", root};  // neither is a run
+  o.run_dirs = {root};  // not a run: skipped, and then no run is left
   EXPECT_THROW(compare_runs(o), UsageError);
+  o.run_dirs = {root + "/a", root + "/missing"};  // a typo is refused, not left out of the report
+  try {
+    compare_runs(o);
+    FAIL() << "a run directory that does not exist was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), "compare: " + root + "/missing: no such run directory");
+  }
 }
 
 TEST(Plot, NiceTicksAndLabels) {
@@ -365,7 +373,7 @@ TEST(Drawing, FailureNamesTheFile) {
     write_figure(f, dir + "/fig");
     FAIL() << "wrote into a missing directory";
   } catch (const RuntimeFailure& e) {
-    EXPECT_NE(std::string(e.what()).find(dir + "/fig.png: cannot draw the plot"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir + "/fig.png: cannot create"), std::string::npos) << e.what();
   }
   Heatmap h;
   h.rows = h.columns = {"a"};
@@ -374,7 +382,7 @@ TEST(Drawing, FailureNamesTheFile) {
     write_heatmap(h, dir + "/heat");
     FAIL() << "wrote into a missing directory";
   } catch (const RuntimeFailure& e) {
-    EXPECT_NE(std::string(e.what()).find(dir + "/heat.png: cannot draw the heatmap"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir + "/heat.png: cannot create"), std::string::npos) << e.what();
   }
 }
 

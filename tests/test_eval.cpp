@@ -239,6 +239,25 @@ TEST(NeedlePrompt, PlacesTheNeedleAtTheRequestedDepth) {
   }
   EXPECT_THROW(build_needle_prompt(tokenizer, haystack, 20, 0.5, 1), UsageError);
   EXPECT_THROW(build_needle_prompt(tokenizer, haystack, 160, 1.5, 1), UsageError);
+
+  // The up-front check refuses exactly the lengths the prompt builder would, for every trial's needle.
+  for (uint64_t seed : {1, 2, 3, 11}) {
+    const NeedlePrompt p = build_needle_prompt(tokenizer, haystack, 300, 0.5, seed);
+    const int64_t fixed = static_cast<int64_t>(300 - p.haystack_tokens);
+    EXPECT_THROW(check_needle_length(tokenizer, "--lengths", fixed, seed, 1), UsageError);
+    EXPECT_NO_THROW(check_needle_length(tokenizer, "--lengths", fixed + 1, seed, 1));
+    EXPECT_EQ(build_needle_prompt(tokenizer, haystack, fixed + 1, 0.5, seed).ids.size(),
+              static_cast<size_t>(fixed + 1));
+  }
+  const std::string message = [&] {
+    try {
+      check_needle_length(tokenizer, "--length", 20, 1, 3);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  EXPECT_EQ(message.rfind("--length 20: too short for the needle (", 0), 0u) << message;
 }
 
 TEST(NeedlePrompt, ScoresAnswers) {
@@ -249,6 +268,15 @@ TEST(NeedlePrompt, ScoresAnswers) {
   EXPECT_FALSE(score_needle_answer("12345678", "1234567").exact);  // an extra digit is not the number
   EXPECT_DOUBLE_EQ(score_needle_answer(" the king", "1234567").digit_accuracy, 0.0);
   EXPECT_EQ(split_sentences("a. b\nc? d"), (std::vector<std::string>{"a. ", "b\n", "c? ", "d"}));
+}
+
+TEST(AttentionProbe, FileStemNamesTheDepthInPercent) {
+  EXPECT_EQ(attention_file_stem(160, 0.5), "attention_L160_d50");
+  EXPECT_EQ(attention_file_stem(256, 0.29), "attention_L256_d29");     // not int(28.999…) = 28
+  EXPECT_EQ(attention_file_stem(256, 0.125), "attention_L256_d12.5");  // not d12, the name of depth 0.12
+  EXPECT_EQ(attention_file_stem(256, 0.12), "attention_L256_d12");
+  EXPECT_EQ(attention_file_stem(2048, 0), "attention_L2048_d0");
+  EXPECT_EQ(attention_file_stem(2048, 1), "attention_L2048_d100");
 }
 
 TEST(AttentionProbe, LastQueryRowsSumToOneAndMatchAFullCapture) {

@@ -1,6 +1,7 @@
 // Token shards (header, uint16/uint32 ids, damaged files), the content hash, DurableFile, the one way a file is
 // published (temporary file, fsync, rename), the checked reader of files users name, and the run-directory lock.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
+#include "util/interrupt.h"
 
 namespace ssmax {
 namespace {
@@ -166,6 +168,45 @@ TEST(DurableFile, FailuresNameTheFileAndKeepTheOldOne) {
   EXPECT_TRUE(is_temporary_file_name("latest.tmp.12345"));
   EXPECT_FALSE(is_temporary_file_name("step_00000060.pt"));
   EXPECT_FALSE(is_temporary_file_name("notes.tmp.txt"));
+}
+
+// A command stopped by SIGTERM while writing (eval, needle, export, compare, a checkpoint) dies as the signal would,
+// and leaves neither the new files nor their temporary files; the old files stay as they were.
+TEST(DurableFile, ASignalRemovesTheFilesBeingWrittenAndEndsTheProcess) {
+  const std::string dir = scratch();
+  write(dir + "/model.safetensors", "old weights");
+  const pid_t child = ::fork();
+  if (child == 0) {
+    remove_unfinished_files_on_signal();
+    DurableFile weights(dir + "/model.safetensors"), description(dir + "/model.config.json");
+    weights.write("new weights", 11);
+    description.write("{}", 2);
+    publish_file(dir + "/step_00000002.pt", [](const std::string& temp) {
+      write(temp, "half a checkpoint");
+      ::raise(SIGTERM);  // the handler runs here, in the middle of all three
+    });
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exited with " << WEXITSTATUS(status) << " instead of dying by the signal";
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"model.safetensors"});
+  EXPECT_EQ(read_file(dir + "/model.safetensors"), "old weights");
+
+  // Committed together: both new. A file abandoned or committed is no longer listed, so a later signal removes
+  // nothing of it.
+  {
+    DurableFile weights(dir + "/model.safetensors"), description(dir + "/model.config.json");
+    weights.write("new weights", 11);
+    description.write("{}", 2);
+    DurableFile::commit_together({&weights, &description});
+  }
+  remove_unfinished_files();
+  EXPECT_EQ(read_file(dir + "/model.safetensors"), "new weights");
+  EXPECT_EQ(read_file(dir + "/model.config.json"), "{}");
 }
 
 TEST(InputFile, RefusesWhatIsNotARegularFileNamingIt) {

@@ -16,8 +16,7 @@ Command add_attention_command(CLI::App& root) {
       ->required();
   app->add_option("--length", args->length, "Prompt length in tokens (haystack + needle + question)")->required();
   app->add_option("--depth", args->depth, "Needle position in the haystack: 0 = start, 1 = end")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+      ->capture_default_str();  // range checked below: CLI::Range lets NaN through
   app->add_option("--trials", args->trials, "Prompts (different haystack, word and number) to average over")
       ->capture_default_str();
   app->add_option("--seed", args->seed, "Seed of the first trial's prompt")
@@ -27,6 +26,7 @@ Command add_attention_command(CLI::App& root) {
   add_runtime_options(*app, args->runtime);
   return {app, [args] {
             check_runtime(args->runtime);
+            check_number("--depth", args->depth, 0, 1);
             check_distinct("checkpoints", args->checkpoints, true);
             check_out_dir("--out", args->out_dir);
             return run_attention(*args);

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "dist/distributed.h"
 #include "util/errors.h"
+#include "util/interrupt.h"
 #include "util/logging.h"
 #include "util/system_info.h"
 #include "util/text.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG and is reported like a full disk, naming the
   // file, instead of SIGXFSZ killing the process in the middle of it.
   std::signal(SIGXFSZ, SIG_IGN);
+  ssmax::remove_unfinished_files_on_signal();
   ssmax::keep_freed_memory_for_reuse();
   ssmax::init_console_logging();
   CLI::App app{"ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (e.get_exit_code() == 0) return app.exit(e);   // --help
     report(std::string(e.what()) + " (see --help)");  // one line, as every other error
     return 2;
   }

@@ -3,31 +3,21 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "config/schema.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string number_text(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
-}  // namespace
 
 void check_number(const std::string& option, double value, double min, double max, bool min_exclusive) {
   const bool low_ok = min_exclusive ? value > min : value >= min;
   if (std::isfinite(value) && low_ok && value <= max) return;
   std::string range;
-  if (std::isinf(max)) range = (min_exclusive ? "> " : ">= ") + number_text(min);
-  else range = "in " + std::string(min_exclusive ? "(" : "[") + number_text(min) + ", " + number_text(max) + "]";
-  throw UsageError(option + " " + number_text(value) + ": must be a finite number " + range);
+  if (std::isinf(max)) range = (min_exclusive ? "> " : ">= ") + short_number(min);
+  else range = "in " + std::string(min_exclusive ? "(" : "[") + short_number(min) + ", " + short_number(max) + "]";
+  throw UsageError(option + " " + short_number(value) + ": must be a finite number " + range);
 }
 
 void add_runtime_options(CLI::App& app, EvalRuntimeArgs& runtime) {

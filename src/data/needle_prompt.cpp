@@ -53,7 +53,36 @@ std::vector<std::vector<uint32_t>> haystack_pieces(const Tokenizer& tokenizer, c
   return pieces;
 }
 
+// The seed's word, number and texts, and the draw that picks the haystack start: one sequence for every caller.
+NeedlePrompt draw_needle(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  NeedlePrompt p;
+  p.word = kWords[rng() % (sizeof kWords / sizeof kWords[0])];
+  p.number = std::to_string(1 + rng() % 9);
+  for (int i = 0; i < 6; ++i) p.number += static_cast<char>('0' + rng() % 10);
+  p.haystack_draw = rng();
+  p.needle_text = "The special magic " + p.word + " number is: " + p.number + ".\n";
+  p.question_text = "\nWhat is the special magic " + p.word + " number? The special magic " + p.word + " number is:";
+  return p;
+}
+
+std::string too_short_message(const std::string& option, int64_t length, size_t needle, size_t question) {
+  return option + " " + std::to_string(length) + ": too short for the needle (" + std::to_string(needle) +
+         " tokens) and the question (" + std::to_string(question) + " tokens); use at least " +
+         std::to_string(needle + question + 16);
+}
+
 }  // namespace
+
+void check_needle_length(const Tokenizer& tokenizer, const std::string& option, int64_t length, uint64_t first_seed,
+                         int trials) {
+  for (int trial = 0; trial < trials; ++trial) {
+    const NeedlePrompt p = draw_needle(first_seed + static_cast<uint64_t>(trial));
+    const size_t needle = tokenizer.encode(p.needle_text).size(), question = tokenizer.encode(p.question_text).size();
+    if (length <= static_cast<int64_t>(needle + question))
+      throw UsageError(too_short_message(option, length, needle, question));
+  }
+}
 
 std::vector<std::string> split_sentences(const std::string& text) {
   std::vector<std::string> out;
@@ -76,20 +105,11 @@ NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& 
                                  uint64_t seed) {
   if (!(depth >= 0 && depth <= 1)) throw UsageError("--depths: " + std::to_string(depth) + " is outside [0, 1]");
   if (haystack.size() == 0) throw RuntimeFailure(haystack.name() + ": no tokens to build a haystack from");
-  std::mt19937_64 rng(seed);
-  NeedlePrompt p;
-  p.word = kWords[rng() % (sizeof kWords / sizeof kWords[0])];
-  p.number = std::to_string(1 + rng() % 9);
-  for (int i = 0; i < 6; ++i) p.number += static_cast<char>('0' + rng() % 10);
-  const size_t start = rng() % haystack.size();
-  p.needle_text = "The special magic " + p.word + " number is: " + p.number + ".\n";
-  p.question_text = "\nWhat is the special magic " + p.word + " number? The special magic " + p.word + " number is:";
+  NeedlePrompt p = draw_needle(seed);
+  const size_t start = p.haystack_draw % haystack.size();
   const auto needle = tokenizer.encode(p.needle_text), question = tokenizer.encode(p.question_text);
   const int64_t fixed = static_cast<int64_t>(needle.size() + question.size());
-  if (length <= fixed)
-    throw UsageError("--lengths " + std::to_string(length) + ": too short for the needle (" +
-                     std::to_string(needle.size()) + " tokens) and the question (" + std::to_string(question.size()) +
-                     " tokens); use at least " + std::to_string(fixed + 16));
+  if (length <= fixed) throw UsageError(too_short_message("length", length, needle.size(), question.size()));
   p.haystack_tokens = static_cast<size_t>(length - fixed);
 
   auto pieces = haystack_pieces(tokenizer, haystack, start, p.haystack_tokens);

@@ -24,7 +24,8 @@ struct NeedlePrompt {
   size_t haystack_tokens = 0;               // filler tokens (ids minus needle and question)
   std::string word, number;                 // the key and the answer (7 digits)
   std::string needle_text, question_text;
-  double depth = 0;  // where the needle landed: needle_begin / haystack_tokens
+  double depth = 0;            // where the needle landed: needle_begin / haystack_tokens
+  uint64_t haystack_draw = 0;  // the seed's draw that picks where in the source the haystack starts
 };
 
 // Deterministic in `seed`: the same seed gives the same word, number and haystack start at every length
@@ -32,6 +33,11 @@ struct NeedlePrompt {
 // token, or depth is outside [0, 1]; RuntimeFailure when the haystack source is empty.
 NeedlePrompt build_needle_prompt(const Tokenizer& tokenizer, const TokenSource& haystack, int64_t length, double depth,
                                  uint64_t seed);
+
+// Refuses (UsageError naming `option`) a length that cannot hold the needle and question of one of the seeds
+// first_seed … first_seed + trials - 1: the check a command makes for each tokenizer before it loads any model.
+void check_needle_length(const Tokenizer& tokenizer, const std::string& option, int64_t length, uint64_t first_seed,
+                         int trials);
 
 // Splits text after each newline and after ". ", "? ", "! " (the delimiter stays with the piece before).
 std::vector<std::string> split_sentences(const std::string& text);

@@ -1,9 +1,8 @@
 #include "data/tokenizer_sample.h"
 
 #include <algorithm>
-#include <fstream>
 
-#include "util/errors.h"
+#include "util/files.h"
 
 namespace ssmax {
 namespace {
@@ -77,10 +76,9 @@ void LineSample::write(const std::string& path) const {
   lines.reserve(kept_.size());
   for (const Line& line : kept_) lines.push_back(&line);
   std::sort(lines.begin(), lines.end(), [](const Line* a, const Line* b) { return a->index < b->index; });
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  for (const Line* line : lines) out << line->text << '\n';
-  out.close();
-  if (!out) throw RuntimeFailure(path + ": cannot write the tokenizer's training sample");
+  std::string text;
+  for (const Line* line : lines) text += line->text + '\n';
+  write_file_atomic(path, text);  // a full disk is an error naming the file and the reason
 }
 
 }  // namespace ssmax

@@ -52,12 +52,19 @@ struct Probe {
   json report;                            // this checkpoint's part of the JSON
 };
 
+// What would fail in a checkpoint's probe is refused before the first model is loaded.
+void precheck(const std::string& target, const AttentionArgs& args) {
+  const CheckpointInfo info = open_checkpoint(target);
+  if (info.config.model.position == "learned" && args.length > info.config.model.block_size)
+    throw UsageError("--length " + std::to_string(args.length) + ": " + info.path +
+                     " uses learned positions and cannot go beyond model.block_size = " +
+                     std::to_string(info.config.model.block_size));
+  const PreparedDataset dataset = checkpoint_dataset(info.meta, info.path);
+  check_needle_length(Tokenizer::load(dataset.tokenizer_model), "--length", args.length, args.seed, args.trials);
+}
+
 Probe probe_checkpoint(const std::string& target, const AttentionArgs& args, const EvalLoadOptions& load) {
   EvalModel m = load_eval_model(target, load);
-  if (m.learned_positions() && args.length > m.block_size())
-    throw UsageError(
-        "--length " + std::to_string(args.length) + ": " + m.checkpoint +
-        " uses learned positions and cannot go beyond model.block_size = " + std::to_string(m.block_size()));
   const PreparedDataset dataset = eval_dataset(m);
   const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
   const TokenSource haystack = TokenSource::from_shards(dataset.val_shards);
@@ -128,10 +135,16 @@ Probe probe_checkpoint(const std::string& target, const AttentionArgs& args, con
 
 }  // namespace
 
+std::string attention_file_stem(int64_t length, double depth) {
+  // %g of the percentage: 0.29 is d29 (not int(28.999…) = 28), 0.125 is d12.5 (not d12, the name of 0.12).
+  return "attention_L" + std::to_string(length) + "_d" + short_number(depth * 100);
+}
+
 int run_attention(const AttentionArgs& args) {
   if (args.checkpoints.empty()) throw UsageError("attention: name at least one checkpoint or run directory");
   if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
   if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
+  for (const auto& target : args.checkpoints) precheck(target, args);
   const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   std::vector<Probe> probes;
   for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, load));
@@ -140,8 +153,7 @@ int run_attention(const AttentionArgs& args) {
                                   ? (fs::path(probes[0].report["run_dir"].get<std::string>()) / "attention").string()
                                   : args.out_dir;
   fs::create_directories(out_dir);
-  const std::string stem =
-      "attention_L" + std::to_string(args.length) + "_d" + std::to_string(static_cast<int>(args.depth * 100));
+  const std::string stem = attention_file_stem(args.length, args.depth);
   std::vector<json> configs;
   for (const auto& probe : probes) configs.push_back(probe.config);
   const auto variants = group_configs(configs);

@@ -65,5 +65,7 @@ struct AttentionArgs {
   EvalRuntimeArgs runtime;
 };
 int run_attention(const AttentionArgs& args);
+// attention_L<length>_d<depth in %>: the stem of the JSON and heatmaps `attention` writes (a study reads them back).
+std::string attention_file_stem(int64_t length, double depth);
 
 }  // namespace ssmax

@@ -5,22 +5,16 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "train/session.h"
 #include "util/errors.h"
 #include "util/system_info.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string short_number(double x) {
-  std::ostringstream out;
-  out << x;
-  return out.str();
-}
 
 // The last `components` names of the run directory's absolute path, joined by '/'.
 std::string run_name(const std::string& run_dir, int components) {
@@ -104,12 +98,12 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
   return m;
 }
 
-PreparedDataset eval_dataset(const EvalModel& m) {
-  if (m.meta.dataset_dir.empty()) throw RuntimeFailure(m.checkpoint + ": the checkpoint names no dataset directory");
-  PreparedDataset ds = load_prepared_dataset(m.meta.dataset_dir);
-  if (!m.meta.dataset_fingerprint.empty() && ds.fingerprint != m.meta.dataset_fingerprint)
-    throw RuntimeFailure(m.meta.dataset_dir + ": dataset fingerprint " + ds.fingerprint + " differs from " +
-                         m.meta.dataset_fingerprint + " recorded in " + m.checkpoint + " (the dataset was rebuilt)");
+PreparedDataset checkpoint_dataset(const CheckpointMeta& meta, const std::string& checkpoint) {
+  if (meta.dataset_dir.empty()) throw RuntimeFailure(checkpoint + ": the checkpoint names no dataset directory");
+  PreparedDataset ds = load_prepared_dataset(meta.dataset_dir);
+  if (!meta.dataset_fingerprint.empty() && ds.fingerprint != meta.dataset_fingerprint)
+    throw RuntimeFailure(meta.dataset_dir + ": dataset fingerprint " + ds.fingerprint + " differs from " +
+                         meta.dataset_fingerprint + " recorded in " + checkpoint + " (the dataset was rebuilt)");
   return ds;
 }
 

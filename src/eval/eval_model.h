@@ -58,8 +58,10 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
 // 1 when the targets' run directories have distinct names, else 2 (parent/name), so labels stay apart.
 int label_components(const std::vector<std::string>& targets);
 
-// The prepared dataset the checkpoint was trained on (tokenizer + shards), checked against its fingerprint.
-PreparedDataset eval_dataset(const EvalModel& model);
+// The prepared dataset a checkpoint was trained on (tokenizer + shards), checked against its fingerprint. From the
+// meta alone, so commands can check their inputs against every checkpoint's data before loading any model.
+PreparedDataset checkpoint_dataset(const CheckpointMeta& meta, const std::string& checkpoint);
+inline PreparedDataset eval_dataset(const EvalModel& model) { return checkpoint_dataset(model.meta, model.checkpoint); }
 
 // The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options
 // with the device and the label length that keeps `targets` apart.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -39,20 +40,58 @@ void check_args(const LengthEvalArgs& args) {
 }
 
 // Refuses impossible settings before any model is evaluated, so a long run does not fail halfway.
-void precheck(const std::string& target, const LengthEvalArgs& args, const EvalLoadOptions& load) {
-  CheckpointInfo info = open_checkpoint(target);
-  Config& config = info.config;
-  const std::string& checkpoint = info.path;
-  swap_normalizer(config, load, checkpoint);
+void check_positions(const CheckpointInfo& info, const LengthEvalArgs& args) {
+  const Config& config = info.config;
   if (config.model.position != "learned") return;
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   if (longest > config.model.block_size)
-    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint +
+    throw UsageError("--lengths " + std::to_string(longest) + ": " + info.path +
                      " uses learned positions and cannot go beyond model.block_size = " +
                      std::to_string(config.model.block_size) + " (evaluate lengths <= block_size, or a RoPE model)");
   if (args.rope_theta > 0 || args.rope_theta_scale > 0)
-    throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + checkpoint +
+    throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + info.path +
                      " uses learned positions");
+}
+
+// The tokens each target is evaluated on (the --text encoded once per tokenizer, or its run's validation split),
+// all checked to hold one window of the longest length before the first model is loaded.
+std::vector<TokenSource> eval_sources(const LengthEvalArgs& args, const EvalLoadOptions& load) {
+  const std::string text = args.text_file.empty() ? std::string() : read_file(args.text_file);
+  // An empty --text must not fall back to the validation split: a loss that looks right for the wrong text.
+  if (!args.text_file.empty() && text.empty())
+    throw UsageError("--text " + args.text_file +
+                     ": the file is empty (give a text to evaluate on, or leave --text out for the run's validation "
+                     "split)");
+  const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
+  const std::string window =
+      "one window at --lengths " + std::to_string(longest) + " (" + std::to_string(longest + 1) + " tokens)";
+  std::map<std::string, TokenSource> encoded;  // by tokenizer model file
+  std::vector<TokenSource> sources;
+  for (const auto& target : args.checkpoints) {
+    CheckpointInfo info = open_checkpoint(target);
+    swap_normalizer(info.config, load, info.path);
+    check_positions(info, args);
+    const PreparedDataset dataset = checkpoint_dataset(info.meta, info.path);
+    if (args.text_file.empty()) {
+      sources.push_back(TokenSource::from_shards(dataset.val_shards));
+      if (static_cast<int64_t>(sources.back().size()) <= longest)
+        throw UsageError("--lengths " + std::to_string(longest) + ": the validation split of " + info.path + " holds " +
+                         std::to_string(sources.back().size()) + " tokens, fewer than " + window +
+                         "; evaluate shorter lengths or give a longer --text");
+      continue;
+    }
+    auto found = encoded.find(dataset.tokenizer_model);
+    if (found == encoded.end()) {
+      auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
+      found = encoded.emplace(dataset.tokenizer_model, TokenSource::from_ids(std::move(ids), args.text_file)).first;
+    }
+    sources.push_back(found->second);
+    if (static_cast<int64_t>(sources.back().size()) <= longest)
+      throw UsageError("--text " + args.text_file + ": " + std::to_string(sources.back().size()) +
+                       " tokens with the tokenizer of " + info.path + ", fewer than " + window +
+                       "; give a longer text or shorter --lengths");
+  }
+  return sources;
 }
 
 std::string cell(double value) {
@@ -106,7 +145,8 @@ Figure variant_figure(const std::vector<Row>& rows, const std::vector<Variant>& 
       panel.series.push_back(series);
     }
     for (int64_t block_size : block_sizes)
-      panel.markers.push_back({static_cast<double>(block_size), "block_size " + std::to_string(block_size), 7});
+      panel.markers.push_back(
+          {static_cast<double>(block_size), "block_size " + std::to_string(block_size), kMarkerColor});
     figure.panels.push_back(panel);
   }
   return figure;
@@ -148,13 +188,7 @@ int run_length_eval(const LengthEvalArgs& args) {
   load.b = args.b;
   load.rope_theta = args.rope_theta;
   load.rope_theta_scale = args.rope_theta_scale;
-  for (const auto& target : args.checkpoints) precheck(target, args, load);
-  const std::string text = args.text_file.empty() ? std::string() : read_file(args.text_file);
-  // An empty --text must not fall back to the validation split: a loss that looks right for the wrong text.
-  if (!args.text_file.empty() && text.empty())
-    throw UsageError("--text " + args.text_file +
-                     ": the file is empty (give a text to evaluate on, or leave --text out for the run's validation "
-                     "split)");
+  const std::vector<TokenSource> sources = eval_sources(args, load);
 
   std::string out_dir = args.out_dir;
   std::vector<Row> rows;
@@ -162,14 +196,10 @@ int run_length_eval(const LengthEvalArgs& args) {
   std::vector<json> configs;  // per checkpoint, to group them into variants
   std::set<int64_t> block_sizes;
 
-  for (const auto& target : args.checkpoints) {
-    EvalModel m = load_eval_model(target, load);
+  for (size_t target = 0; target < args.checkpoints.size(); ++target) {
+    EvalModel m = load_eval_model(args.checkpoints[target], load);
     if (out_dir.empty()) out_dir = (fs::path(m.run_dir) / "eval").string();
-    const PreparedDataset dataset = eval_dataset(m);
-    const TokenSource source = args.text_file.empty() ? TokenSource::from_shards(dataset.val_shards) : [&] {
-      const auto ids = Tokenizer::load(dataset.tokenizer_model).encode(text);
-      return TokenSource::from_ids(ids, args.text_file);
-    }();
+    const TokenSource& source = sources[target];
     block_sizes.insert(m.block_size());
     spdlog::info("{}: {} ({} positions, block_size {}, {} tokens to draw from)", m.label, m.checkpoint,
                  m.config.model.position, m.block_size(), source.size());

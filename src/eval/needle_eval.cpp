@@ -35,19 +35,21 @@ void check_args(const NeedleArgs& args) {
     throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": at least 8 (a space and 7 digits)");
 }
 
-// Learned positions must fit the prompt and the answer: refused before any model runs.
+// Learned positions must fit the prompt and the answer, and every length the needle and question of every trial:
+// refused before any model runs (the tokenizer of each checkpoint's data sets the needle's size).
 void precheck(const std::string& target, const NeedleArgs& args) {
   const CheckpointInfo info = open_checkpoint(target);
   const Config& config = info.config;
-  const std::string& checkpoint = info.path;
-  if (config.model.position != "learned") return;
   const int64_t longest = *std::max_element(args.lengths.begin(), args.lengths.end());
   const int64_t limit = config.model.block_size + 1 - args.max_new_tokens;
-  if (longest > limit)
-    throw UsageError("--lengths " + std::to_string(longest) + ": " + checkpoint +
+  if (config.model.position == "learned" && longest > limit)
+    throw UsageError("--lengths " + std::to_string(longest) + ": " + info.path +
                      " uses learned positions (block_size " + std::to_string(config.model.block_size) +
                      "), so prompts can be at most " + std::to_string(limit) +
                      " tokens to leave room for --max-new-tokens " + std::to_string(args.max_new_tokens));
+  const PreparedDataset dataset = checkpoint_dataset(info.meta, info.path);
+  const int64_t shortest = *std::min_element(args.lengths.begin(), args.lengths.end());
+  check_needle_length(Tokenizer::load(dataset.tokenizer_model), "--lengths", shortest, args.seed, args.trials);
 }
 
 }  // namespace

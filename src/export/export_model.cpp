@@ -18,8 +18,11 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
   if (weights.extension() != ".safetensors")
     throw UsageError("--out " + out + ": the file name must end in .safetensors");
   const fs::path config_file = weights.parent_path() / (weights.stem().string() + ".config.json");
-  for (const auto& path : {weights, config_file})
+  for (const auto& path : {weights, config_file}) {
+    if (fs::exists(path) && !fs::is_regular_file(path))  // --force replaces files, never a directory or a device
+      throw UsageError(path.string() + ": exists and is not a regular file; choose another --out");
     if (fs::exists(path) && !overwrite) throw UsageError(path.string() + " already exists; pass --force to replace it");
+  }
   if (!weights.parent_path().empty() && !fs::is_directory(weights.parent_path()))
     throw UsageError("--out " + out + ": directory " + weights.parent_path().string() + " does not exist");
 
@@ -49,11 +52,16 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
                        "(s·ln(t+1) + b)/√head_dim before q·kᵀ"},
         {"tied_embeddings", "when model.tie_embeddings is true there is no lm_head.weight: logits = x·wte.weightᵀ"},
         {"norm", "rmsnorm: x·rsqrt(mean(x²)+1e-5)·weight; layernorm eps 1e-5"}}}};
-  write_safetensors(weights.string(), tensors,
-                    {{"format", "pt"},
-                     {"ssmax_gpt_step", std::to_string(meta.step)},
-                     {"ssmax_gpt_config", description["config"].dump()}});
-  write_file_atomic(config_file.string(), description.dump(2) + "\n");
+  const std::string weight_bytes = safetensors_bytes(weights.string(), tensors,
+                                                     {{"format", "pt"},
+                                                      {"ssmax_gpt_step", std::to_string(meta.step)},
+                                                      {"ssmax_gpt_config", description["config"].dump()}});
+  const std::string description_text = description.dump(2) + "\n";
+  // Both or neither: an export replaced with --force never pairs new weights with the old description.
+  DurableFile weights_out(weights.string()), description_out(config_file.string());
+  weights_out.write(weight_bytes.data(), weight_bytes.size());
+  description_out.write(description_text.data(), description_text.size());
+  DurableFile::commit_together({&weights_out, &description_out});
   result.weights_path = weights.string();
   result.config_path = config_file.string();
   result.step = meta.step;

@@ -25,8 +25,8 @@ const std::map<torch::ScalarType, std::string>& dtype_names() {
 
 }  // namespace
 
-void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+std::string safetensors_bytes(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<torch::Tensor> ordered;
@@ -50,7 +50,12 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
   for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((header_size >> (8 * i)) & 0xff));
   file += header_text;
   for (const auto& t : ordered) file.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-  write_file_atomic(path, file);
+  return file;
+}
+
+void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_bytes(path, tensors, metadata));
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {

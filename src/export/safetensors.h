@@ -11,8 +11,12 @@
 
 namespace ssmax {
 
-// Writes atomically (temp file + rename). Tensors are converted to contiguous CPU; float32, float16,
-// bfloat16, int64 and int32 are supported.
+// The whole file. Tensors are converted to contiguous CPU; float32, float16, bfloat16, int64 and int32 are
+// supported (another type is a RuntimeFailure naming `path`, the file it is meant for).
+std::string safetensors_bytes(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata);
+
+// Writes safetensors_bytes atomically (util/files.h).
 void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata);
 

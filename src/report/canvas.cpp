@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "util/errors.h"
+#include "util/files.h"
 
 namespace ssmax {
 namespace {
@@ -24,6 +25,13 @@ cairo_status_t draw_on(cairo_surface_t* surface, const std::function<void(cairo_
   const cairo_status_t drawn = cairo_status(cr);
   cairo_destroy(cr);
   return drawn;
+}
+
+// Cairo writes through this into memory; the bytes then go to disk as every other file does (util/files.h), so a
+// full disk or a signal never leaves half a plot where the previous one was.
+cairo_status_t append_bytes(void* bytes, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(bytes)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -80,23 +88,26 @@ std::string fit_text(cairo_t* cr, std::string text, double max_width) {
 std::vector<std::string> write_png_and_svg(const std::string& stem, const CanvasSpec& spec,
                                            const std::function<void(cairo_t*)>& draw) {
   const std::string png = stem + ".png", svg = stem + ".svg";
+  std::string png_bytes, svg_bytes;
   {
     cairo_surface_t* surface =
         cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(spec.width), static_cast<int>(spec.height));
     const cairo_status_t drawn = draw_on(surface, draw);
     const cairo_status_t written =
-        drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png(surface, png.c_str()) : drawn;
+        drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_write_to_png_stream(surface, append_bytes, &png_bytes) : drawn;
     cairo_surface_destroy(surface);
     check(written, png, spec.what);
   }
   {
-    cairo_surface_t* surface = cairo_svg_surface_create(svg.c_str(), spec.width, spec.height);
+    cairo_surface_t* surface = cairo_svg_surface_create_for_stream(append_bytes, &svg_bytes, spec.width, spec.height);
     const cairo_status_t drawn = draw_on(surface, draw);
-    cairo_surface_finish(surface);  // the SVG file is complete only after finish
+    cairo_surface_finish(surface);  // the SVG is complete only after finish
     const cairo_status_t written = drawn == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surface) : drawn;
     cairo_surface_destroy(surface);
     check(written, svg, spec.what);
   }
+  write_file_atomic(png, png_bytes);
+  write_file_atomic(svg, svg_bytes);
   return {png, svg};
 }
 

@@ -95,6 +95,10 @@ XAxis check_options(const CompareOptions& o) {
 std::vector<RunData> load_runs(const CompareOptions& o, std::vector<std::string>& warnings) {
   const size_t first = warnings.size();
   std::vector<RunData> runs;
+  // A path that is not there is a typo, not a run to leave out (a glob like runs/* never names one); directories
+  // that are not runs, or runs without records yet, are skipped with a warning.
+  for (const auto& dir : o.run_dirs)
+    if (!fs::exists(dir)) throw UsageError("compare: " + dir + ": no such run directory");
   for (const auto& dir : o.run_dirs)
     if (auto run = load_run(dir, warnings)) runs.push_back(std::move(*run));
   log_warnings_from(warnings, first);
@@ -297,7 +301,8 @@ void prepare_report_dir(const std::string& dir) {
   std::error_code error;
   fs::create_directories(dir, error);
   if (error) throw RuntimeFailure(dir + ": cannot create the report directory (" + error.message() + ")");
-  for (const char* stale : {"loss.png", "loss.svg", "s.png", "s.svg", "b.png", "b.svg"})
+  // summary.json goes last: a report cut short (a signal, a full disk) has none, never an old one beside new plots.
+  for (const char* stale : {"summary.json", "curves.csv", "loss.png", "loss.svg", "s.png", "s.svg", "b.png", "b.svg"})
     fs::remove(fs::path(dir) / stale, error);
 }
 

@@ -16,6 +16,10 @@ struct PlotSeries {
   size_t color = 0;            // index into the Okabe–Ito palette (cycles after 8)
 };
 
+// Black: a reference line (the training length) must stay readable whatever the series' colours; the palette's
+// last colour, yellow, was all but invisible on white.
+constexpr size_t kMarkerColor = 6;
+
 // A vertical dashed line across the plot, e.g. where a run switched its normalizer.
 struct PlotMarker {
   double x = 0;

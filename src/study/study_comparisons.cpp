@@ -6,12 +6,6 @@
 namespace ssmax {
 using json = nlohmann::json;
 
-std::string short_number_text(double x) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", x);
-  return text;
-}
-
 std::string fixed_text(double x, int decimals) {
   if (!std::isfinite(x)) return "–";
   char text[48];
@@ -69,11 +63,11 @@ std::string ComparisonFamily::verdict(const Comparison& c) const {
     const bool better = (c.welch.diff > 0) == c.higher_is_better;
     return c.b + " has a " + (c.welch.diff > 0 ? "higher " : "lower ") + c.topic + " than " + c.a + " (" + diff +
            ", means over " + std::to_string(c.vb.size()) + " and " + std::to_string(c.va.size()) +
-           " seeds; Holm-adjusted p = " + p_value_text(c.p_holm) + " ≤ α = " + short_number_text(alpha_) + "): " + c.b +
+           " seeds; Holm-adjusted p = " + p_value_text(c.p_holm) + " ≤ α = " + short_number(alpha_) + "): " + c.b +
            (better ? " is better here." : " is worse here.");
   }
-  return pair + ": no significant difference at α = " + short_number_text(alpha_) + " after correction (difference " +
-         diff + ", p = " + p_value_text(c.welch.p) + ", adjusted " + p_value_text(c.p_holm) + ").";
+  return pair + ": no significant difference at α = " + short_number(alpha_) + " after correction (difference " + diff +
+         ", p = " + p_value_text(c.welch.p) + ", adjusted " + p_value_text(c.p_holm) + ").";
 }
 
 DocumentTable ComparisonFamily::table(const std::vector<size_t>& ids, const std::string& caption) const {

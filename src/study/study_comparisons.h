@@ -9,13 +9,13 @@
 
 #include "report/document.h"
 #include "report/stats.h"
+#include "util/text.h"  // short_number
 
 namespace ssmax {
 
 // "4.6910 ± 0.0123", "4.6910 (1 seed)", "–" for none.
 std::string mean_std_text(const std::vector<double>& values, int decimals);
 std::string fixed_text(double x, int decimals);  // "–" when not finite
-std::string short_number_text(double x);         // "%g": 50, 0.05, 1e-06
 std::string p_value_text(const std::optional<double>& p);
 // 60 % [31–83]: successes of n as a rate with its Wilson 95 % interval; "–" for n = 0.
 std::string rate_text(double successes, double n);

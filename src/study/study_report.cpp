@@ -83,7 +83,7 @@ DocumentSection StudyReportBuilder::overview(size_t done, size_t total) const {
                std::to_string(family_.size()) +
                " tests of this report form one family, Holm–Bonferroni-adjusted: a difference is called significant "
                "only when its adjusted p ≤ α = " +
-               short_number_text(spec_.alpha) +
+               short_number(spec_.alpha) +
                ". Needle rates pool every trial of every seed, with Wilson 95 % intervals.");
   if (!warnings_.empty()) section.list(warnings_);
   return section;
@@ -145,10 +145,10 @@ DocumentSection StudyReportBuilder::long_context() {
   figure.note = std::string(lc.finetuned ? "finetuned" : "pretrained") + " models; mean over seeds, band ± one std";
   json out = json::object();
   for (double scale : lc.rope_theta_scales) {
-    DocumentTable table{"Loss (nats) by length, RoPE θ × " + short_number_text(scale), {"length"}, {}};
+    DocumentTable table{"Loss (nats) by length, RoPE θ × " + short_number(scale), {"length"}, {}};
     table.header.insert(table.header.end(), names_.begin(), names_.end());
     PlotPanel panel;
-    panel.title = "RoPE θ × " + short_number_text(scale);
+    panel.title = "RoPE θ × " + short_number(scale);
     panel.x_label = "evaluation length (tokens)";
     panel.y_label = "loss (nats)";
     panel.log_x = true;
@@ -159,13 +159,13 @@ DocumentSection StudyReportBuilder::long_context() {
         const auto vals = values(v, long_context_loss(scale, length));
         row.push_back(mean_std_text(vals, 4));
         per_variant[v].push_back(vals);
-        out[short_number_text(scale)][std::to_string(length)][names_[v]] = stat_json(vals);
+        out[short_number(scale)][std::to_string(length)][names_[v]] = stat_json(vals);
       }
       table.rows.push_back(row);
     }
     std::vector<double> x(lc.lengths.begin(), lc.lengths.end());
     for (size_t v = 0; v < names_.size(); ++v) panel.series.push_back(mean_std_series(v, x, per_variant[v]));
-    panel.markers.push_back({static_cast<double>(block_size), "training length", 7});
+    panel.markers.push_back({static_cast<double>(block_size), "training length", kMarkerColor});
     figure.panels.push_back(panel);
     section.add(table);
   }
@@ -218,7 +218,7 @@ DocumentSection StudyReportBuilder::needle() {
     panel.series.push_back(series);
   }
   if (needles_[base_].block_size > 0)
-    panel.markers.push_back({static_cast<double>(needles_[base_].block_size), "training length", 7});
+    panel.markers.push_back({static_cast<double>(needles_[base_].block_size), "training length", kMarkerColor});
   figure.panels.push_back(panel);
   summary_["needle"] = out;
   section.add(beyond);

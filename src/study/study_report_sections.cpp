@@ -31,7 +31,7 @@ void StudyReportBuilder::plan_comparisons() {
         for (size_t v = 0; v < names_.size(); ++v)
           if (v != base_)
             long_context_tests_.push_back(
-                family_.add({"loss at " + std::to_string(length) + " tokens (RoPE θ×" + short_number_text(scale) + ")",
+                family_.add({"loss at " + std::to_string(length) + " tokens (RoPE θ×" + short_number(scale) + ")",
                              " nats", names_[base_], names_[v], values(base_, long_context_loss(scale, length)),
                              values(v, long_context_loss(scale, length))}));
   if (spec_.needle) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "eval/eval_commands.h"
 #include "study/study_tasks.h"
 #include "util/files.h"
 
@@ -61,8 +62,7 @@ void read_needle(const StudyTask& task, RunResults& out, std::vector<std::string
 }
 
 void read_attention(const StudySpec& spec, const StudyTask& task, RunResults& out, std::vector<std::string>& warnings) {
-  const std::string stem = "attention_L" + std::to_string(task.length) + "_d" +
-                           std::to_string(static_cast<int>(spec.attention->depth * 100));
+  const std::string stem = attention_file_stem(task.length, spec.attention->depth);
   const auto report = read_json(fs::path(task.out_dir) / (stem + ".json"), warnings);
   if (!report || report->at("results").empty()) return;
   const json& probe = report->at("results")[0];

@@ -135,7 +135,7 @@ bool train_run(const StudySpec& spec, const StudyRun& run) {
 }  // namespace
 
 std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run) {
-  return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number_text(theta_scale)) / run.name)
+  return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number(theta_scale)) / run.name)
       .string();
 }
 std::string needle_dir(const StudySpec& spec, const StudyRun& run) {
@@ -177,7 +177,7 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
       for (double scale : spec.long_context->rope_theta_scales) {
         task.kind = Kind::LongContext;
         task.theta_scale = scale;
-        task.label = "long-context loss (RoPE θ×" + short_number_text(scale) + ") " + run.name;
+        task.label = "long-context loss (RoPE θ×" + short_number(scale) + ") " + run.name;
         task.out_dir = long_context_dir(spec, scale, run);
         task.cost = tokens;
         tasks.push_back(task);

@@ -1,8 +1,10 @@
 #include "util/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,34 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string temp_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+// The temporary files being written, in fixed slots a signal handler can read: no allocation, no lock, only atomics
+// and unlink. A slot is free (0), being filled (1) or names a file (2). Beyond kSlots files at once the rest are
+// not listed: still removed on every error, only a signal may leave them.
+constexpr int kSlots = 64;
+constexpr size_t kPathBytes = 4096;
+struct UnfinishedFile {
+  std::atomic<int> state{0};
+  char path[kPathBytes];
+};
+UnfinishedFile unfinished[kSlots];
+
+int list_unfinished(const std::string& temp) {
+  if (temp.size() >= kPathBytes) return -1;
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int expected = 0;
+    if (!unfinished[slot].state.compare_exchange_strong(expected, 1)) continue;
+    std::memcpy(unfinished[slot].path, temp.c_str(), temp.size() + 1);
+    unfinished[slot].state.store(2);
+    return slot;
+  }
+  return -1;
+}
+
+void unlist_unfinished(int& slot) {
+  if (slot >= 0) unfinished[slot].state.store(0);
+  slot = -1;
+}
 
 std::string parent_directory(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
@@ -43,21 +73,34 @@ void move_into_place(int fd, const std::string& temp, const std::string& path) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+void remove_unfinished_files() {
+  for (auto& file : unfinished)
+    if (file.state.load() == 2) ::unlink(file.path);
+}
+
 DurableFile::DurableFile(std::string path) : path_(std::move(path)), temp_(temp_path_for(path_)) {
+  listed_ = list_unfinished(temp_);  // before it exists: a signal at any point after finds it
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw RuntimeFailure(path_ + ": cannot create " + temp_ + ": " + errno_text());
+  if (fd_ < 0) {
+    const std::string why = errno_text();
+    unlist_unfinished(listed_);
+    throw RuntimeFailure(path_ + ": cannot create " + temp_ + ": " + why);
+  }
 }
 
 DurableFile::~DurableFile() {
-  if (fd_ < 0) return;
-  ::close(fd_);
-  ::unlink(temp_.c_str());
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+  }
+  unlist_unfinished(listed_);
 }
 
 void DurableFile::fail(const std::string& what) {
   const std::string why = errno_text();
   ::close(std::exchange(fd_, -1));
   ::unlink(temp_.c_str());
+  unlist_unfinished(listed_);
   throw RuntimeFailure(path_ + ": " + what + " failed: " + why + " (check free space and permissions)");
 }
 
@@ -81,7 +124,22 @@ void DurableFile::write_at(uint64_t offset, const void* data, size_t bytes) {
 
 void DurableFile::commit() {
   if (fd_ < 0) throw RuntimeFailure(path_ + ": commit after the file was committed or failed");
-  move_into_place(std::exchange(fd_, -1), temp_, path_);
+  move_into_place(std::exchange(fd_, -1), temp_, path_);  // the temporary file is gone either way
+  unlist_unfinished(listed_);
+}
+
+void DurableFile::commit_together(std::initializer_list<DurableFile*> files) {
+  sigset_t stopping, previous;
+  sigemptyset(&stopping);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stopping, signal);
+  pthread_sigmask(SIG_BLOCK, &stopping, &previous);
+  try {
+    for (DurableFile* file : files) file->commit();
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    throw;
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // a signal that came meanwhile is delivered now
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
@@ -92,6 +150,10 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 
 void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write) {
   const std::string temp = temp_path_for(path);
+  struct Listing {
+    int slot;
+    ~Listing() { unlist_unfinished(slot); }  // after every path below has renamed or unlinked the file
+  } listing{list_unfinished(temp)};
   try {
     write(temp);
   } catch (...) {

@@ -2,10 +2,13 @@
 // Every file the program publishes goes through DurableFile: it is written under a temporary name beside its
 // destination, flushed to disk (fsync, checked), renamed over the destination and the directory entry synced.
 // A crash or a full disk leaves the old file or the new one, never a mixture, and never a user's file half
-// overwritten. Errors are RuntimeFailure naming the file and the system's reason.
+// overwritten. Errors are RuntimeFailure naming the file and the system's reason. The temporary files being written
+// are listed where a signal handler can remove them (remove_unfinished_files), so a command stopped by SIGINT or
+// SIGTERM leaves no "<name>.tmp.<pid>" behind either.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 namespace ssmax {
@@ -20,6 +23,9 @@ class DurableFile {
   void write(const void* data, size_t bytes);                      // appends
   void write_at(uint64_t offset, const void* data, size_t bytes);  // e.g. a header filled in at the end
   void commit();  // fsync, close, rename into place, sync the directory
+  // Commits every file with SIGINT, SIGTERM and SIGHUP held until all are in place: files that belong together (a
+  // model and its description) are all old or all new after a signal, not one of each.
+  static void commit_together(std::initializer_list<DurableFile*> files);
 
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_; }
@@ -28,6 +34,7 @@ class DurableFile {
   [[noreturn]] void fail(const std::string& what);
   std::string path_, temp_;
   int fd_ = -1;
+  int listed_ = -1;  // the slot that lists temp_ for remove_unfinished_files
 };
 
 // Replaces `path` with `text` durably (see DurableFile).
@@ -37,6 +44,10 @@ void write_file_atomic(const std::string& path, const std::string& text);
 // is given; it is then synced and renamed over `path` as DurableFile does. The temporary file is removed if
 // `write` throws.
 void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write);
+
+// Unlinks every temporary file still being written. Async-signal-safe: for a handler of a signal that ends the
+// process (util/interrupt.h), and nothing else.
+void remove_unfinished_files();
 
 // Makes a rename in `dir` durable. Best effort: some filesystems refuse to sync a directory.
 void sync_directory(const std::string& dir);

@@ -5,8 +5,19 @@
 
 #include <atomic>
 
+#include "util/files.h"
+
 namespace ssmax {
 namespace {
+
+void remove_files_and_end(int signal) {
+  remove_unfinished_files();
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  sigaction(signal, &default_action, nullptr);
+  ::raise(signal);  // delivered when the handler returns: the process ends as killed by `signal`
+}
 
 std::atomic<int> pending_signal{0};
 struct sigaction previous_int, previous_term;
@@ -15,6 +26,7 @@ void on_signal(int signal) {
   if (pending_signal.load() != 0 && signal == SIGINT) {
     static const char message[] = "\nsecond interrupt: exiting now without a checkpoint\n";
     (void)!::write(STDERR_FILENO, message, sizeof(message) - 1);
+    remove_unfinished_files();  // a checkpoint being written
     ::_exit(130);
   }
   pending_signal.store(signal);
@@ -24,6 +36,18 @@ void on_signal(int signal) {
 }
 
 }  // namespace
+
+void remove_unfinished_files_on_signal() {
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction current {};
+    sigaction(signal, nullptr, &current);
+    if (current.sa_handler == SIG_IGN) continue;
+    struct sigaction action {};
+    action.sa_handler = remove_files_and_end;
+    sigemptyset(&action.sa_mask);
+    sigaction(signal, &action, nullptr);
+  }
+}
 
 InterruptGuard::InterruptGuard() {
   pending_signal.store(0);

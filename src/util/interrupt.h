@@ -3,6 +3,11 @@
 // writes a checkpoint and says how to resume); a second SIGINT exits at once (130).
 namespace ssmax {
 
+// For the whole process, from main(): SIGINT, SIGTERM and SIGHUP (each unless ignored, as SIGINT is for a job
+// started with & by a script) remove the temporary files being written (util/files.h), then end the process as the
+// signal would have, so a shell sees 130/143/129. An InterruptGuard takes over while it lives.
+void remove_unfinished_files_on_signal();
+
 class InterruptGuard {
  public:
   InterruptGuard();   // installs the handlers

@@ -1,7 +1,7 @@
 #include "util/text.h"
 
 #include <cctype>
-
+#include <cstdio>
 #include <sstream>
 
 namespace ssmax {
@@ -24,6 +24,12 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
   return out;
+}
+
+std::string short_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
 }
 
 std::string file_safe(std::string text) {

@@ -1,5 +1,5 @@
 #pragma once
-// Splitting and joining lists as users type them ("a,b,c"), and dotted keys ("model.attention.s_init").
+// Splitting and joining lists as users type them ("a,b,c"), numbers and bytes written into messages and names.
 #include <string>
 #include <vector>
 
@@ -12,6 +12,9 @@ std::vector<std::string> split(const std::string& text, char separator);
 std::vector<std::string> split_list(const std::string& text);
 
 std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
+
+// A number as printf's "%g" writes it (six significant digits, no trailing zeros): 50, 0.05, 1e-06, inf, nan.
+std::string short_number(double value);
 
 // The text with every character but letters, digits, '-', '_' and '.' replaced by '_': a label as a file name.
 std::string file_safe(std::string text);

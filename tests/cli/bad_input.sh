@@ -122,6 +122,27 @@ expect_fail 2 "--set model.attention.normalizer=ssmax: model.attention.normalize
 expect_fail 2 "--normalizers: empty list" -- "${SW[@]}" --normalizers ""
 [ -e "$S/sweep-refused" ] && fail "a refused sweep made $S/sweep-refused"
 
+# Checked against every checkpoint's data before the first model is loaded: each once failed mid-run, after the
+# earlier checkpoints' work, or (compare) quietly left the run out.
+printf 'the lord said\n' >"$S/short.txt"
+expect_fail 2 "--text $S/short.txt: 11 tokens with the tokenizer of $S/run/checkpoints/step_00000004.pt, fewer \
+than one window at --lengths 16 (17 tokens)" -- "$BIN" eval "$S/run" --text "$S/short.txt" --lengths 16 --threads 1
+expect_ok "$BIN" train "$CFG" --set model.position=rope --set model.block_size=160 --set "out_dir=$S/rope"
+expect_fail 2 "--lengths 100000: the validation split of $S/rope/checkpoints/step_00000004.pt holds" -- \
+  "$BIN" eval "$S/rope" --lengths 100000 --threads 1
+expect_fail 2 "--lengths 40: too short for the needle" -- "$BIN" needle "$S/rope" --lengths 40 --threads 1
+expect_fail 2 "$S/run/checkpoints/step_00000004.pt uses learned positions (block_size 32)" -- \
+  "$BIN" needle "$S/rope" "$S/run" --lengths 140 --threads 1 --out "$S/needle-mixed"
+[ -e "$S/needle-mixed" ] && fail "needle evaluated $S/rope before refusing $S/run"
+expect_fail 2 "--length 40: too short for the needle" -- "$BIN" attention "$S/rope" --length 40 --threads 1
+expect_fail 2 "--depth nan: must be a finite number in [0, 1]" -- "$BIN" attention "$S/rope" --length 140 --depth nan
+expect_fail 2 "--jobs excludes --report-only" -- "$BIN" study "$S/any-study.json" --jobs 2 --report-only
+mkdir -p "$S/dir.safetensors"
+expect_fail 2 "$S/dir.safetensors: exists and is not a regular file" -- \
+  "$BIN" export "$S/run" --out "$S/dir.safetensors" --force
+expect_fail 2 "compare: $S/runz: no such run directory" -- "$BIN" compare "$S/run" "$S/runz" --out "$S/compare-typo"
+[ -e "$S/compare-typo" ] && fail "a refused compare made $S/compare-typo"
+
 # --- Corrupt prepared data: exit 1 naming the file ----------------------------------------------------
 dataset=$(ls -d "$S/cache"/*/ 2>/dev/null | head -1)
 dataset=${dataset%/}

@@ -6,7 +6,9 @@
 #  - a file-size limit (ulimit -f, a disk that fills) during a checkpoint write: exit 1 naming the file, no partial
 #    file left, the previous checkpoint intact and resumable;
 #  - SIGTERM during sweep (exit 143, the rerun finishes), prepare (no dataset that looks complete; the rerun
-#    rebuilds it), eval (no result file).
+#    rebuilds it), eval and needle (no result file), export and compare (caught while a file is being written: no
+#    temporary file left, an export replaced with --force is old or new as a whole, a report without summary.json);
+#  - a file-size limit during a shard write in prepare: exit 1 naming the shard, no dataset, the rerun builds it.
 # Usage: bash tests/cli/cut_short.sh BINARY SCRATCH_DIR [PYTHON]
 set -u
 source "$(dirname "$0")/lib/common.sh"
@@ -111,5 +113,73 @@ wait "$pid"
 rc=$?
 check "SIGTERM stops eval mid-evaluation with 143 (got $rc)" test "$rc" -eq 143 || show eval.log
 check "  ... leaving no eval.json" test ! -e eval/eval.json
+
+# --- SIGTERM during needle: no needle.json -----------------------------------------------------------------------
+"$BIN" train long.json --set out_dir="$S/rope" --set model.position=rope --set model.block_size=256 \
+  --set train.max_steps=2 --set train.checkpoint_every=2 >rope.log 2>&1 || show rope.log
+"$BIN" needle rope --lengths 250 --depths 0,0.5,1 --trials 100000 --show-prompts --threads 1 --out "$S/needle" \
+  >needle.log 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q -- "--- answer:" needle.log && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "SIGTERM stops needle mid-evaluation with 143 (got $rc)" test "$rc" -eq 143 || show needle.log
+check "  ... leaving no needle.json" test ! -e needle/needle.json
+
+# --- Killed while a file is being written ---------------------------------------------------------------------
+# A FIFO where the command will put its temporary file (<name>.tmp.<pid>, the pid known through exec) holds the
+# command in that open() until the signal comes: the moment is certain, not a race.
+# cut_while_writing FILE LOG CMD...: runs CMD, sends SIGTERM once it waits on FILE's temporary file; sets rc.
+cut_while_writing() {
+  local file=$1 log=$2 temp
+  shift 2
+  sh -c 'mkfifo "$1.tmp.$$" && shift && exec "$@"' sh "$file" "$@" >"$log" 2>&1 &
+  pid=$!
+  temp="$file.tmp.$pid"
+  for _ in $(seq 600); do grep -qs "fifo_open\|pipe_wait\|wait_for_partner" "/proc/$pid/wchan" && break; sleep 0.1; done
+  check "  (the command waits on $(basename "$temp"))" grep -qs "fifo\|pipe\|partner" "/proc/$pid/wchan"
+  kill -TERM "$pid"
+  wait "$pid"
+  rc=$?
+  [ -e "$temp" ] && rm -f "$temp" && fail "  ... $temp was left behind"
+}
+no_temporary_files() { test -z "$(find "$@" -name '*.tmp.*')"; }
+
+mkdir -p export
+"$BIN" export run --out export/model.safetensors >export1.log 2>&1 || show export1.log
+before=$(cksum export/model.safetensors export/model.config.json)
+"$BIN" train --resume run --stop-at $(($(newest_step run) + 2)) >export-train.log 2>&1 || show export-train.log
+# The description's temporary file is the FIFO, so the new weights are written (to their temporary file) by then.
+cut_while_writing export/model.config.json export2.log "$BIN" export run --out export/model.safetensors --force
+check "SIGTERM during export --force exits 143 (got $rc)" test "$rc" -eq 143 || show export2.log
+check "  ... the previous export is whole and unchanged" test "$before" = "$(cksum export/model.safetensors \
+  export/model.config.json)"
+check "  ... and no temporary file is left" no_temporary_files export
+"$BIN" export run --out export/model.safetensors --force >export3.log 2>&1
+check "  ... the same command then replaces both (exit $?)" test "$before" != "$(cksum export/model.safetensors \
+  export/model.config.json)" || show export3.log
+
+"$BIN" compare run term --out report >compare1.log 2>&1 || show compare1.log
+cut_while_writing report/summary.json compare2.log "$BIN" compare run term --out report
+check "SIGTERM during compare exits 143 (got $rc)" test "$rc" -eq 143 || show compare2.log
+check "  ... leaving no summary.json (written last, so a report without one is incomplete)" \
+  test ! -e report/summary.json
+check "  ... and no temporary file" no_temporary_files report
+
+# --- A file-size limit during a shard write ----------------------------------------------------------------------
+sed 's/"shard_tokens": 200000/"shard_tokens": 4000000/; s/cache-prep/cache-fsize/' prep.json >prep-fsize.json
+(
+  ulimit -f 1500 # KiB: the tokenizer's 0.8 MB sample and its model fit, the ~4 MB train shard does not
+  exec "$BIN" prepare prep-fsize.json
+) >prep-fsize.log 2>&1
+rc=$?
+check "a shard write past the file-size limit fails with exit 1 (got $rc)" test "$rc" -eq 1 || show prep-fsize.log
+check "  ... naming the shard and the reason" grep -q "train-000000.bin.*File too large" prep-fsize.log ||
+  show prep-fsize.log
+check "  ... without a backtrace" no_backtrace prep-fsize.log
+check "  ... leaving no dataset, complete-looking or partial" test -z "$(ls -A cache-fsize 2>/dev/null)"
+"$BIN" prepare prep-fsize.json >prep-fsize2.log 2>&1
+check "  ... and the rerun builds it (exit $?)" test -n "$(find cache-fsize -name meta.json)" || show prep-fsize2.log
 
 cli_test_finish
