@@ -6,8 +6,9 @@
 #  - a file-size limit (ulimit -f, a disk that fills) during a checkpoint write: exit 1 naming the file, no partial
 #    file left, the previous checkpoint intact and resumable;
 #  - SIGTERM during sweep (exit 143, the rerun finishes), prepare (no dataset that looks complete; the rerun
-#    rebuilds it), eval and needle (no result file), export and compare (caught while a file is being written: no
-#    temporary file left, an export replaced with --force is old or new as a whole, a report without summary.json);
+#    rebuilds it), eval and needle (no result file); SIGTERM during export and compare and SIGINT during eval,
+#    each caught while writing a file: no temporary file left, an export replaced with --force old or new as a
+#    whole, a report without summary.json;
 #  - a file-size limit during a shard write in prepare: exit 1 naming the shard, no dataset, the rerun builds it.
 # Usage: bash tests/cli/cut_short.sh BINARY SCRATCH_DIR [PYTHON]
 set -u
@@ -130,16 +131,19 @@ check "  ... leaving no needle.json" test ! -e needle/needle.json
 # --- Killed while a file is being written ---------------------------------------------------------------------
 # A FIFO where the command will put its temporary file (<name>.tmp.<pid>, the pid known through exec) holds the
 # command in that open() until the signal comes: the moment is certain, not a race.
-# cut_while_writing FILE LOG CMD...: runs CMD, sends SIGTERM once it waits on FILE's temporary file; sets rc.
+# cut_while_writing SIGNAL FILE LOG CMD...: runs CMD, sends SIGNAL once it waits on FILE's temporary file; sets rc.
+# Job control (set -m) keeps SIGINT deliverable: without it a script's background job starts with SIGINT ignored.
 cut_while_writing() {
-  local file=$1 log=$2 temp
-  shift 2
+  local signal=$1 file=$2 log=$3 temp
+  shift 3
+  set -m
   sh -c 'mkfifo "$1.tmp.$$" && shift && exec "$@"' sh "$file" "$@" >"$log" 2>&1 &
   pid=$!
+  set +m
   temp="$file.tmp.$pid"
   for _ in $(seq 600); do grep -qs "fifo_open\|pipe_wait\|wait_for_partner" "/proc/$pid/wchan" && break; sleep 0.1; done
   check "  (the command waits on $(basename "$temp"))" grep -qs "fifo\|pipe\|partner" "/proc/$pid/wchan"
-  kill -TERM "$pid"
+  kill "-$signal" "$pid"
   wait "$pid"
   rc=$?
   [ -e "$temp" ] && rm -f "$temp" && fail "  ... $temp was left behind"
@@ -151,7 +155,7 @@ mkdir -p export
 before=$(cksum export/model.safetensors export/model.config.json)
 "$BIN" train --resume run --stop-at $(($(newest_step run) + 2)) >export-train.log 2>&1 || show export-train.log
 # The description's temporary file is the FIFO, so the new weights are written (to their temporary file) by then.
-cut_while_writing export/model.config.json export2.log "$BIN" export run --out export/model.safetensors --force
+cut_while_writing TERM export/model.config.json export2.log "$BIN" export run --out export/model.safetensors --force
 check "SIGTERM during export --force exits 143 (got $rc)" test "$rc" -eq 143 || show export2.log
 check "  ... the previous export is whole and unchanged" test "$before" = "$(cksum export/model.safetensors \
   export/model.config.json)"
@@ -161,11 +165,16 @@ check "  ... the same command then replaces both (exit $?)" test "$before" != "$
   export/model.config.json)" || show export3.log
 
 "$BIN" compare run term --out report >compare1.log 2>&1 || show compare1.log
-cut_while_writing report/summary.json compare2.log "$BIN" compare run term --out report
+cut_while_writing TERM report/summary.json compare2.log "$BIN" compare run term --out report
 check "SIGTERM during compare exits 143 (got $rc)" test "$rc" -eq 143 || show compare2.log
 check "  ... leaving no summary.json (written last, so a report without one is incomplete)" \
   test ! -e report/summary.json
 check "  ... and no temporary file" no_temporary_files report
+
+mkdir -p eval-int
+cut_while_writing INT eval-int/eval.json eval-int.log "$BIN" eval run --lengths 32 --batches 2 --threads 1 --out eval-int
+check "SIGINT (Ctrl-C) while eval writes its result exits 130 (got $rc)" test "$rc" -eq 130 || show eval-int.log
+check "  ... leaving neither eval.json nor a temporary file" test -z "$(ls -A eval-int)"
 
 # --- A file-size limit during a shard write ----------------------------------------------------------------------
 sed 's/"shard_tokens": 200000/"shard_tokens": 4000000/; s/cache-prep/cache-fsize/' prep.json >prep-fsize.json
