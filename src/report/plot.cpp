@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "report/canvas.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace {
@@ -60,7 +61,9 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   data_range(panel, x0, x1, y0, y1);
   std::vector<double> yt = nice_ticks(y0, y1), xt;
   y0 = yt.front(), y1 = yt.back();  // the y axis ends on ticks
-  if (panel.log_x) {
+  if (!panel.x_ticks.empty()) {
+    xt = panel.x_ticks;
+  } else if (panel.log_x) {
     xt = log_ticks(x0, x1);
   } else {
     xt = nice_ticks(x0, x1);
@@ -70,7 +73,9 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   const double x_spacing = xt.size() > 1 ? xt[1] - xt[0] : 1;
   // Log ticks (1/2/5 × 10^k) are labelled by their own size; the linear fallback by its spacing.
   const bool evenly_spaced = xt.size() >= 3 && std::fabs((xt[2] - xt[1]) - (xt[1] - xt[0])) < 1e-9 * std::fabs(xt[2]);
-  auto x_text = [&](double v) { return tick_label(v, panel.log_x && !evenly_spaced ? v : x_spacing); };
+  auto x_text = [&](double v) {
+    return panel.x_ticks.empty() ? tick_label(v, panel.log_x && !evenly_spaced ? v : x_spacing) : short_number(v);
+  };
 
   // Margins from the text that goes in them.
   set_font(cr, kTickSize);

@@ -32,6 +32,8 @@ struct PlotPanel {
   bool log_x = false;  // points with x <= 0 are left out on a log axis
   std::vector<PlotSeries> series;
   std::vector<PlotMarker> markers;
+  // Ticks at these x values, labelled "%g" (the lengths evaluated: 256 … 2048); empty: 1/2/5 × 10^k or linear.
+  std::vector<double> x_ticks;
 };
 
 // Panels stacked top to bottom under an optional title and a one-line note.

@@ -1,5 +1,6 @@
 #include "study/study_report_builder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -12,6 +13,19 @@
 namespace ssmax {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+
+namespace {
+
+// The x ticks of a by-length figure: every length evaluated and the training length its marker stands at.
+std::vector<double> length_ticks(const std::vector<int64_t>& lengths, int64_t training_length) {
+  std::vector<double> ticks(lengths.begin(), lengths.end());
+  if (training_length > 0) ticks.push_back(static_cast<double>(training_length));
+  std::sort(ticks.begin(), ticks.end());
+  ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
+  return ticks;
+}
+
+}  // namespace
 
 PooledNeedle StudyReportBuilder::pool_needle(size_t variant) const {
   const NeedleSpec& spec = *spec_.needle;
@@ -165,6 +179,7 @@ DocumentSection StudyReportBuilder::long_context() {
     }
     std::vector<double> x(lc.lengths.begin(), lc.lengths.end());
     for (size_t v = 0; v < names_.size(); ++v) panel.series.push_back(mean_std_series(v, x, per_variant[v]));
+    panel.x_ticks = length_ticks(lc.lengths, block_size);
     panel.markers.push_back({static_cast<double>(block_size), "training length", kMarkerColor});
     figure.panels.push_back(panel);
     section.add(table);
@@ -217,6 +232,7 @@ DocumentSection StudyReportBuilder::needle() {
     }
     panel.series.push_back(series);
   }
+  panel.x_ticks = length_ticks(ns.lengths, needles_[base_].block_size);
   if (needles_[base_].block_size > 0)
     panel.markers.push_back({static_cast<double>(needles_[base_].block_size), "training length", kMarkerColor});
   figure.panels.push_back(panel);

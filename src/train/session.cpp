@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "dist/distributed.h"
 #include "train/optimizer.h"
@@ -53,9 +54,15 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
   dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
   at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
   // Rank 0 prepares (tokenizer, shards); the others then find the dataset ready (on a shared filesystem).
+  std::optional<PreparedDataset> prepared;
   dist.on_main(
-      "data preparation", [&] { return prepare_dataset(config.data, config.threads).dir; }, std::chrono::hours(24));
-  PreparedDataset dataset = prepare_dataset(config.data, config.threads);
+      "data preparation",
+      [&] {
+        prepared = prepare_dataset(config.data, config.threads);
+        return prepared->dir;
+      },
+      std::chrono::hours(24));
+  PreparedDataset dataset = prepared ? std::move(*prepared) : prepare_dataset(config.data, config.threads);
   auto s = make_model_session(config, run_dir, dataset.vocab_size);
   s->objective = language_model_objective(dataset, config);
   s->meta.dataset_fingerprint = dataset.fingerprint;
