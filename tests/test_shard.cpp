@@ -209,6 +209,35 @@ TEST(DurableFile, ASignalRemovesTheFilesBeingWrittenAndEndsTheProcess) {
   EXPECT_EQ(read_file(dir + "/model.config.json"), "{}");
 }
 
+// commit_together under fire: a process that replaces a pair of files over and over, stopped by SIGTERM at 20
+// moments, always leaves both files from the same round (without the hold, a signal between the two renames, which
+// are a directory sync apart, leaves one of each).
+TEST(DurableFile, FilesCommittedTogetherAreNeverHalfReplacedByASignal) {
+  const std::string dir = scratch(), weights = dir + "/m.safetensors", description = dir + "/m.config.json";
+  for (int trial = 0; trial < 20; ++trial) {
+    write(weights, "0");
+    write(description, "0");
+    const pid_t child = ::fork();
+    if (child == 0) {
+      remove_unfinished_files_on_signal();
+      for (int round = 1;; ++round) {
+        const std::string text = std::to_string(round);
+        DurableFile a(weights), b(description);
+        a.write(text.data(), text.size());
+        b.write(text.data(), text.size());
+        DurableFile::commit_together({&a, &b});
+      }
+    }
+    ::usleep(static_cast<useconds_t>(3000 + 1700 * trial));  // 3 … 35 ms: some rounds done, one under way
+    ::kill(child, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "trial " << trial;
+    EXPECT_EQ(read_file(weights), read_file(description)) << "trial " << trial;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2) << "trial " << trial;
+  }
+}
+
 TEST(InputFile, RefusesWhatIsNotARegularFileNamingIt) {
   const std::string dir = scratch();
   write(dir + "/config.json", "{}");

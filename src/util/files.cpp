@@ -49,6 +49,10 @@ void unlist_unfinished(int& slot) {
   slot = -1;
 }
 
+// A DurableFile::commit_together under way, and a signal that came meanwhile.
+std::atomic<bool> committing_together{false};
+std::atomic<int> held_signal{0};
+
 std::string parent_directory(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
@@ -72,6 +76,13 @@ void move_into_place(int fd, const std::string& temp, const std::string& path) {
 }  // namespace
 
 std::string errno_text() { return std::strerror(errno); }
+
+bool hold_signal_during_commit(int signal) {
+  if (!committing_together.load()) return false;
+  held_signal.store(signal);
+  // Checked again: a commit that ended between the two loads may already have looked for a held signal.
+  return committing_together.load();
+}
 
 void remove_unfinished_files() {
   for (auto& file : unfinished)
@@ -129,17 +140,20 @@ void DurableFile::commit() {
 }
 
 void DurableFile::commit_together(std::initializer_list<DurableFile*> files) {
-  sigset_t stopping, previous;
-  sigemptyset(&stopping);
-  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stopping, signal);
-  pthread_sigmask(SIG_BLOCK, &stopping, &previous);
+  // Not a signal mask: that holds signals for this thread only, and a process-directed signal may land on any of
+  // torch's threads. The handler asks hold_signal_during_commit instead.
+  const auto raise_held = [] {
+    committing_together.store(false);
+    if (const int signal = held_signal.exchange(0)) ::raise(signal);
+  };
+  committing_together.store(true);
   try {
     for (DurableFile* file : files) file->commit();
   } catch (...) {
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    raise_held();
     throw;
   }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // a signal that came meanwhile is delivered now
+  raise_held();
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

@@ -23,8 +23,8 @@ class DurableFile {
   void write(const void* data, size_t bytes);                      // appends
   void write_at(uint64_t offset, const void* data, size_t bytes);  // e.g. a header filled in at the end
   void commit();  // fsync, close, rename into place, sync the directory
-  // Commits every file with SIGINT, SIGTERM and SIGHUP held until all are in place: files that belong together (a
-  // model and its description) are all old or all new after a signal, not one of each.
+  // Commits every file with SIGINT, SIGTERM and SIGHUP held until all are in place (hold_signal_during_commit):
+  // files that belong together (a model and its description) are all old or all new after a signal.
   static void commit_together(std::initializer_list<DurableFile*> files);
 
   const std::string& path() const { return path_; }
@@ -48,6 +48,10 @@ void publish_file(const std::string& path, const std::function<void(const std::s
 // Unlinks every temporary file still being written. Async-signal-safe: for a handler of a signal that ends the
 // process (util/interrupt.h), and nothing else.
 void remove_unfinished_files();
+
+// For that handler, on whichever thread the signal lands: true when a commit_together is under way, which then
+// raises `signal` again once its files are in place (the handler returns and lets it finish). Async-signal-safe.
+bool hold_signal_during_commit(int signal);
 
 // Makes a rename in `dir` durable. Best effort: some filesystems refuse to sync a directory.
 void sync_directory(const std::string& dir);

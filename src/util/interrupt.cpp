@@ -11,6 +11,7 @@ namespace ssmax {
 namespace {
 
 void remove_files_and_end(int signal) {
+  if (hold_signal_during_commit(signal)) return;  // raised again when the files are in place
   remove_unfinished_files();
   struct sigaction default_action {};
   default_action.sa_handler = SIG_DFL;
