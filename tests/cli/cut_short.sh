@@ -4,7 +4,7 @@
 #    the directory (the lock is the kernel's, so a crash cannot leave it stuck) and the run resumes;
 #  - SIGTERM during training: a checkpoint, the resume hint, exit 143 (128 + SIGTERM, as a shell reports it);
 #  - a file-size limit (ulimit -f, a disk that fills) during a checkpoint write: exit 1 naming the file, no partial
-#    file left, the previous checkpoint intact and resumable;
+#    file left, the previous checkpoint intact and resumable; a train.log that cannot grow said once;
 #  - SIGTERM during sweep (exit 143, the rerun finishes), prepare (no dataset that looks complete; the rerun
 #    rebuilds it), eval and needle (no result file); SIGTERM during export and compare and SIGINT during eval,
 #    each caught while writing a file: no temporary file left, an export replaced with --force old or new as a
@@ -66,6 +66,14 @@ check "  ... and the newest checkpoint is still step $last" test "$(newest_step 
 "$BIN" train --resume run --stop-at $((last + 2)) >fsize_resume.log 2>&1
 check "  ... which resumes once there is room (exit $?)" \
   test -e "run/checkpoints/step_$(printf %08d $((last + 2))).json" || show fsize_resume.log
+# A train.log that cannot grow is said once, not by spdlog's "[*** LOG ERROR ***]" line after every message.
+(
+  ulimit -f $(($(stat -c %s run/train.log) / 1024))
+  exec "$BIN" train --resume run --stop-at $((last + 6))
+) >logsize.log 2>&1
+check "a train.log past the file-size limit is reported in one line" \
+  test "$(grep -c 'the log file cannot be written' logsize.log)" -eq 1 || show logsize.log
+check "  ... and spdlog's own LOG ERROR lines are not printed" test "$(grep -c 'LOG ERROR' logsize.log)" -eq 0
 
 # --- SIGTERM during sweep: exit 143, the same command finishes -----------------------------------------------------
 # The first run is long enough that the signal always lands in it; the rerun ends both a little after that step.
