@@ -160,8 +160,12 @@ TEST(DurableFile, FailuresNameTheFileAndKeepTheOldOne) {
   const std::string msg = error_of([&] { write_file_atomic(dir + "/no/such/dir/x.json", "{}"); });
   EXPECT_NE(msg.find(dir + "/no/such/dir/x.json"), std::string::npos) << msg;
   write(dir + "/kept.pt", "old");
-  EXPECT_THROW(publish_file(dir + "/kept.pt", [](const std::string&) { throw RuntimeFailure("writer failed"); }),
-               RuntimeFailure);
+  const auto writer_fails = [&] {  // as the checkpoint writer when torch's archive fails
+    DurableFile file(dir + "/kept.pt");
+    file.write("new", 3);
+    throw RuntimeFailure("writer failed");
+  };
+  EXPECT_THROW(writer_fails(), RuntimeFailure);
   EXPECT_EQ(read_file(dir + "/kept.pt"), "old");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
   EXPECT_TRUE(is_temporary_file_name("step_00000060.pt.tmp"));
@@ -181,10 +185,9 @@ TEST(DurableFile, ASignalRemovesTheFilesBeingWrittenAndEndsTheProcess) {
     DurableFile weights(dir + "/model.safetensors"), description(dir + "/model.config.json");
     weights.write("new weights", 11);
     description.write("{}", 2);
-    publish_file(dir + "/step_00000002.pt", [](const std::string& temp) {
-      write(temp, "half a checkpoint");
-      ::raise(SIGTERM);  // the handler runs here, in the middle of all three
-    });
+    DurableFile checkpoint(dir + "/step_00000002.pt");
+    checkpoint.write("half a checkpoint", 17);
+    ::raise(SIGTERM);  // the handler runs here, in the middle of all three
     ::_exit(0);  // not reached
   }
   int status = 0;

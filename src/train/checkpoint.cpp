@@ -1,7 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 
 #include "util/errors.h"
@@ -32,27 +30,27 @@ void write_checkpoint_file(const std::string& path, const std::vector<Checkpoint
   torch::serialize::OutputArchive archive;
   for (const CheckpointPart* part : parts) part->save(archive);
   fs::create_directories(fs::path(path).parent_path());
-  publish_file(path, [&](const std::string& temp) {
-    // Torch's own file writer throws from its destructor when a write fails (a full disk, a file-size limit), which
-    // terminates the process. Writing through this sink instead, a failure is only noted, the rest of the archive
-    // is discarded, and the error is raised once torch is done, with the system's reason.
-    std::FILE* file = std::fopen(temp.c_str(), "wb");
-    if (!file) throw RuntimeFailure(path + ": cannot write checkpoint (" + errno_text() + ")");
-    std::string failure;
-    const auto sink = [&](const void* data, size_t n) -> size_t {
-      if (failure.empty() && n > 0 && std::fwrite(data, 1, n, file) != n) failure = errno_text();
-      return n;
-    };
+  // Torch's own file writer throws from its destructor when a write fails (a full disk, a file-size limit), which
+  // terminates the process. Through this sink a failed write is only noted and the rest of the archive discarded;
+  // the error (DurableFile's: the file and the system's reason) is raised once torch is done.
+  DurableFile file(path);
+  std::string failure;
+  const auto sink = [&](const void* data, size_t n) -> size_t {
+    if (!failure.empty() || n == 0) return n;
     try {
-      archive.save_to(sink);
-    } catch (const c10::Error& e) {
-      std::fclose(file);
-      throw RuntimeFailure(path + ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
+      file.write(data, n);
+    } catch (const RuntimeFailure& e) {
+      failure = e.what();
     }
-    if (failure.empty() && std::fflush(file) != 0) failure = errno_text();
-    if (std::fclose(file) != 0 && failure.empty()) failure = errno_text();
-    if (!failure.empty()) throw RuntimeFailure(path + ": cannot write checkpoint (" + failure + ")");
-  });
+    return n;
+  };
+  try {
+    archive.save_to(sink);
+  } catch (const c10::Error& e) {
+    throw RuntimeFailure(path + ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
+  }
+  if (!failure.empty()) throw RuntimeFailure(failure);
+  file.commit();
   record_checkpoint(path, meta.step, meta.step_val_loss);
 }
 

@@ -162,27 +162,6 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   file.commit();
 }
 
-void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write) {
-  const std::string temp = temp_path_for(path);
-  struct Listing {
-    int slot;
-    ~Listing() { unlist_unfinished(slot); }  // after every path below has renamed or unlinked the file
-  } listing{list_unfinished(temp)};
-  try {
-    write(temp);
-  } catch (...) {
-    ::unlink(temp.c_str());
-    throw;
-  }
-  const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const std::string why = errno_text();
-    ::unlink(temp.c_str());
-    throw RuntimeFailure(path + ": cannot reopen " + temp + ": " + why);
-  }
-  move_into_place(fd, temp, path);
-}
-
 void sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;

@@ -7,7 +7,6 @@
 // SIGTERM leaves no "<name>.tmp.<pid>" behind either.
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
 #include <string>
 
@@ -39,11 +38,6 @@ class DurableFile {
 
 // Replaces `path` with `text` durably (see DurableFile).
 void write_file_atomic(const std::string& path, const std::string& text);
-
-// For writers that insist on opening the file themselves (a torch archive): `write` fills the temporary path it
-// is given; it is then synced and renamed over `path` as DurableFile does. The temporary file is removed if
-// `write` throws.
-void publish_file(const std::string& path, const std::function<void(const std::string& temp_path)>& write);
 
 // Unlinks every temporary file still being written. Async-signal-safe: for a handler of a signal that ends the
 // process (util/interrupt.h), and nothing else.

@@ -5,20 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cstdio>
-#include <ctime>
 
 namespace ssmax {
-namespace {
-
-std::string clock_text() {
-  const std::time_t now = std::time(nullptr);
-  char text[16];
-  std::strftime(text, sizeof text, "%H:%M:%S", std::localtime(&now));
-  return text;
-}
-
-}  // namespace
 
 void init_console_logging() {
   auto logger = std::make_shared<spdlog::logger>("ssmax", std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -26,12 +14,12 @@ void init_console_logging() {
   logger->flush_on(spdlog::level::info);
   // A train.log that cannot grow (full disk, ulimit -f) is said once; spdlog's own handler repeats a
   // "[*** LOG ERROR ***]" line for every message, burying the error that matters. The console sink comes first,
-  // so every message has reached the console by the time the file fails.
+  // so every message has reached the console by the time the file fails; so does this warning (its own failure in
+  // the file comes back here and is not said again).
   logger->set_error_handler([](const std::string& message) {
     static std::atomic<bool> said{false};
     if (said.exchange(true)) return;
-    std::fprintf(stderr, "[%s] warning: the log file cannot be written (%s); the log continues on the console only\n",
-                 clock_text().c_str(), message.c_str());
+    spdlog::warn("the log file cannot be written ({}); the log continues on the console only", message);
   });
   spdlog::set_default_logger(logger);
 }
