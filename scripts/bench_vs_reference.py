@@ -2,10 +2,13 @@
 
 For each round and each normalizer, `ssmax-gpt bench` and the reference (../shared/reference/ref_gpt.py,
 nanoGPT-style, same config keys) each time STEPS training steps (forward, backward, clip, AdamW) of the same shape
-with the same threads; the rounds interleave the programs so drift in machine speed hits all alike. Each program
-runs in its own process, whose peak resident memory is read here the same way for both.
-Prints every measurement, then per normalizer the medians, the median of the per-round ratios, ssmax-gpt's step
-time relative to its softmax, and the data loader's share of a step. --markdown adds the table as Markdown.
+with the same threads; the rounds interleave the programs, and which one runs first alternates from round to round,
+so drift in machine speed and a warm or cold cache hit both alike. Each program runs in its own process, whose peak
+resident memory is read here the same way for both.
+Prints the CPU, the library behind each side's matrix products (ours: the one `bench` chose or was told to use,
+src/train/cpu_blas.h; the reference: its torch's BLAS), every measurement, then per normalizer the medians, the
+per-round ratios and their median, ssmax-gpt's step time relative to its softmax, and the data loader's share of a
+step. --markdown adds the table as Markdown.
 
 Shapes: a config file, or `kjv-tiny` (configs/kjv-tiny-softmax.json at batch 16: 4L/4H/256d, block 256, vocab
 4096, RoPE) or `gpt2-124m` (12L/12H/768d, block 256, batch 4, vocab 50257, learned positions, LayerNorm, GELU,
@@ -76,25 +79,38 @@ def main():
 
     m = config["model"]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
     print(f"shape {a.shape}: {m['n_layer']}L/{m['n_head']}H/{m['n_embd']}d, block {m['block_size']}, batch "
           f"{config['train']['batch_size']}, vocab {config['data']['tokenizer']['vocab_size']}; {a.rounds} rounds of "
-          f"{a.steps} steps; {a.threads} threads; {cpu}; {platform.node()}")
+          f"{a.steps} steps; {a.threads} threads")
+    print(f"CPU: {cpu} ({platform.node()}; OPENBLAS_CORETYPE={coretype or 'unset'})")
+    print(f"reference's matrix products: {reference_blas()}")
     rows = {n: [] for n in NORMALIZERS}
+    ours_blas = set()
     try:
         for round_ in range(1, a.rounds + 1):
             for normalizer in NORMALIZERS:
-                ours, ours_rss = measured([a.binary, "bench", config_path, "--normalizers", normalizer, "--steps",
-                                           str(a.steps), "--warmup", str(a.warmup)])
+                ours_cmd = [a.binary, "bench", config_path, "--normalizers", normalizer, "--steps", str(a.steps),
+                            "--warmup", str(a.warmup)]
                 ref_cmd = [sys.executable, a.reference, config_path, "--steps", str(a.steps), "--warmup",
                            str(a.warmup), "--threads", str(a.threads), "--normalizer", normalizer]
-                eager, eager_rss = measured(ref_cmd)
+                if round_ % 2:
+                    ours, ours_rss = measured(ours_cmd)
+                    eager, eager_rss = measured(ref_cmd)
+                else:  # the reference first in every other round
+                    eager, eager_rss = measured(ref_cmd)
+                    ours, ours_rss = measured(ours_cmd)
+                if ours.get("cpu_blas") not in ours_blas:
+                    ours_blas.add(ours.get("cpu_blas"))
+                    print(f"ssmax-gpt's matrix products: {ours.get('cpu_blas', '?')}")
                 compiled = measured(ref_cmd + ["--compile"])[0]["tokens_per_s"] if a.compile else float("nan")
                 data_share = ours["data_ms"] / 1000 / ours["median_step_s"]
                 rows[normalizer].append((ours["tokens_per_s"], eager["tokens_per_s"], compiled, ours_rss, eager_rss,
                                          ours["median_step_s"], data_share))
-                print(f"round {round_} {normalizer:<10} ssmax-gpt {ours['tokens_per_s']:9.0f} tok/s ({ours_rss:6.0f} MB)"
+                print(f"round {round_} {normalizer:<10} {'ours first' if round_ % 2 else 'ref first '} ssmax-gpt {ours['tokens_per_s']:9.0f} tok/s ({ours_rss:6.0f} MB)"
                       f"   eager {eager['tokens_per_s']:9.0f} tok/s ({eager_rss:6.0f} MB)   compiled {compiled:9.0f} tok/s"
-                      f"   data {100 * data_share:.2f} % of a step", flush=True)
+                      f"   data {100 * data_share:.2f} % of a step   ratio {ours['tokens_per_s'] / eager['tokens_per_s']:.2f}",
+                      flush=True)
     finally:
         os.unlink(config_path)
     med = statistics.median
@@ -112,11 +128,23 @@ def main():
     print("medians over rounds; ratio = median of the per-round ratios")
     for row in [header] + table:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    for name, r in rows.items():
+        print(f"per-round ratios {name}: " + ", ".join(f"{x[0] / x[1]:.2f}" for x in r))
     if a.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join("---" for _ in header) + "|")
         for row in table:
             print("| " + " | ".join(row) + " |")
+
+
+def reference_blas():
+    """The BLAS behind the reference's torch (it runs in this same Python)."""
+    probe = ("import torch, re; c = torch.__config__.show(); "
+             "m = re.search(r'Math Kernel Library Version ([0-9.]+)', c); "
+             "print(('MKL ' + m.group(1)) if m else ('BLAS_INFO=' + (re.search(r'BLAS_INFO=([^,]*)', c) or [0, '?'])[1]), "
+             "'(torch', torch.__version__ + ')')")
+    done = subprocess.run([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return done.stdout.strip() or f"unknown ({done.stderr.strip()[-200:]})"
 
 
 def measure_one():

@@ -11,7 +11,6 @@
 #include "report/metrics.h"
 #include "test_util.h"
 #include "train/optimizer.h"
-#include "train/peak_flops.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 
@@ -189,25 +188,6 @@ TEST(Training, LossFallsAndSsmaxParametersAreRecorded) {
     EXPECT_EQ(r.mfu.has_value(), r.train_loss.has_value()) << r.step;
     if (r.mfu) EXPECT_GT(*r.mfu, 0) << r.step;
   }
-}
-
-TEST(PeakFlops, CpuPeakIsMeasuredOnceThenCachedPerMachine) {
-  const std::string dir = test_dir("peak-flops");
-  const char* before = std::getenv("SSMAX_CACHE_DIR");
-  const std::string saved = before ? before : "";
-  ::setenv("SSMAX_CACHE_DIR", dir.c_str(), 1);
-  const PeakFlops measured = device_peak_flops(torch::kCPU);
-  const PeakFlops cached = device_peak_flops(torch::kCPU);
-  std::ofstream(dir + "/peak_flops.json") << "{ damaged";
-  const PeakFlops remeasured = device_peak_flops(torch::kCPU);
-  if (before) ::setenv("SSMAX_CACHE_DIR", saved.c_str(), 1);
-  else ::unsetenv("SSMAX_CACHE_DIR");
-  EXPECT_EQ(measured.source, "measured");
-  EXPECT_GT(measured.tflops, 0);
-  EXPECT_EQ(cached.source, "cached");
-  EXPECT_EQ(cached.tflops, measured.tflops);
-  EXPECT_EQ(remeasured.source, "measured");  // a damaged cache is measured again, not trusted
-  EXPECT_GT(remeasured.tflops, 0);
 }
 
 }  // namespace

@@ -80,7 +80,8 @@ Command add_bench_command(CLI::App& root) {
                                      {"peak_rss_mb", r.peak_rss_mb},
                                      {"peak_tflops", r.peak_tflops},
                                      {"peak_source", r.peak_source}};
-              if (r.peak_tflops > 0) line["mfu"] = r.flops_per_token * r.tokens_per_s / 1e12 / r.peak_tflops;
+              if (r.mfu > 0) line["mfu"] = r.mfu;
+              if (!r.cpu_blas.empty()) line["cpu_blas"] = r.cpu_blas;
               if (r.peak_device_bytes > 0) line["peak_device_gib"] = r.peak_device_bytes / (1 << 30);
               std::printf("%s\n", line.dump().c_str());
             }

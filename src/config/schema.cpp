@@ -41,6 +41,9 @@ const std::vector<KeySpec>& schema() {
         any("out_dir", FIELD(out_dir), "run directory"),
         device,
         range("threads", FIELD(threads), 0, 1024, "LibTorch intra-op threads; `0` = all cores"),
+        choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
+               "library of the CPU's float32 matrix products: `auto` times OpenBLAS and ATen/MKL on the model's "
+               "products once per machine and keeps the faster; `openblas` or `aten` forces one"),
         any("data.sources", FIELD(data.sources),
             "text files or directories (read recursively, sorted); `*.jsonl` files are JSON Lines (one object per "
             "line, the text in `data.text_field`, each record a document); `*.gz` files (text or JSON Lines) are "

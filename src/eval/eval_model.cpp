@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "train/cpu_blas.h"
 #include "train/session.h"
 #include "util/errors.h"
 #include "util/system_info.h"
@@ -91,6 +92,10 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
   }
 
   m.device = resolve_device(options.device);
+  // The same products as training this model (and so the same cached choice) where the run trained on this machine.
+  if (m.device.is_cpu())
+    choose_cpu_blas(m.config.cpu_blas, m.config.model, m.meta.vocab_size,
+                    static_cast<int64_t>(m.config.train.batch_size) * m.config.model.block_size, /*quiet=*/true);
   m.model = GPT(GPTOptions{m.config.model, m.meta.vocab_size});
   load_checkpoint(m.checkpoint, m.model, nullptr, /*new_normalizer_parameters=*/fresh);
   m.model->to(m.device);

@@ -1,10 +1,14 @@
 #include "model/gemm.h"
 
+#include <ATen/Config.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/Version.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <regex>
 
 #include "model/fused_kernels.h"
 
@@ -24,6 +28,7 @@ using ConfigFn = char* (*)();
 struct OpenBlas {
   SgemmFn sgemm = nullptr;
   std::string description;
+  std::string core;  // openblas_get_corename(): the kernel family it runs on this CPU
 };
 
 const OpenBlas& openblas() {
@@ -35,13 +40,15 @@ const OpenBlas& openblas() {
     if (handle) l.sgemm = reinterpret_cast<SgemmFn>(::dlsym(handle, "cblas_sgemm"));
     if (l.sgemm) {
       auto config = reinterpret_cast<ConfigFn>(::dlsym(handle, "openblas_get_config"));
+      auto core = reinterpret_cast<ConfigFn>(::dlsym(handle, "openblas_get_corename"));
+      l.core = core ? core() : "";
       l.description = std::string(config ? config() : "OpenBLAS") + " (" + path + ")";
       return l;
     }
-    l.description = "ATen (could not load " + (path.empty() ? std::string("OpenBLAS") : path) +
-                    ": install libopenblas0-openmp and rebuild)";
+    l.description = "could not load " + (path.empty() ? std::string("OpenBLAS") : path) +
+                    ": install libopenblas0-openmp and rebuild";
 #else
-    l.description = "ATen (built without OpenBLAS's OpenMP variant: install libopenblas0-openmp and rebuild)";
+    l.description = "built without OpenBLAS's OpenMP variant: install libopenblas0-openmp and rebuild";
 #endif
     return l;
   }();
@@ -70,13 +77,19 @@ bool fits_int(const Tensor& t) {
   return true;
 }
 
-bool openblas_enabled() { return openblas().sgemm && fused_kernel_enabled("gemm"); }
+// Until someone chooses, OpenBLAS where it is usable (what the build was made for).
+std::atomic<CpuBlas>& chosen_blas() {
+  static std::atomic<CpuBlas> blas{CpuBlas::kOpenBlas};
+  return blas;
+}
+
+bool openblas_enabled() { return openblas_usable() && chosen_blas().load() == CpuBlas::kOpenBlas; }
 
 bool cpu_float(const Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; }
 
-bool openblas_applies(const Tensor& c, const Tensor& a, const Tensor& b) {
-  return openblas_enabled() && cpu_float(a) && cpu_float(b) && cpu_float(c) && c.is_contiguous() && a.numel() > 0 &&
-         b.numel() > 0 && fits_int(a) && fits_int(b) && fits_int(c);
+bool openblas_applies(CpuBlas blas, const Tensor& c, const Tensor& a, const Tensor& b) {
+  return blas == CpuBlas::kOpenBlas && openblas_loaded() && cpu_float(a) && cpu_float(b) && cpu_float(c) &&
+         c.is_contiguous() && a.numel() > 0 && b.numel() > 0 && fits_int(a) && fits_int(b) && fits_int(c);
 }
 
 bool autocast_on(const Tensor& x) { return at::autocast::is_autocast_enabled(x.device().type()); }
@@ -129,11 +142,43 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
 
 }  // namespace
 
+void use_cpu_blas(CpuBlas blas) { chosen_blas().store(blas); }
+
+CpuBlas cpu_blas_in_use() { return openblas_enabled() ? CpuBlas::kOpenBlas : CpuBlas::kAten; }
+
+bool openblas_loaded() { return openblas().sgemm != nullptr; }
+
+bool openblas_usable() { return openblas_loaded() && fused_kernel_enabled("gemm"); }
+
+std::string openblas_description() { return openblas().description; }
+
+std::string openblas_core() { return openblas().core; }
+
+std::string aten_blas_description() {
+  if (!at::hasMKL()) return "ATen (its built-in BLAS)";
+  // show_config() names the MKL it was built with: "Intel(R) oneAPI Math Kernel Library Version 2024.2-Product …".
+  static const std::string version = [] {
+    std::smatch m;
+    const std::string config = at::show_config();
+    return std::regex_search(config, m, std::regex(R"(Math Kernel Library Version ([0-9.]+))")) ? " " + m[1].str()
+                                                                                                : std::string();
+  }();
+  return "ATen/MKL" + version;
+}
+
+std::string cpu_blas_name(CpuBlas blas) {
+  return blas == CpuBlas::kOpenBlas ? "OpenBLAS" : (at::hasMKL() ? "ATen/MKL" : "ATen");
+}
+
 void gemm_out(Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {
+  gemm_out_with(cpu_blas_in_use(), c, a, b, accumulate);
+}
+
+void gemm_out_with(CpuBlas blas, Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2 && a.size(1) == b.size(0) && c.size(0) == a.size(0) &&
                   c.size(1) == b.size(1),
               "gemm_out: [M, K] × [K, N] → [M, N] expected, got ", a.sizes(), " × ", b.sizes(), " → ", c.sizes());
-  if (!openblas_applies(c, a, b)) {
+  if (!openblas_applies(blas, c, a, b)) {
     if (accumulate) c.addmm_(a, b);
     else at::mm_out(c, a, b);
     return;
@@ -153,8 +198,10 @@ Tensor gemm_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 std::string gemm_backend() {
-  if (!fused_kernel_enabled("gemm")) return "ATen (SSMAX_UNFUSED names gemm)";
-  return openblas().description;
+  if (openblas_enabled()) return openblas().description;
+  if (!fused_kernel_enabled("gemm")) return aten_blas_description() + " (SSMAX_UNFUSED names gemm)";
+  if (!openblas().sgemm) return aten_blas_description() + " (" + openblas().description + ")";
+  return aten_blas_description() + " (chosen over OpenBLAS)";
 }
 
 }  // namespace ssmax

@@ -104,7 +104,7 @@ double row_loss(float* p, int64_t V, int64_t target, double inv_n) {
 // matmuls read back what the logits matmul just wrote from cache; but at least 256 rows, because every matmul
 // call packs all of W (V×C) again, a cost each chunk's rows must amortise: measured on GPT-2's head (V = 50257,
 // C = 768), 64 rows are 25 % slower than 256, and 256 to N rows are alike; on V = 4096, 256 to 1024 rows are alike.
-int64_t auto_chunk_rows(int64_t N, int64_t V) {
+int64_t auto_chunk_rows(int64_t N, int64_t V) {  // linear_cross_entropy_chunk_rows
   constexpr int64_t kChunkBytes = 8 << 20, kMinRows = 256;
   return std::min(N, std::max(kMinRows, kChunkBytes / (V * static_cast<int64_t>(sizeof(float)))));
 }
@@ -189,5 +189,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
   return LinearCrossEntropy::apply(x, weight, targets, chunk_rows, grad_mode && x.requires_grad(),
                                    grad_mode && weight.requires_grad());
 }
+
+int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V) { return auto_chunk_rows(N, V); }
 
 }  // namespace ssmax

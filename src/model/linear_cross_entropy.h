@@ -16,4 +16,7 @@ namespace ssmax {
 torch::Tensor linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& targets,
                                    int64_t chunk_rows = 0);
 
+// The rows per chunk the fused path takes for N rows and V classes when chunk_rows is 0.
+int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V);
+
 }  // namespace ssmax

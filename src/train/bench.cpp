@@ -17,6 +17,7 @@
 #include "data/token_stream.h"
 #include "model/gemm.h"
 #include "model/gpt.h"
+#include "train/cpu_blas.h"
 #include "train/device_memory.h"
 #include "train/op_profile.h"
 #include "train/optimizer.h"
@@ -67,6 +68,8 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);
   configure_precision(config.train, device);
+  if (device.is_cpu()) choose_cpu_blas(config.cpu_blas, config.model, config.data.tokenizer.vocab_size,
+                                       static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
   const bool bf16 = uses_bf16(config.train);
   const int accum = config.train.grad_accum_steps;
   const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
@@ -135,8 +138,8 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     spdlog::info("profile of {} timed steps × {} normalizer(s), trace in {}:\n{}", steps, contenders.size(),
                  options.profile_path, operator_table(operators, steps * static_cast<int>(contenders.size()), 25));
   }
-  const PeakFlops peak = options.peak_tflops > 0 ? PeakFlops{options.peak_tflops, "given"} : device_peak_flops(device);
-  if (device.is_cpu()) spdlog::info("CPU matrix products: {}", gemm_backend());
+  MfuMeter mfu(device, bf16,
+               options.peak_tflops > 0 ? PeakFlops{options.peak_tflops, "given"} : device_peak_flops(device, bf16));
   std::vector<BenchResult> results;
   for (size_t i = 0; i < normalizers.size(); ++i) {
     BenchResult r;
@@ -151,9 +154,17 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     r.flops_per_token = contenders[i].model->flops_per_token(T);
     r.peak_device_bytes = contenders[i].peak_bytes;
     r.peak_rss_mb = peak_rss_mb();
-    r.peak_tflops = peak.tflops;
-    r.peak_source = peak.source;
+    if (device.is_cpu()) r.cpu_blas = gemm_backend();
     results.push_back(r);
+  }
+  // The fastest first: a peak it shows to be too low is corrected before any utilisation is computed from it.
+  double fastest = 0;
+  for (const auto& r : results) fastest = std::max(fastest, r.flops_per_token * r.tokens_per_s);
+  mfu.mfu(fastest);
+  for (auto& r : results) {
+    r.mfu = mfu.mfu(r.flops_per_token * r.tokens_per_s).value_or(0);
+    r.peak_tflops = mfu.peak().tflops;
+    r.peak_source = mfu.peak().source;
   }
   return results;
 }

@@ -28,6 +28,9 @@ class AutocastScope {
   at::ScalarType previous_dtype_ = at::kFloat;
 };
 
+// The CPU's bf16 matrix instructions that oneDNN uses ("AMX tiles and AVX-512-BF16"); empty where bf16 is emulated.
+std::string cpu_bf16_units();
+
 inline bool uses_bf16(const TrainConfig& train) { return train.precision == "bf16"; }
 
 }  // namespace ssmax

@@ -29,6 +29,7 @@ const std::vector<std::string>& resumable_keys() {
                                                 "optim.schedule",
                                                 "optim.warmup_steps",
                                                 "threads",
+                                                "cpu_blas",
                                                 "device",
                                                 "train.precision",
                                                 "train.tf32",

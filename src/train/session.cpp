@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "dist/distributed.h"
+#include "train/cpu_blas.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
 #include "util/errors.h"
@@ -39,6 +40,9 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
   s->device = dist.rank_device(resolve_device(config.device));
   configure_precision(config.train, s->device);
+  if (s->device.is_cpu())
+    choose_cpu_blas(config.cpu_blas, config.model, vocab_size,
+                    static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
   torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
   s->model = GPT(GPTOptions{config.model, vocab_size});
   s->model->to(s->device);

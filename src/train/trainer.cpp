@@ -134,12 +134,11 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
         trainable, dist, static_cast<int64_t>(config.distributed.bucket_mb * (1 << 20)), config.distributed.overlap);
   }
   meta.world_size = world;
-  const PeakFlops peak = device_peak_flops(s.device);
   const double flops_per_token = s.model->flops_per_token(config.model.block_size);
-  if (s.device.is_cpu()) spdlog::info("CPU matrix products: {}", gemm_backend());
-  if (peak.tflops > 0)
-    spdlog::info("mfu against a peak of {:.3g} TFLOP/s per process ({}), {:.3g} model FLOPs per token", peak.tflops,
-                 peak.source, flops_per_token);
+  MfuMeter mfu(s.device, uses_bf16(t), device_peak_flops(s.device, uses_bf16(t)));
+  if (mfu.peak().tflops > 0)
+    spdlog::info("mfu against a peak of {:.3g} TFLOP/s per process ({}), {:.3g} model FLOPs per token",
+                 mfu.peak().tflops, mfu.peak().source, flops_per_token);
 
   TrainSummary summary;
   summary.run_dir = s.run_dir;
@@ -227,7 +226,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       record.elapsed_s = meta.elapsed_s;
       record.world_size = world;
       if (gradient_sync) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
-      if (peak.tflops > 0) record.mfu = flops_per_token * *record.tokens_per_s / (peak.tflops * 1e12 * world);
+      record.mfu = mfu.mfu(flops_per_token * *record.tokens_per_s / world);
       read_normalizer_parameters(s.model, record);
       if (metrics) metrics->write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;

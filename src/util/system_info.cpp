@@ -24,6 +24,16 @@ std::string cpu_model() {
   return "unknown";
 }
 
+bool cpu_has_flag(const std::string& flag) {
+  static const std::string flags = [] {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("flags", 0) == 0) return line.substr(line.find(':') + 1) + " ";
+    return std::string();
+  }();
+  return flags.find(" " + flag + " ") != std::string::npos;
+}
+
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);

@@ -4,6 +4,7 @@
 namespace ssmax {
 
 std::string cpu_model();  // from /proc/cpuinfo, "unknown" elsewhere
+bool cpu_has_flag(const std::string& flag);  // a word of /proc/cpuinfo's "flags" line ("avx2", "amx_bf16")
 int hardware_threads();   // at least 1
 std::string host_name();
 std::string git_revision();  // of the source tree this binary was built from
