@@ -78,7 +78,7 @@ def main():
         return result["line"], result["rss_mb"]
 
     m = config["model"]
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = cpu_description()
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     print(f"shape {a.shape}: {m['n_layer']}L/{m['n_head']}H/{m['n_embd']}d, block {m['block_size']}, batch "
           f"{config['train']['batch_size']}, vocab {config['data']['tokenizer']['vocab_size']}; {a.rounds} rounds of "
@@ -135,6 +135,21 @@ def main():
         print("|" + "|".join("---" for _ in header) + "|")
         for row in table:
             print("| " + " | ".join(row) + " |")
+
+
+def cpu_description():
+    """'Intel(R) Xeon(R) Processor, family 6 model 167, AVX2 AVX-512 AMX-BF16' from /proc/cpuinfo."""
+    fields = {}
+    for line in open("/proc/cpuinfo"):
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if not line.strip():
+            break
+    flags = fields.get("flags", "").split()
+    units = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"),
+                                     ("amx_bf16", "AMX-BF16")) if flag in flags]
+    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            + " ".join(units))
 
 
 def reference_blas():

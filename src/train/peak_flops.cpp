@@ -75,7 +75,7 @@ double measure_cpu_tflops(bool bf16) {
 
 std::string cpu_peak_key(bool bf16) {
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  return cpu_model() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " + TORCH_VERSION +
+  return cpu_signature() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " + TORCH_VERSION +
          " | peak " + (bf16 ? "bf16 or float32" : "float32") + " matmul " + std::to_string(kPeakMatmulSize) + " | " +
          aten_blas_description() + " | " + openblas_description() +
          (coretype ? std::string(" | OPENBLAS_CORETYPE=") + coretype : "");

@@ -24,6 +24,24 @@ std::string cpu_model() {
   return "unknown";
 }
 
+std::string cpu_signature() {
+  static const std::string signature = [] {
+    std::string family = "?", model = "?", stepping = "?";
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line) && !line.empty();) {
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+      const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+      if (key == "cpu family") family = value;
+      else if (key == "model") model = value;
+      else if (key == "stepping") stepping = value;
+    }
+    return cpu_model() + " (family " + family + " model " + model + " stepping " + stepping + ")";
+  }();
+  return signature;
+}
+
 bool cpu_has_flag(const std::string& flag) {
   static const std::string flags = [] {
     std::ifstream in("/proc/cpuinfo");

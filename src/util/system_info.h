@@ -4,6 +4,9 @@
 namespace ssmax {
 
 std::string cpu_model();  // from /proc/cpuinfo, "unknown" elsewhere
+// The model name with family, model and stepping: virtual machines often report one generic name ("Intel(R) Xeon(R)
+// Processor") for CPUs of different generations. For keys of per-machine measurements.
+std::string cpu_signature();
 bool cpu_has_flag(const std::string& flag);  // a word of /proc/cpuinfo's "flags" line ("avx2", "amx_bf16")
 int hardware_threads();   // at least 1
 std::string host_name();
