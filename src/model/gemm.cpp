@@ -1,6 +1,5 @@
 #include "model/gemm.h"
 
-#include <ATen/Config.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/Version.h>
 #include <dlfcn.h>
@@ -8,9 +7,11 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 #include <regex>
 
 #include "model/fused_kernels.h"
+#include "util/system_info.h"
 
 namespace ssmax {
 namespace {
@@ -166,8 +167,11 @@ std::string aten_blas_description() {
   return "ATen/MKL" + version;
 }
 
-std::string cpu_blas_name(CpuBlas blas) {
-  return blas == CpuBlas::kOpenBlas ? "OpenBLAS" : (at::hasMKL() ? "ATen/MKL" : "ATen");
+std::string cpu_speed_identity() {
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  return cpu_signature() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " + TORCH_VERSION +
+         " | " + aten_blas_description() + " | " + openblas_description() +
+         (coretype ? std::string(" | OPENBLAS_CORETYPE=") + coretype : "");
 }
 
 void gemm_out(Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {

@@ -36,8 +36,9 @@ std::string openblas_description();
 std::string openblas_core();
 // "ATen/MKL 2024.2" (the library behind ATen's CPU sgemm in this LibTorch).
 std::string aten_blas_description();
-// The name of a library for logs: "OpenBLAS" or "ATen/MKL".
-std::string cpu_blas_name(CpuBlas blas);
+// What every CPU speed figure depends on, for the keys of the machine cache (util/machine_cache.h): the CPU (name,
+// family, model, stepping), the intra-op threads, LibTorch, both libraries and OPENBLAS_CORETYPE.
+std::string cpu_speed_identity();
 
 // c = a·b, or c += a·b when accumulate. a [M, K] and b [K, N] may be transposed views of contiguous tensors; c is
 // a contiguous [M, N]. Any dtype and device: only CPU float32 goes to OpenBLAS.

@@ -107,13 +107,9 @@ BlasChoice measure(const ModelConfig& m, int64_t vocab, int64_t rows) {
 }
 
 std::string cache_key(const ModelConfig& m, int64_t vocab, int64_t rows) {
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   std::ostringstream key;
-  key << cpu_signature() << " | " << at::get_num_threads() << " threads | LibTorch " << TORCH_VERSION << " | "
-      << aten_blas_description() << " | " << openblas_description()
-      << (coretype ? std::string(" | OPENBLAS_CORETYPE=") + coretype : "") << " | blas for d" << m.n_embd << " h"
-      << m.resolved_mlp_hidden() << (m.mlp == "swiglu" ? " swiglu" : "") << " L" << m.n_layer << " V" << vocab
-      << " rows " << rows;
+  key << cpu_speed_identity() << " | blas for d" << m.n_embd << " h" << m.resolved_mlp_hidden()
+      << (m.mlp == "swiglu" ? " swiglu" : "") << " L" << m.n_layer << " V" << vocab << " rows " << rows;
   return key.str();
 }
 

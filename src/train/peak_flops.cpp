@@ -5,14 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "model/gemm.h"
 #include "util/machine_cache.h"
-#include "util/system_info.h"
 
 namespace ssmax {
 namespace {
@@ -74,11 +72,8 @@ double measure_cpu_tflops(bool bf16) {
 }
 
 std::string cpu_peak_key(bool bf16) {
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  return cpu_signature() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " + TORCH_VERSION +
-         " | peak " + (bf16 ? "bf16 or float32" : "float32") + " matmul " + std::to_string(kPeakMatmulSize) + " | " +
-         aten_blas_description() + " | " + openblas_description() +
-         (coretype ? std::string(" | OPENBLAS_CORETYPE=") + coretype : "");
+  return cpu_speed_identity() + " | peak " + (bf16 ? "bf16 or float32" : "float32") + " matmul " +
+         std::to_string(kPeakMatmulSize);
 }
 
 PeakFlops measure_and_store_cpu_peak(bool bf16, double at_least, const char* source) {
