@@ -120,7 +120,7 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
         loss.backward();
         backward_s += lap();
       }
-      torch::nn::utils::clip_grad_norm_(c.model->parameters(), clip);
+      clip_grad_norm(c.model->parameters(), clip);
       c.optimizer->step();
       const double optimizer_s = lap();
       c.peak_bytes = std::max(c.peak_bytes, peak_device_memory(device));

@@ -25,6 +25,11 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, co
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 
+// torch::nn::utils::clip_grad_norm_ (L2, the same arithmetic, so the same numbers) that leaves the total norm on the
+// gradients' device instead of reading it back: on CUDA the step then runs on without waiting for the device.
+// Returns the norm before clipping (a 0-dim tensor; 0 when no parameter has a gradient).
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+
 // Re-applies lr/betas/eps/weight decay from the config: torch::load(optimizer) restores moments and
 // step counts but not these.
 void apply_optimizer_config(torch::optim::AdamW& optimizer, const OptimConfig& optim);

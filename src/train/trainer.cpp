@@ -13,7 +13,6 @@
 #include "dist/distributed.h"
 #include "dist/gradient_sync.h"
 #include "dist/replicas.h"
-#include "model/gemm.h"
 #include "report/metrics.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
@@ -158,7 +157,8 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     // Rank r takes the global micro-batches r·accum … r·accum + accum − 1 of the step: together the ranks see
     // what one process with accum × world micro-batches would.
     const int micro_batches = t.grad_accum_steps * world;
-    double step_loss = 0;
+    // The step's scalars stay on the device until one read below (a read waits for the device to finish).
+    torch::Tensor loss_sum = torch::zeros({1}, torch::TensorOptions(torch::kDouble).device(s.device));
     int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
       torch::Tensor loss;
@@ -175,27 +175,33 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
         gradient_sync->arm();
       }
       loss.backward();
-      step_loss += loss.item<double>();
+      loss_sum += loss.detach().to(torch::kDouble);
       step_tokens += tokens;
     }
     double sync_seconds = 0;
+    torch::Tensor totals = loss_sum;
     if (gradient_sync) {
       sync_seconds = gradient_sync->finish();
       // One small all-reduce: the global loss, the global tokens and how many ranks were asked to stop by SIGINT
       // and by SIGTERM, so that every rank stops after the same step and exits with the same code.
       const int signal = InterruptGuard::signal_number();
-      auto totals = torch::tensor({step_loss, static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0,
-                                   signal != 0 && signal != SIGINT ? 1.0 : 0.0},
-                                  torch::TensorOptions(torch::kDouble).device(s.device));  // NCCL: on the GPU
+      const auto counts = torch::tensor({static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0,
+                                         signal != 0 && signal != SIGINT ? 1.0 : 0.0},
+                                        torch::kDouble);
+      totals = torch::cat({loss_sum, counts.to(s.device)});  // NCCL: on the GPU
       dist.all_reduce_sum(totals, "loss all-reduce");
-      totals = totals.cpu();
-      step_loss = totals[0].item<double>();
-      step_tokens = static_cast<int64_t>(totals[1].item<double>());
-      const bool any_sigint = totals[2].item<double>() > 0, any_sigterm = totals[3].item<double>() > 0;
+    }
+    const torch::Tensor norm = clip_grad_norm(trainable, clip);
+    // The one read of the step: the loss, the distributed counts and the gradient norm.
+    const torch::Tensor scalars = torch::cat({totals, norm.to(totals.device(), torch::kDouble).reshape({1})}).cpu();
+    const double* values = scalars.data_ptr<double>();
+    const double step_loss = values[0], grad_norm = values[scalars.numel() - 1];
+    if (gradient_sync) {
+      step_tokens = static_cast<int64_t>(values[1]);
+      const bool any_sigint = values[2] > 0, any_sigterm = values[3] > 0;
       stop = any_sigint || any_sigterm;
       if (stop && !InterruptGuard::requested()) InterruptGuard::adopt(any_sigterm ? SIGTERM : SIGINT);
     }
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable, clip);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
       stop_non_finite(s.run_dir, std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1,
                       fmt::format("loss {}, grad norm {}", step_loss, grad_norm));
