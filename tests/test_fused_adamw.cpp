@@ -1,7 +1,9 @@
-// FusedAdamW (train/optimizer.h) against LibTorch's reference AdamW: same updates, same saved state.
+// FusedAdamW (train/optimizer.h) against LibTorch's reference AdamW: same updates, same saved state; clip_grad_norm
+// against LibTorch's clip_grad_norm_: the same clipped gradients and norm, bit for bit.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
 #include <sstream>
 
 #include "train/optimizer.h"
@@ -69,6 +71,24 @@ TEST(FusedAdamW, ItsSavedStateResumesInTheReferenceAdamW) {
     EXPECT_TRUE(torch::equal(a.exp_avg_sq(), b.exp_avg_sq()));
   }
   EXPECT_EQ(static_cast<torch::optim::AdamWParamState&>(*fused->state().at(params[1].unsafeGetTensorImpl())).step(), 2);
+}
+
+TEST(ClipGradNorm, EqualsLibTorchsBitForBitAndStaysOnTheDevice) {
+  for (const double max_norm : {0.5, 1e9, std::numeric_limits<double>::infinity()}) {
+    auto ours = fresh_parameters(), theirs = fresh_parameters();
+    torch::manual_seed(12);
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const auto g = torch::randn(ours[i].sizes()) * 3;
+      ours[i].mutable_grad() = g.clone();
+      theirs[i].mutable_grad() = g.clone();
+    }
+    const torch::Tensor norm = clip_grad_norm(ours, max_norm);
+    const double expected = torch::nn::utils::clip_grad_norm_(theirs, max_norm);
+    EXPECT_EQ(norm.dim(), 0);
+    EXPECT_EQ(norm.item<double>(), expected) << max_norm;
+    for (size_t i = 0; i < ours.size(); ++i) EXPECT_TRUE(torch::equal(ours[i].grad(), theirs[i].grad())) << max_norm;
+  }
+  EXPECT_EQ(clip_grad_norm({torch::zeros({2}).requires_grad_()}, 1.0).item<double>(), 0);  // no gradient
 }
 
 }  // namespace
