@@ -1,6 +1,7 @@
 // Pins the fused LM head + loss to cross_entropy(x · Wᵀ, targets): loss and gradients against the composite in
 // double precision, with several chunks and a partial last one; bit for bit across thread counts; no-grad, frozen
-// weight, scaled and repeated backward; bad targets; the composite fallback.
+// weight, scaled and repeated backward; bad targets; the composite fallback; the chunked form of any device and
+// dtype (float32 against double; bf16 under CPU autocast against the composite under autocast).
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -197,19 +198,90 @@ TEST(LinearCrossEntropy, FallsBackToTheCompositeForOtherDtypes) {
   EXPECT_EQ(grad_fn_name(probe).find("LinearCrossEntropy"), std::string::npos) << grad_fn_name(probe);
 }
 
-TEST(LinearCrossEntropy, FallsBackToTheCompositeUnderAutocast) {
-  const auto p = problem(40, 12, 77, 1);
-  const bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
-  const auto previous_dtype = at::autocast::get_autocast_dtype(at::kCPU);
-  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCPU, true);
-  const auto actual = linear_cross_entropy(p.x, p.w, p.t);
-  const auto expected = composite(p.x, p.w, p.t, 0);
-  at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(at::kCPU, was_enabled);
-  at::autocast::set_autocast_dtype(at::kCPU, previous_dtype);
-  EXPECT_TRUE(torch::equal(actual, expected));  // the bf16 head, not the float32 fused one
-  EXPECT_FALSE(torch::equal(actual, linear_cross_entropy(p.x, p.w, p.t)));
+// CPU autocast (bf16): the chunked form in bf16 — close to the composite under autocast (the same bf16 products,
+// float32 softmax), not the float32 kernel.
+struct CpuAutocast {
+  bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
+  at::ScalarType previous_dtype = at::autocast::get_autocast_dtype(at::kCPU);
+  CpuAutocast() {
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+  }
+  ~CpuAutocast() {
+    at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCPU, was_enabled);
+    at::autocast::set_autocast_dtype(at::kCPU, previous_dtype);
+  }
+};
+
+TEST(LinearCrossEntropy, UnderCpuAutocastRunsTheChunkedFormInBf16) {
+  const auto p = problem(300, 40, 1001, 3);
+  Outputs actual, expected;
+  std::string name;
+  {
+    CpuAutocast autocast;
+    actual = run(linear_cross_entropy, p.x, p.w, p.t, 64);
+    expected = run(composite, p.x, p.w, p.t);
+    name = grad_fn_name(linear_cross_entropy(p.x.clone().requires_grad_(true), p.w, p.t));
+  }
+  EXPECT_NE(name.find("ChunkedLinearCrossEntropy"), std::string::npos) << name;
+  EXPECT_EQ(actual.loss.scalar_type(), torch::kFloat);
+  // bf16 products (8 mantissa bits) on both sides, summed in other orders: agreement to ~1e-2 of the scale; a
+  // wrong formula errs by O(1).
+  expect_close(actual.loss, expected.loss, "loss", 1e-2);
+  expect_close(actual.dx, expected.dx, "dx", 2e-2);
+  expect_close(actual.dw, expected.dw, "dweight", 2e-2);
+  const auto float32 = fused(p.x, p.w, p.t);
+  EXPECT_FALSE(torch::equal(actual.loss, float32.loss));  // the bf16 head, not the float32 kernel
+  expect_close(actual.loss, float32.loss, "loss against float32", 1e-2);
+}
+
+TEST(ChunkedLinearCrossEntropy, Float32MatchesDoubleReferenceWithPartialChunks) {
+  const auto p = problem(300, 40, 1001, 5);
+  const auto expected = reference(p.x, p.w, p.t);
+  auto chunked = [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t rows) {
+    return chunked_linear_cross_entropy(x, w, t, torch::kFloat, rows);
+  };
+  for (int64_t chunk_rows : {64, 7, 0, 1000}) {
+    SCOPED_TRACE("chunk_rows " + std::to_string(chunk_rows));
+    const auto actual = run(chunked, p.x, p.w, p.t, chunk_rows);
+    expect_close(actual.loss, expected.loss, "loss", 1e-6);
+    expect_close(actual.dx, expected.dx, "dx");
+    expect_close(actual.dw, expected.dw, "dweight");
+  }
+  // Scaled and partial gradients, as the float32 kernel.
+  const auto once = run(chunked, p.x, p.w, p.t, 64), thrice = run(chunked, p.x, p.w, p.t, 64, 3.0);
+  expect_close(thrice.dx, 3 * once.dx, "dx × 3", 1e-6);
+  expect_close(thrice.dw, 3 * once.dw, "dweight × 3", 1e-6);
+  auto x = p.x.clone().requires_grad_(true);
+  chunked_linear_cross_entropy(x, p.w, p.t, torch::kFloat, 64).backward();  // the weight is frozen
+  expect_close(x.grad(), expected.dx, "dx with a frozen weight");
+  torch::NoGradGuard no_grad;
+  expect_close(chunked_linear_cross_entropy(p.x, p.w, p.t, torch::kFloat), expected.loss, "no-grad loss", 1e-6);
+}
+
+// On a GPU machine (scripts/gpu_check.sh runs every test named *Cuda*): the chunked form on CUDA, float32 (TF32
+// off) and bf16, against the double reference on the CPU; and the switch that routes training's loss to it.
+TEST(ChunkedLinearCrossEntropy, CudaMatchesTheCpuReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto p = problem(3000, 64, 5003, 8);
+  const auto expected = reference(p.x, p.w, p.t);
+  const auto cuda = torch::Device(torch::kCUDA);
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    SCOPED_TRACE(std::string("dtype ") + c10::toString(dtype));
+    auto chunked = [dtype](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t rows) {
+      return chunked_linear_cross_entropy(x, w, t, dtype, rows);
+    };
+    const auto actual = run(chunked, p.x.to(cuda), p.w.to(cuda), p.t.to(cuda), 512);
+    const double rtol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    expect_close(actual.loss.cpu(), expected.loss, "loss", rtol);
+    expect_close(actual.dx.cpu(), expected.dx, "dx", rtol);
+    expect_close(actual.dw.cpu(), expected.dw, "dweight", rtol);
+  }
+  use_chunked_loss_on_cuda(true);
+  const auto routed = linear_cross_entropy(p.x.to(cuda).requires_grad_(true), p.w.to(cuda), p.t.to(cuda));
+  use_chunked_loss_on_cuda(false);
+  EXPECT_NE(grad_fn_name(routed).find("ChunkedLinearCrossEntropy"), std::string::npos) << grad_fn_name(routed);
 }
 
 }  // namespace

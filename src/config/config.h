@@ -76,6 +76,7 @@ struct TrainConfig {
   int keep_last = 2;
   std::string precision = "fp32";  // fp32 | bf16 (autocast; weights and optimizer state stay float32)
   bool tf32 = false;               // CUDA only: TF32 tensor cores for float32 matmuls
+  bool cuda_chunked_loss = false;  // CUDA only: the LM head + loss in chunks (model/linear_cross_entropy.h)
 };
 
 // Data-parallel training under torchrun (src/dist/); ignored by a single process.

@@ -107,9 +107,13 @@ const std::vector<KeySpec>& schema() {
               "newest checkpoints kept (plus the one with the best validation loss)"),
         choice("train.precision", FIELD(train.precision), {"fp32", "bf16"},
                "`bf16`: the forward pass under autocast (matmuls and attention in bf16, softmax/loss in float32); "
-               "weights, gradients and AdamW state stay float32. Works on the CPU too, but CPUs without bf16 "
-               "matrix units run it slower than fp32 (a warning says so)"),
+               "weights, gradients and AdamW state stay float32. On the CPU through oneDNN: faster than fp32 where "
+               "the CPU has AMX or AVX-512-BF16, slower where it has neither (the log says which)"),
         any("train.tf32", FIELD(train.tf32), "CUDA only (an error on the CPU): TF32 tensor cores for float32 matmuls"),
+        any("train.cuda_chunked_loss", FIELD(train.cuda_chunked_loss),
+            "CUDA: the LM head and its loss a chunk of rows at a time (logits in the run's precision, softmax in "
+            "float32; never the full float32 logits). Off until a GPU run has measured it; on the CPU under bf16 "
+            "it is always on"),
         range("distributed.timeout_s", FIELD(distributed.timeout_s), 1, 86400,
               "under torchrun: the longest any collective may wait; then every rank exits naming the rank that "
               "died or hangs"),

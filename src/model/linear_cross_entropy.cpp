@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/graph_task.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -109,6 +110,11 @@ int64_t auto_chunk_rows(int64_t N, int64_t V) {  // linear_cross_entropy_chunk_r
   return std::min(N, std::max(kMinRows, kChunkBytes / (V * static_cast<int64_t>(sizeof(float)))));
 }
 
+std::atomic<bool>& chunked_loss_on_cuda() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
 class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& weight_in, const Tensor& targets_in,
@@ -174,12 +180,22 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
               "] expected, got ", targets.sizes());
   TORCH_CHECK(targets.scalar_type() == torch::kLong, "linear_cross_entropy: targets must be int64, got ",
               targets.scalar_type());
-  // Under autocast the composite runs the head in bf16, as the run asked; here it would stay float32.
+  // Under autocast the head runs in bf16, as the run asked (the chunked form); here it would stay float32.
   const bool fused = x.device().is_cpu() && weight.device().is_cpu() && targets.device().is_cpu() &&
                      x.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat && x.size(0) > 0 &&
                      weight.size(0) > 0 && !at::autocast::is_autocast_enabled(at::kCPU) &&
                      fused_kernel_enabled("cross_entropy");
   if (!fused) {
+    const auto type = x.device().type();
+    const bool chunked = x.size(0) > 0 && weight.size(0) > 0 && x.is_floating_point() &&
+                         fused_kernel_enabled("cross_entropy") &&
+                         ((type == at::kCPU && at::autocast::is_autocast_enabled(at::kCPU)) ||
+                          (type == at::kCUDA && chunked_loss_on_cuda().load()));
+    if (chunked) {
+      const auto dtype = at::autocast::is_autocast_enabled(type) ? at::autocast::get_autocast_dtype(type)
+                                                                  : weight.scalar_type();
+      return chunked_linear_cross_entropy(x, weight, targets, dtype, chunk_rows);
+    }
     namespace F = torch::nn::functional;
     return F::cross_entropy(F::linear(x, weight), targets);
   }
@@ -191,5 +207,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
 }
 
 int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V) { return auto_chunk_rows(N, V); }
+
+void use_chunked_loss_on_cuda(bool on) { chunked_loss_on_cuda().store(on); }
 
 }  // namespace ssmax

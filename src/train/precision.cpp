@@ -4,6 +4,7 @@
 #include <ATen/cpu/Utils.h>
 #include <spdlog/spdlog.h>
 
+#include "model/linear_cross_entropy.h"
 #include "util/errors.h"
 #include "util/system_info.h"
 
@@ -30,6 +31,7 @@ void configure_precision(const TrainConfig& train, const torch::Device& device) 
                    "gradients and AdamW state stay float32",
                    units);
   }
+  use_chunked_loss_on_cuda(train.cuda_chunked_loss);
   // TF32 lets cuBLAS round float32 matmul inputs to 10 mantissa bits; IEEE keeps full float32.
   at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL,
                                           train.tf32 ? at::Float32Precision::TF32 : at::Float32Precision::IEEE);

@@ -33,6 +33,7 @@ const std::vector<std::string>& resumable_keys() {
                                                 "device",
                                                 "train.precision",
                                                 "train.tf32",
+                                                "train.cuda_chunked_loss",
                                                 "train.grad_accum_steps",
                                                 "distributed.timeout_s",
                                                 "distributed.bucket_mb",
