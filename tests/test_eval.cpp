@@ -1,5 +1,6 @@
 // Evaluation: KV-cache decoding, length evaluation, SSMax swap-in, needle prompts and attention capture; and the
 // needle/repeat finetune, which starts from the same tiny trained runs.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -209,6 +210,32 @@ TEST(EvalLength, CommandWritesTableJsonAndPlot) {
   EXPECT_EQ(report["results"][1]["bins"].size(), 7u);
   EXPECT_TRUE(std::filesystem::exists(args.out_dir + "/eval_loss.png"));
   EXPECT_TRUE(std::filesystem::exists(args.out_dir + "/eval_loss.svg"));
+}
+
+TEST(EvalLength, Bf16PrecisionTracksFloat32) {
+  LengthEvalArgs args;
+  args.checkpoints = {tiny_run("rope", "ssmax")};
+  args.lengths = {16, 64};
+  args.windows = 3;
+  args.runtime = {"cpu", 1, "fp32"};
+  const std::string fp32_dir = args.out_dir = test_dir("eval-fp32");
+  ASSERT_EQ(run_length_eval(args), 0);
+  args.runtime.precision = "bf16";
+  args.out_dir = test_dir("eval-bf16");
+  ASSERT_EQ(run_length_eval(args), 0);
+  const auto fp32 = nlohmann::json::parse(read_file(fp32_dir + "/eval.json"));
+  const auto bf16 = nlohmann::json::parse(read_file(args.out_dir + "/eval.json"));
+  ASSERT_EQ(fp32["results"].size(), bf16["results"].size());
+  bool any_difference = false;
+  for (size_t i = 0; i < fp32["results"].size(); ++i) {
+    const double a = fp32["results"][i]["loss"], b = bf16["results"][i]["loss"];
+    // bf16 products round logits to ~3 significant digits: losses agree to about 1 %; a forward pass that ignored
+    // the precision would agree exactly, a broken one by far less.
+    EXPECT_NEAR(b, a, 0.02 * a) << i;
+    any_difference |= a != b;
+  }
+  EXPECT_TRUE(any_difference) << "--precision bf16 gave exactly the float32 losses";
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // the scope ended with the command
 }
 
 TEST(NeedlePrompt, PlacesTheNeedleAtTheRequestedDepth) {

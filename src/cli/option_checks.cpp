@@ -23,6 +23,10 @@ void check_number(const std::string& option, double value, double min, double ma
 void add_runtime_options(CLI::App& app, EvalRuntimeArgs& runtime) {
   app.add_option("--device", runtime.device, "auto (CUDA if available), cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", runtime.threads, "LibTorch intra-op threads; 0 = all cores")->capture_default_str();
+  app.add_option("--precision", runtime.precision,
+                 "fp32, or bf16: the forward passes under bf16 autocast (faster on GPUs and on CPUs with AMX or "
+                 "AVX-512-BF16; logits and losses rounded accordingly)")
+      ->capture_default_str();
 }
 
 void check_runtime(const EvalRuntimeArgs& runtime) {
@@ -30,6 +34,8 @@ void check_runtime(const EvalRuntimeArgs& runtime) {
     throw UsageError("--device " + runtime.device + ": expected auto, cpu, cuda or cuda:N");
   if (runtime.threads < 0 || runtime.threads > 1024)
     throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be in [0, 1024] (0 = all cores)");
+  if (runtime.precision != "fp32" && runtime.precision != "bf16")
+    throw UsageError("--precision " + runtime.precision + ": expected fp32 or bf16");
 }
 
 void check_distinct(const std::string& what, const std::vector<std::string>& items, bool as_paths) {

@@ -16,6 +16,8 @@
 #include "eval/eval_model.h"
 #include "report/heatmap.h"
 #include "report/run_data.h"
+#include "train/precision.h"
+#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/text.h"
@@ -146,6 +148,7 @@ int run_attention(const AttentionArgs& args) {
   if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
   for (const auto& target : args.checkpoints) precheck(target, args);
   const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   std::vector<Probe> probes;
   for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, load));
 

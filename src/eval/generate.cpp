@@ -6,6 +6,8 @@
 
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
+#include "train/precision.h"
+#include "train/session.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -102,6 +104,7 @@ int run_generate(const GenerateArgs& args) {
     throw UsageError("--top-k " + std::to_string(args.top_k) + ": must be >= 0 (0 = sample among all tokens)");
   EvalModel m =
       load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
+  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   const Tokenizer tokenizer = Tokenizer::load(eval_dataset(m).tokenizer_model);
   const auto prompt_ids = tokenizer.encode(args.prompt);
   const std::vector<int64_t> prompt(prompt_ids.begin(), prompt_ids.end());

@@ -17,6 +17,8 @@
 #include "report/plot.h"
 #include "report/run_data.h"
 #include "report/stats.h"
+#include "train/precision.h"
+#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -183,6 +185,7 @@ void print_table(const std::vector<Row>& rows) {
 int run_length_eval(const LengthEvalArgs& args) {
   check_args(args);
   EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   load.normalizer = args.normalizer;
   load.s = args.s;
   load.b = args.b;

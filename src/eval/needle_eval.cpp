@@ -15,6 +15,8 @@
 #include "eval/generate.h"
 #include "report/heatmap.h"
 #include "report/run_data.h"
+#include "train/precision.h"
+#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/text.h"
@@ -58,6 +60,7 @@ int run_needle(const NeedleArgs& args) {
   check_args(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
   const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   std::string out_dir = args.out_dir;
   json results = json::array();
   std::vector<std::string> written;

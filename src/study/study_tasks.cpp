@@ -89,7 +89,7 @@ Args eval_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const S
   Args args;
   args.checkpoints = {evaluated_dir(spec, run, task)};
   args.out_dir = task.out_dir;
-  args.runtime = {config.device, config.threads};
+  args.runtime = {config.device, config.threads, config.train.precision};  // evaluated as it trained
   return args;
 }
 

@@ -182,8 +182,9 @@ BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model,
       choice = *cached;
       choice.how = "cached";
     } else {
-      spdlog::info("timing this model's matrix products through OpenBLAS and ATen/MKL to choose the faster (once "
-                   "per machine, thread count and model shape)");
+      spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info,
+                  "timing this model's matrix products through OpenBLAS and ATen/MKL to choose the faster (once per "
+                  "machine, thread count and model shape)");
       choice = measure(model, vocab, rows);
       // Another process that measured the same key first wins: every run on this machine makes one choice.
       if (auto stored = from_json(machine_cache_put(key, to_json(choice), /*keep_existing=*/true));

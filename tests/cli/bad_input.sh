@@ -102,6 +102,7 @@ expect_fail 2 "--top-k 5 has no effect with --temperature 0" -- "$BIN" generate 
   --temperature 0 --top-k 5 --threads 1
 expect_ok "$BIN" generate "$S/run" --prompt "the" --temperature 0 --max-new-tokens 2 --threads 1
 expect_fail 2 "--threads -3: must be in [0, 1024]" -- "$BIN" attention "$S/run" --length 16 --threads -3
+expect_fail 2 "--precision fp16: expected fp32 or bf16" -- "$BIN" eval "$S/run" --lengths 16 --precision fp16
 expect_fail 2 "--peak-tflops nan: must be a finite number >= 0" -- "$BIN" bench "$CFG" --peak-tflops nan
 expect_fail 2 "--profile $S: is a directory" -- "$BIN" bench "$CFG" --profile "$S"
 expect_fail 2 "--profile $CFG: would overwrite the config" -- "$BIN" bench "$CFG" --profile "$CFG"

@@ -81,6 +81,11 @@ else
     grep -q 'bf16 is emulated and slower than fp32' "$S/bf16/train.log" || show "$S/bf16/train.log"
 fi
 
+# Evaluations in bf16 when asked (--precision), here on the bf16-trained run.
+run_expect 0 "$BIN" eval "$S/bf16" --lengths 16 --batches 2 --precision bf16 --out "$S/bf16-eval"
+check "eval --precision bf16 wrote its results" test -s "$S/bf16-eval/eval.json"
+run_expect 0 "$BIN" generate "$S/bf16" --prompt "the lord" --max-new-tokens 4 --temperature 0 --precision bf16
+
 # --- bench names the library ------------------------------------------------------------------------------------
 run_expect 0 "$BIN" bench "$CFG" --normalizers softmax --steps 1 --warmup 0
 check "bench's line names the library of the products and an MFU in (0, 1]" python3 -c '
