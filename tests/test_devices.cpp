@@ -184,5 +184,57 @@ TEST(Cuda, ForwardMatchesCpu) {
   }
 }
 
+// On a GPU machine: the gradients of one training step on CUDA in float32 (TF32 off) against the CPU's, per
+// parameter within 1e-3 of its largest gradient (summation order differs between the devices; a wrong backward
+// kernel errs by O(1) of it). Printed for the record.
+TEST(Cuda, GradientsMatchCpuInFloat32) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"}) {
+    SCOPED_TRACE(normalizer);
+    const Config config = small_model_config(normalizer);
+    auto [model, optimizer] = trained_one_step(config, 512);
+    const auto idx = torch::randint(512, {4, 128}, torch::kLong), targets = idx.roll(-1, 1);
+    model->zero_grad();
+    model->loss(idx, targets).backward();
+    std::vector<std::pair<std::string, torch::Tensor>> cpu;
+    for (const auto& item : model->named_parameters())
+      if (item.value().grad().defined()) cpu.emplace_back(item.key(), item.value().grad().clone());
+    configure_precision(config.train, torch::kCUDA);
+    model->to(torch::kCUDA);
+    model->zero_grad();
+    model->loss(idx.to(torch::kCUDA), targets.to(torch::kCUDA)).backward();
+    double worst = 0;
+    for (const auto& [name, expected] : cpu) {
+      const auto actual = model->named_parameters()[name].grad().cpu();
+      const double scale = expected.abs().max().item<double>() + 1e-12;
+      const double relative = (actual - expected).abs().max().item<double>() / scale;
+      worst = std::max(worst, relative);
+      EXPECT_LE(relative, 1e-3) << name;
+    }
+    std::cout << "cuda-vs-cpu gradients " << normalizer << ": largest relative max|Δ| " << worst << "\n";
+  }
+}
+
+// On a GPU machine: decoding with the KV cache on CUDA gives the logits of the full pass.
+TEST(Cuda, CachedDecodingMatchesTheFullPass) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const char* normalizer : {"softmax", "ssmax_bias"}) {
+    SCOPED_TRACE(normalizer);
+    const Config config = small_model_config(normalizer);
+    auto [model, optimizer] = trained_one_step(config, 512);
+    configure_precision(config.train, torch::kCUDA);
+    model->to(torch::kCUDA);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const auto x = torch::randint(512, {1, 48}, torch::kLong).to(torch::kCUDA);
+    const auto full = model->forward(x);
+    std::vector<KVCache> caches;
+    std::vector<torch::Tensor> rows{model->forward(x.narrow(1, 0, 32), &caches)};
+    for (int64_t t = 32; t < 48; ++t) rows.push_back(model->forward(x.narrow(1, t, 1), &caches));
+    EXPECT_TRUE(torch::allclose(torch::cat(rows, 1), full, 1e-4, 1e-4))
+        << "max|Δ| " << (torch::cat(rows, 1) - full).abs().max().item<double>();
+  }
+}
+
 }  // namespace
 }  // namespace ssmax
