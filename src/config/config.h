@@ -90,8 +90,8 @@ struct Config {
   std::string name = "run";
   uint64_t seed = 1;
   std::string out_dir = "runs/run";
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int threads = 0;              // 0: all cores
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N
+  int threads = 0;                // 0: all cores
   std::string cpu_blas = "auto";  // auto | openblas | aten: the library of CPU float32 products (train/cpu_blas.h)
   DataConfig data;
   ModelConfig model;

@@ -12,8 +12,8 @@
 namespace ssmax {
 
 struct EvalRuntimeArgs {
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int threads = 0;              // 0: every core
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  int threads = 0;                 // 0: every core
   std::string precision = "fp32";  // fp32 | bf16: the forward passes under bf16 autocast, as train.precision
 };
 

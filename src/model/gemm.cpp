@@ -1,7 +1,7 @@
 #include "model/gemm.h"
 
-#include <ATen/autocast_mode.h>
 #include <ATen/Version.h>
+#include <ATen/autocast_mode.h>
 #include <dlfcn.h>
 
 #include <algorithm>

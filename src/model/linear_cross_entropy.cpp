@@ -192,8 +192,8 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
                          ((type == at::kCPU && at::autocast::is_autocast_enabled(at::kCPU)) ||
                           (type == at::kCUDA && chunked_loss_on_cuda().load()));
     if (chunked) {
-      const auto dtype = at::autocast::is_autocast_enabled(type) ? at::autocast::get_autocast_dtype(type)
-                                                                  : weight.scalar_type();
+      const auto dtype =
+          at::autocast::is_autocast_enabled(type) ? at::autocast::get_autocast_dtype(type) : weight.scalar_type();
       return chunked_linear_cross_entropy(x, weight, targets, dtype, chunk_rows);
     }
     namespace F = torch::nn::functional;

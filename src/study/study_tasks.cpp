@@ -135,8 +135,7 @@ bool train_run(const StudySpec& spec, const StudyRun& run) {
 }  // namespace
 
 std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run) {
-  return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number(theta_scale)) / run.name)
-      .string();
+  return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number(theta_scale)) / run.name).string();
 }
 std::string needle_dir(const StudySpec& spec, const StudyRun& run) {
   return (fs::path(spec.out_dir) / "evals" / "needle" / run.name).string();

@@ -68,8 +68,9 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
   at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
   const torch::Device device = resolve_device(config.device);
   configure_precision(config.train, device);
-  if (device.is_cpu()) choose_cpu_blas(config.cpu_blas, config.model, config.data.tokenizer.vocab_size,
-                                       static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
+  if (device.is_cpu())
+    choose_cpu_blas(config.cpu_blas, config.model, config.data.tokenizer.vocab_size,
+                    static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
   const bool bf16 = uses_bf16(config.train);
   const int accum = config.train.grad_accum_steps;
   const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();

@@ -144,9 +144,9 @@ std::string openblas_short() {
 // OpenBLAS's kernel families that use no AVX2: on a CPU that has it they are a fallback (OpenBLAS does not know the
 // CPU, or OPENBLAS_CORETYPE asks for them because newer kernels misbehave there).
 bool generic_kernels_on_a_wider_cpu(const std::string& core) {
-  static const char* kPreAvx2[] = {"Prescott", "Core2",   "Penryn",   "Dunnington", "Nehalem", "Atom",
-                                   "Katmai",   "Opteron", "Barcelona", "Bobcat",    "Sandybridge", "Bulldozer",
-                                   "Piledriver", "Steamroller", "Excavator", "Generic", "generic"};
+  static const char* kPreAvx2[] = {"Prescott",   "Core2",       "Penryn",    "Dunnington", "Nehalem",     "Atom",
+                                   "Katmai",     "Opteron",     "Barcelona", "Bobcat",     "Sandybridge", "Bulldozer",
+                                   "Piledriver", "Steamroller", "Excavator", "Generic",    "generic"};
   if (!cpu_has_flag("avx2")) return false;
   return std::any_of(std::begin(kPreAvx2), std::end(kPreAvx2), [&](const char* name) { return core == name; });
 }
@@ -154,8 +154,7 @@ bool generic_kernels_on_a_wider_cpu(const std::string& core) {
 }  // namespace
 
 std::string describe_blas_choice(const BlasChoice& c) {
-  const std::string openblas =
-      openblas_short() + (openblas_core().empty() ? "" : ", " + openblas_core() + " kernels");
+  const std::string openblas = openblas_short() + (openblas_core().empty() ? "" : ", " + openblas_core() + " kernels");
   if (c.openblas_gflops <= 0 || c.aten_gflops <= 0)
     return (c.blas == CpuBlas::kOpenBlas ? openblas_description() : aten_blas_description()) + " (" + c.how + ")";
   const bool ob = c.blas == CpuBlas::kOpenBlas;
@@ -200,11 +199,11 @@ BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model,
   if (openblas_loaded() && generic_kernels_on_a_wider_cpu(openblas_core())) {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     spdlog::log(level, "OpenBLAS runs its generic {} kernels on this CPU, which has AVX2{} ({}); {}", openblas_core(),
-                 cpu_has_flag("avx512f") ? " and AVX-512" : "",
-                 coretype ? std::string("OPENBLAS_CORETYPE=") + coretype + " is set in the environment"
-                          : "this OpenBLAS does not know the CPU",
-                 choice.how == "measured" || choice.how == "cached" ? "the timing above decided which library runs"
-                                                                    : "set cpu_blas = \"auto\" to time both");
+                cpu_has_flag("avx512f") ? " and AVX-512" : "",
+                coretype ? std::string("OPENBLAS_CORETYPE=") + coretype + " is set in the environment"
+                         : "this OpenBLAS does not know the CPU",
+                choice.how == "measured" || choice.how == "cached" ? "the timing above decided which library runs"
+                                                                   : "set cpu_blas = \"auto\" to time both");
   }
   return choice;
 }

@@ -108,8 +108,8 @@ std::optional<double> MfuMeter::mfu(double model_flops_per_s) {
   if (peak_.tflops <= 0) return std::nullopt;
   const double achieved = model_flops_per_s / 1e12;
   if (achieved > peak_.tflops) {
-    const bool measured = device_.is_cpu() && (peak_.source == "measured" || peak_.source == "cached" ||
-                                               peak_.source == "re-measured");
+    const bool measured =
+        device_.is_cpu() && (peak_.source == "measured" || peak_.source == "cached" || peak_.source == "re-measured");
     spdlog::warn("steps ran at {:.3g} TFLOP/s of model FLOPs, above the {} peak of {:.3g}: the peak is wrong{}",
                  achieved, peak_.source, peak_.tflops, measured ? " (measured low); measuring it again" : "");
     peak_ = measured ? measure_and_store_cpu_peak(bf16_, achieved, "re-measured")

@@ -185,9 +185,9 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
       // One small all-reduce: the global loss, the global tokens and how many ranks were asked to stop by SIGINT
       // and by SIGTERM, so that every rank stops after the same step and exits with the same code.
       const int signal = InterruptGuard::signal_number();
-      const auto counts = torch::tensor({static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0,
-                                         signal != 0 && signal != SIGINT ? 1.0 : 0.0},
-                                        torch::kDouble);
+      const auto counts = torch::tensor(
+          {static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0, signal != 0 && signal != SIGINT ? 1.0 : 0.0},
+          torch::kDouble);
       totals = torch::cat({loss_sum, counts.to(s.device)});  // NCCL: on the GPU
       dist.all_reduce_sum(totals, "loss all-reduce");
     }

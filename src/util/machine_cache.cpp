@@ -50,7 +50,8 @@ class CacheLock {
 }  // namespace
 
 std::string machine_cache_path() {
-  if (const char* dir = std::getenv("SSMAX_CACHE_DIR"); dir && *dir) return (fs::path(dir) / "machine_speed.json").string();
+  if (const char* dir = std::getenv("SSMAX_CACHE_DIR"); dir && *dir)
+    return (fs::path(dir) / "machine_speed.json").string();
   const char* home = std::getenv("HOME");
   return (fs::path(home && *home ? home : "/tmp") / ".cache" / "ssmax-gpt" / "machine_speed.json").string();
 }

@@ -8,7 +8,7 @@ std::string cpu_model();  // from /proc/cpuinfo, "unknown" elsewhere
 // Processor") for CPUs of different generations. For keys of per-machine measurements.
 std::string cpu_signature();
 bool cpu_has_flag(const std::string& flag);  // a word of /proc/cpuinfo's "flags" line ("avx2", "amx_bf16")
-int hardware_threads();   // at least 1
+int hardware_threads();                      // at least 1
 std::string host_name();
 std::string git_revision();  // of the source tree this binary was built from
 double peak_rss_mb();        // this process's peak resident memory so far
