@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what ssmax-gpt needs, only what is missing. Safe to re-run; fast when everything is there.
-#   1. Debian 12 packages: compiler, CMake, CLI11, nlohmann_json, spdlog, sentencepiece, cairo, GoogleTest,
+#   1. Debian 12 packages: compiler, CMake, CLI11, nlohmann_json, spdlog, sentencepiece, cairo, GoogleTest, Boost (CRC),
 #      OpenBLAS's OpenMP build (CPU matmuls, src/model/gemm.h), the KJV text.
 #   2. LibTorch 2.11.0 (CUDA 13.0 build) from PyPI's torch wheel, in a virtual environment that every clone on
 #      this machine shares: $SSMAX_TORCH_ENV, default /opt/ssmax-gpt/torch-2.11.0. The wheel holds LibTorch's
@@ -20,7 +20,8 @@ sudo_cmd=""
 
 packages=(cmake g++ make pkg-config git
           libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-          libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev zlib1g-dev libopenblas0-openmp fonts-dejavu-core bible-kjv)
+          libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev zlib1g-dev libopenblas0-openmp fonts-dejavu-core bible-kjv
+          libboost-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

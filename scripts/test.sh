@@ -13,6 +13,9 @@ for p in clang-14 libclang-rt-14-dev; do
     break
   fi
 done
+# Test-only Python packages, into the torch environment: TensorBoard's own reader checks our event files.
+python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+"$python" -c "import tensorboard" 2>/dev/null || "$python" -m pip install --quiet --progress-bar off tensorboard==2.21.0
 bash scripts/build.sh
 rm -rf build/test-tmp
 cd build

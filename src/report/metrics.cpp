@@ -1,9 +1,12 @@
 #include "report/metrics.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 
+#include "report/tensorboard.h"
 #include "util/errors.h"
 
 namespace ssmax {
@@ -92,14 +95,24 @@ MetricsRecord MetricsRecord::from_json(const json& j) {
   return r;
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
+MetricsWriter::MetricsWriter(const std::string& path, const std::string& tensorboard)
+    : path_(path), out_(path, std::ios::app) {
   if (!out_) throw RuntimeFailure(path + ": cannot open for appending metrics");
+  if (!tensorboard.empty()) tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard);
 }
+
+MetricsWriter::~MetricsWriter() = default;
 
 void MetricsWriter::write(const MetricsRecord& record) {
   out_ << record.to_json().dump() << '\n';
   out_.flush();
   if (!out_) throw RuntimeFailure(path_ + ": failed to write metrics (disk full?)");
+  if (!tensorboard_) return;
+  tensorboard_->scalars(record.step, tensorboard_scalars(record));
+  if (!tensorboard_->ok()) {
+    spdlog::warn("the TensorBoard event file cannot be written; metrics go on in {} only", path_);
+    tensorboard_.reset();
+  }
 }
 
 MetricsFile read_metrics(const std::string& path) {

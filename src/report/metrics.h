@@ -3,6 +3,7 @@
 // and every evaluation. The single definition of its fields, for the trainer and every reader.
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 namespace ssmax {
+
+class TensorBoardWriter;
 
 struct MetricsRecord {
   int64_t step = 0;                  // optimizer steps done
@@ -36,15 +39,19 @@ struct MetricsRecord {
   static MetricsRecord from_json(const nlohmann::json& j);
 };
 
-// Appends records, one flushed line each, so a reader sees whole lines even while a run goes on.
+// Appends records, one flushed line each, so a reader sees whole lines even while a run goes on; with a
+// `tensorboard` path, also each record's scalars as a TensorBoard event there (report/tensorboard.h). A TensorBoard
+// file that cannot be written is one warning, and metrics.jsonl goes on.
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::string& path);
+  explicit MetricsWriter(const std::string& path, const std::string& tensorboard = "");
+  ~MetricsWriter();
   void write(const MetricsRecord& record);
 
  private:
   std::string path_;
   std::ofstream out_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 struct MetricsFile {

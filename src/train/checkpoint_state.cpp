@@ -34,6 +34,7 @@ json CheckpointMeta::to_json() const {
           {"interval_steps", interval_steps},
           {"metrics_bytes", metrics_bytes},
           {"log_bytes", log_bytes},
+          {"events_bytes", events_bytes},
           {"world_size", world_size}};
 }
 
@@ -58,6 +59,7 @@ CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origi
     m.interval_steps = j.value("interval_steps", int64_t{0});
     m.metrics_bytes = j.value("metrics_bytes", uint64_t{0});
     m.log_bytes = j.value("log_bytes", uint64_t{0});
+    m.events_bytes = j.value("events_bytes", uint64_t{0});
     m.world_size = j.value("world_size", 1);
   } catch (const json::exception& e) {
     throw RuntimeFailure(origin + ": checkpoint metadata is incomplete (" + std::string(e.what()) + ")");

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "dist/distributed.h"
+#include "report/tensorboard.h"
 #include "train/cpu_blas.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -79,8 +80,10 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
 
 void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
   if (!Distributed::instance().is_main()) return;
-  const std::pair<const char*, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes},
-                                                   {"train.log", meta.log_bytes}};
+  // Whatever was written after the checkpoint is cut off: the run continues from it without stale or doubled steps.
+  const std::pair<std::string, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes},
+                                                   {"train.log", meta.log_bytes},
+                                                   {fs::path(tensorboard_file(run_dir)).filename(), meta.events_bytes}};
   for (const auto& [name, bytes] : logs) {
     const fs::path file = fs::path(run_dir) / name;
     std::error_code error;

@@ -14,6 +14,7 @@
 #include "dist/gradient_sync.h"
 #include "dist/replicas.h"
 #include "report/metrics.h"
+#include "report/tensorboard.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
 #include "train/precision.h"
@@ -94,6 +95,7 @@ std::string save_checkpoint_files(Session& s) {
   spdlog::default_logger()->flush();
   s.meta.metrics_bytes = size_or_zero(dir / "metrics.jsonl");
   s.meta.log_bytes = size_or_zero(dir / "train.log");
+  s.meta.events_bytes = size_or_zero(tensorboard_file(s.run_dir));
   const std::string path = checkpoint_path(s.run_dir, s.meta.step);
   write_checkpoint_file(path, training_state_parts(s.meta, s.model, s.optimizer.get()).all(), s.meta);
   prune_checkpoints(s.run_dir, s.config.train.keep_last);
@@ -119,7 +121,8 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   auto& dist = Distributed::instance();
   const int world = dist.world_size();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
-  if (dist.is_main()) metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string());
+  if (dist.is_main())
+    metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string(), tensorboard_file(s.run_dir));
   std::vector<torch::Tensor> trainable;
   for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
