@@ -7,49 +7,50 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include "git_revision.h"
 
 namespace ssmax {
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
-}
+namespace {
 
-std::string cpu_signature() {
-  static const std::string signature = [] {
-    std::string family = "?", model = "?", stepping = "?";
+// The first processor's "key: value" lines of /proc/cpuinfo (every core of a machine reports the same model and
+// flags), read once; empty where the file does not exist.
+const std::map<std::string, std::string>& cpu_fields() {
+  static const std::map<std::string, std::string> fields = [] {
+    std::map<std::string, std::string> f;
     std::ifstream in("/proc/cpuinfo");
     for (std::string line; std::getline(in, line) && !line.empty();) {
       const auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
-      const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
-      if (key == "cpu family") family = value;
-      else if (key == "model") model = value;
-      else if (key == "stepping") stepping = value;
+      if (colon == std::string::npos || colon == 0) continue;
+      const auto key_end = line.find_last_not_of(" \t", colon - 1);
+      const auto value_start = line.find_first_not_of(' ', colon + 1);
+      f.emplace(line.substr(0, key_end == std::string::npos ? 0 : key_end + 1),
+                value_start == std::string::npos ? "" : line.substr(value_start));
     }
-    return cpu_model() + " (family " + family + " model " + model + " stepping " + stepping + ")";
+    return f;
   }();
-  return signature;
+  return fields;
+}
+
+std::string cpu_field(const std::string& key, const std::string& missing) {
+  const auto it = cpu_fields().find(key);
+  return it == cpu_fields().end() ? missing : it->second;
+}
+
+}  // namespace
+
+std::string cpu_model() { return cpu_field("model name", "unknown"); }
+
+std::string cpu_signature() {
+  return cpu_model() + " (family " + cpu_field("cpu family", "?") + " model " + cpu_field("model", "?") + " stepping " +
+         cpu_field("stepping", "?") + ")";
 }
 
 bool cpu_has_flag(const std::string& flag) {
-  static const std::string flags = [] {
-    std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind("flags", 0) == 0) return line.substr(line.find(':') + 1) + " ";
-    return std::string();
-  }();
-  return flags.find(" " + flag + " ") != std::string::npos;
+  return (" " + cpu_field("flags", "") + " ").find(" " + flag + " ") != std::string::npos;
 }
 
 int hardware_threads() {
