@@ -23,6 +23,10 @@ torch::Tensor composite(const torch::Tensor& x, const torch::Tensor& w, const to
   return F::cross_entropy(F::linear(x, w), t);
 }
 
+torch::Tensor fused_loss(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t chunk_rows) {
+  return linear_cross_entropy(x, w, t, chunk_rows);
+}
+
 // Loss, dx and dweight of fn at fresh leaves holding x's and w's values, backpropagating scale·loss.
 template <typename Fn>
 Outputs run(Fn fn, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t chunk_rows = 0,
@@ -36,7 +40,7 @@ Outputs run(Fn fn, const torch::Tensor& x, const torch::Tensor& w, const torch::
 
 Outputs fused(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t chunk_rows = 0,
               double scale = 1.0) {
-  return run(linear_cross_entropy, x, w, t, chunk_rows, scale);
+  return run(fused_loss, x, w, t, chunk_rows, scale);
 }
 
 Outputs reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t) {
@@ -113,7 +117,7 @@ TEST(LinearCrossEntropy, TiedWeightGetsTheSumOfBothUses) {
     fn(torch::tanh(F::embedding(idx, w)), w, p.t, 0).backward();
     return w.grad();
   };
-  expect_close(weight_grad(linear_cross_entropy, p.w), weight_grad(composite, p.w.to(torch::kDouble)), "dweight");
+  expect_close(weight_grad(fused_loss, p.w), weight_grad(composite, p.w.to(torch::kDouble)), "dweight");
 }
 
 // Bit for bit from run to run at a given thread count (the project's determinism: threads are a config value). Across
@@ -191,7 +195,7 @@ TEST(LinearCrossEntropy, RejectsOutOfRangeTargetsAndBadShapes) {
 TEST(LinearCrossEntropy, FallsBackToTheCompositeForOtherDtypes) {
   const auto p = problem(40, 12, 77, 1);
   const auto x = p.x.to(torch::kDouble), w = p.w.to(torch::kDouble);
-  const auto actual = run(linear_cross_entropy, x, w, p.t);
+  const auto actual = run(fused_loss, x, w, p.t);
   const auto expected = reference(p.x, p.w, p.t);
   expect_equal(actual, expected);
   auto probe = linear_cross_entropy(x.clone().requires_grad_(true), w, p.t);
@@ -220,7 +224,7 @@ TEST(LinearCrossEntropy, UnderCpuAutocastRunsTheChunkedFormInBf16) {
   std::string name;
   {
     CpuAutocast autocast;
-    actual = run(linear_cross_entropy, p.x, p.w, p.t, 64);
+    actual = run(fused_loss, p.x, p.w, p.t, 64);
     expected = run(composite, p.x, p.w, p.t);
     name = grad_fn_name(linear_cross_entropy(p.x.clone().requires_grad_(true), p.w, p.t));
   }
@@ -258,6 +262,38 @@ TEST(ChunkedLinearCrossEntropy, Float32MatchesDoubleReferenceWithPartialChunks) 
   expect_close(x.grad(), expected.dx, "dx with a frozen weight");
   torch::NoGradGuard no_grad;
   expect_close(chunked_linear_cross_entropy(p.x, p.w, p.t, torch::kFloat), expected.loss, "no-grad loss", 1e-6);
+}
+
+// Vocabulary padding (model/gpt.h): with `classes` < the rows of W, every path equals the loss over the first
+// `classes` rows alone, and the padding rows of dW are exactly zero however large their logits would be.
+TEST(LinearCrossEntropy, PaddingRowsNeverReachTheLoss) {
+  const auto p = problem(300, 40, 1001, 7);
+  auto w = torch::cat({p.w, 10 * torch::randn({23, 40})});  // 1024 rows; large padding logits would dominate
+  const auto expected = reference(p.x, p.w, p.t);
+  auto check = [&](const char* path, auto fn) {
+    SCOPED_TRACE(path);
+    const auto actual = run(fn, p.x, w, p.t, 64);
+    expect_close(actual.loss, expected.loss, "loss", 1e-6);
+    expect_close(actual.dx, expected.dx, "dx");
+    expect_close(actual.dw.narrow(0, 0, 1001), expected.dw, "dweight");
+    EXPECT_TRUE(torch::equal(actual.dw.narrow(0, 1001, 23), torch::zeros({23, 40})));
+  };
+  check("fused", [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t rows) {
+    return linear_cross_entropy(x, w, t, rows, 1001);
+  });
+  check("chunked", [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t rows) {
+    return chunked_linear_cross_entropy(x, w, t, torch::kFloat, rows, 1001);
+  });
+  const auto in_double = run(
+      [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& t, int64_t rows) {
+        return linear_cross_entropy(x, w, t, rows, 1001);  // double: the composite path
+      },
+      p.x.to(torch::kDouble), w.to(torch::kDouble), p.t);
+  expect_close(in_double.loss, expected.loss, "composite loss", 1e-12);
+  EXPECT_TRUE(torch::equal(in_double.dw.narrow(0, 1001, 23), torch::zeros({23, 40}, torch::kDouble)));
+  auto t = p.t.clone();
+  t[3] = 1001;  // a padding row is not a class
+  EXPECT_THROW(linear_cross_entropy(p.x, w, t, 0, 1001), c10::Error);
 }
 
 // On a GPU machine (scripts/gpu_check.sh runs every test named *Cuda*): the chunked form on CUDA, float32 (TF32

@@ -53,6 +53,48 @@ TEST(GPT, TiedEmbeddingsShareOneMatrix) {
   EXPECT_EQ(model->num_parameters(), expected);
 }
 
+// model.vocab_multiple pads the embedding and head (50 → 64 rows); the real rows start with the numbers of the
+// unpadded model, logits and loss have only the tokenizer's classes, the padding gets no gradient, and what leaves
+// the program (named_tensors_unpadded, the parameter count) has the true vocabulary.
+TEST(GPT, VocabularyPaddingChangesNoNumber) {
+  for (const bool tied : {true, false}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    auto plain_config = small_model("ssmax");
+    plain_config.tie_embeddings = tied;
+    plain_config.vocab_multiple = 1;
+    auto padded_config = plain_config;
+    padded_config.vocab_multiple = 64;
+    torch::manual_seed(3);
+    GPT plain(GPTOptions{plain_config, 50});
+    torch::manual_seed(3);
+    GPT padded(GPTOptions{padded_config, 50});
+    ASSERT_EQ(padded->wte->weight.size(0), 64);
+    EXPECT_TRUE(torch::equal(padded->wte->weight.narrow(0, 50, 14), torch::zeros({14, 16})));
+    EXPECT_EQ(padded->num_parameters(), plain->num_parameters());
+    EXPECT_EQ(padded->flops_per_token(12), plain->flops_per_token(12));
+    const auto plain_tensors = plain->named_tensors_unpadded(), padded_tensors = padded->named_tensors_unpadded();
+    ASSERT_EQ(plain_tensors.size(), padded_tensors.size());
+    for (size_t i = 0; i < plain_tensors.size(); ++i) {
+      EXPECT_EQ(plain_tensors[i].first, padded_tensors[i].first);
+      EXPECT_TRUE(torch::equal(plain_tensors[i].second, padded_tensors[i].second)) << plain_tensors[i].first;
+    }
+    const auto idx = torch::randint(0, 50, {2, 12}, torch::kLong),
+               targets = torch::randint(0, 50, {2, 12}, torch::kLong);
+    const auto logits = padded->forward(idx);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 12, 50}));
+    EXPECT_TRUE(torch::allclose(logits, plain->forward(idx), 0, 1e-6));
+    auto plain_loss = plain->loss(idx, targets), padded_loss = padded->loss(idx, targets);
+    EXPECT_NEAR(padded_loss.item<double>(), plain_loss.item<double>(), 1e-6);
+    plain_loss.backward();
+    padded_loss.backward();
+    const auto& head = tied ? padded->wte->weight : padded->lm_head->weight;
+    const auto& plain_head = tied ? plain->wte->weight : plain->lm_head->weight;
+    EXPECT_TRUE(torch::equal(head.grad().narrow(0, 50, 14), torch::zeros({14, 16})));
+    const double grad_diff = (head.grad().narrow(0, 0, 50) - plain_head.grad()).abs().max().item<double>();
+    EXPECT_LT(grad_diff, 1e-6 * plain_head.grad().abs().max().item<double>() + 1e-9);
+  }
+}
+
 TEST(GPT, Gpt2InitialisationScalesResidualProjections) {
   torch::manual_seed(0);
   auto m = small_model();

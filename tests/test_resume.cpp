@@ -240,5 +240,35 @@ TEST(Checkpoint, RejectsNonCheckpointsEmptyRunsAndNewerFormats) {
   EXPECT_THROW(load_checkpoint(dir + "/small.pt", wider, nullptr), RuntimeFailure);
 }
 
+// A checkpoint written before model.vocab_multiple existed holds unpadded embeddings (20 rows) and a config
+// without the key: it reads as vocab_multiple = 1 and loads into the model that config describes.
+TEST(Checkpoint, ModelsFromBeforeVocabularyPaddingStillLoad) {
+  const std::string dir = test_dir("checkpoint_unpadded");
+  Config config;
+  config.model.n_layer = 1;
+  config.model.n_embd = 8;
+  config.model.n_head = 2;
+  config.model.block_size = 8;
+  config.model.vocab_multiple = 1;
+  torch::manual_seed(4);
+  GPT model(GPTOptions{config.model, 20});
+  torch::optim::AdamW optimizer(model->parameters());
+  CheckpointMeta meta;
+  meta.vocab_size = 20;
+  meta.config = config_to_json(config);
+  meta.config["model"].erase("vocab_multiple");
+  save_checkpoint(dir + "/old.pt", model, optimizer, meta);
+
+  const auto stored = read_checkpoint_meta(dir + "/old.pt");
+  EXPECT_EQ(stored.config["model"]["vocab_multiple"], 1);
+  GPT loaded(GPTOptions{config_from_json(stored.config, "old.pt").model, stored.vocab_size});
+  load_checkpoint(dir + "/old.pt", loaded, nullptr);
+  EXPECT_TRUE(torch::equal(loaded->wte->weight, model->wte->weight));
+  // The same checkpoint under today's default (64 rows) is refused, never misread.
+  config.model.vocab_multiple = 64;
+  GPT padded(GPTOptions{config.model, 20});
+  EXPECT_THROW(load_checkpoint(dir + "/old.pt", padded, nullptr), RuntimeFailure);
+}
+
 }  // namespace
 }  // namespace ssmax

@@ -210,6 +210,12 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+void upgrade_stored_config(json& stored) {
+  if (stored.is_object() && stored.contains("model") && stored["model"].is_object() &&
+      !stored["model"].contains("vocab_multiple"))
+    stored["model"]["vocab_multiple"] = 1;
+}
+
 std::vector<std::string> config_differences(const json& a, const json& b) {
   auto fa = flatten_json(a), fb = flatten_json(b);
   std::vector<std::string> keys;

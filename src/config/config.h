@@ -48,6 +48,7 @@ struct ModelConfig {
   std::string norm = "layernorm";  // layernorm | rmsnorm
   std::string mlp = "gelu";        // gelu | swiglu
   int mlp_hidden = 0;              // 0: 4*n_embd for gelu, 8*n_embd/3 for swiglu
+  int vocab_multiple = 64;         // embedding and head rows padded to a multiple of this (model/gpt.h)
   AttentionConfig attention;
 
   int resolved_mlp_hidden() const;
@@ -119,6 +120,11 @@ std::vector<std::string> config_keys();
 
 // Dotted keys whose values differ between two configs (either side may lack a key).
 std::vector<std::string> config_differences(const nlohmann::json& a, const nlohmann::json& b);
+
+// A config stored by an older ssmax-gpt (a checkpoint's, a run directory's config.json), given the values that
+// describe what that version did where a new key's default would describe something else: model.vocab_multiple
+// is 1 (no padding) for models written before padding existed.
+void upgrade_stored_config(nlohmann::json& stored);
 
 // The schema's checks for a data section built in code rather than read from a file (prepare is given one), with
 // the messages a file would get. Throws UsageError.

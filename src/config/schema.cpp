@@ -78,6 +78,9 @@ const std::vector<KeySpec>& schema() {
         choice("model.mlp", FIELD(model.mlp), {"gelu", "swiglu"}, "`gelu` (GPT-2, tanh approximation) or `swiglu`"),
         range("model.mlp_hidden", FIELD(model.mlp_hidden), 0, 1 << 20,
               "hidden width; `0` = 4·n_embd for gelu, ⌊8·n_embd/3⌋ for swiglu"),
+        range("model.vocab_multiple", FIELD(model.vocab_multiple), 1, 4096,
+              "the embedding and LM head get rows up to a multiple of this (50257 → 50304 at 64: aligned GPU "
+              "products); the extra rows never reach the loss, sampling, evaluation or exports; `1` = none"),
         choice("model.attention.normalizer", FIELD(model.attention.normalizer), normalizer_choices(),
                "softmax(z), SSMax softmax((s·ln n)·z) or SSMax with bias softmax((s·ln n + b)·z)"),
         range("model.attention.s_init", FIELD(model.attention.s_init), -100, 100,

@@ -35,8 +35,7 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
   load_checkpoint(result.checkpoint, model, nullptr);
 
   std::map<std::string, torch::Tensor> tensors;
-  for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value();
-  for (const auto& item : model->named_buffers()) tensors[item.key()] = item.value();
+  for (const auto& [name, tensor] : model->named_tensors_unpadded()) tensors[name] = tensor.contiguous();
   const json description = {
       {"format", "ssmax-gpt safetensors export"},
       {"step", meta.step},

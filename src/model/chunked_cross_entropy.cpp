@@ -31,24 +31,28 @@ int64_t chunk_rows_for(const Tensor& x, int64_t N, int64_t V) {
 class ChunkedLinearCrossEntropy : public torch::autograd::Function<ChunkedLinearCrossEntropy> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& targets,
-                        int64_t compute_dtype, int64_t chunk_rows, bool need_dx, bool need_dw) {
+                        int64_t compute_dtype, int64_t chunk_rows, int64_t classes, bool need_dx, bool need_dw) {
     const auto dtype = static_cast<at::ScalarType>(compute_dtype);
-    const int64_t N = x.size(0), C = x.size(1), V = weight.size(0);
-    const int64_t rows = chunk_rows > 0 ? std::min(chunk_rows, N) : chunk_rows_for(x, N, V);
+    // Products over all rows of W (padding included: aligned shapes); softmax and loss over the classes only.
+    const int64_t N = x.size(0), C = x.size(1), rows_of_w = weight.size(0), V = classes;
+    const int64_t rows = chunk_rows > 0 ? std::min(chunk_rows, N) : chunk_rows_for(x, N, rows_of_w);
     const Tensor w = weight.to(dtype);  // one cast for every chunk
     Tensor dx = need_dx ? at::empty({N, C}, x.options()) : Tensor();
-    Tensor dw = need_dw ? at::zeros({V, C}, weight.options()) : Tensor();
+    Tensor dw = need_dw ? at::zeros({rows_of_w, C}, weight.options()) : Tensor();
     Tensor total = at::zeros({}, x.options().dtype(at::kFloat));
     for (int64_t start = 0; start < N; start += rows) {
       const int64_t n = std::min(rows, N - start);
       const Tensor x_c = x.narrow(0, start, n).to(dtype);
       const Tensor t_c = targets.narrow(0, start, n).unsqueeze(1);
-      Tensor logits = at::mm(x_c, w.t()).to(at::kFloat);
+      Tensor all_logits = at::mm(x_c, w.t()).to(at::kFloat);
+      Tensor logits = all_logits.narrow(1, 0, V);
       const Tensor lse = logits.logsumexp(1, /*keepdim=*/true);
       total += (lse - logits.gather(1, t_c)).sum();
       if (!need_dx && !need_dw) continue;
-      Tensor& g = logits.sub_(lse).exp_();  // the softmax, in place of the logits
-      g.scatter_add_(1, t_c, at::full({n, 1}, -1.0f, g.options())).mul_(1.0 / static_cast<double>(N));
+      logits.sub_(lse).exp_();  // the softmax, in place of the logits
+      logits.scatter_add_(1, t_c, at::full({n, 1}, -1.0f, logits.options())).mul_(1.0 / static_cast<double>(N));
+      if (rows_of_w > V) all_logits.narrow(1, V, rows_of_w - V).zero_();
+      const Tensor& g = all_logits;
       const Tensor g_c = g.to(dtype);
       if (need_dx) dx.narrow(0, start, n).copy_(at::mm(g_c, w));
       if (need_dw) dw.add_(at::mm(g_c.t(), x_c));
@@ -64,17 +68,18 @@ class ChunkedLinearCrossEntropy : public torch::autograd::Function<ChunkedLinear
     const bool in_place = !torch::autograd::get_current_graph_task_keep_graph();
     for (Tensor& t : saved)
       if (t.defined()) t = in_place ? t.mul_(g) : t * g;
-    return {saved[0], saved[1], Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {saved[0], saved[1], Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 Tensor chunked_linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets,
-                                    at::ScalarType compute_dtype, int64_t chunk_rows) {
+                                    at::ScalarType compute_dtype, int64_t chunk_rows, int64_t classes) {
   // Decided here, as for the float32 kernel: inside forward grad mode is off.
   const bool grad_mode = torch::GradMode::is_enabled();
-  return ChunkedLinearCrossEntropy::apply(x, weight, targets, static_cast<int64_t>(compute_dtype), chunk_rows,
+  if (classes <= 0) classes = weight.size(0);
+  return ChunkedLinearCrossEntropy::apply(x, weight, targets, static_cast<int64_t>(compute_dtype), chunk_rows, classes,
                                           grad_mode && x.requires_grad(), grad_mode && weight.requires_grad());
 }
 

@@ -1,5 +1,6 @@
 #include "model/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/fused_gelu.h"
@@ -63,6 +64,11 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, torch::
   return y + mlp(ln_2(y));
 }
 
+int64_t GPTOptions::padded_vocab_size() const {
+  const int64_t multiple = std::max(1, model.vocab_multiple);
+  return (vocab_size + multiple - 1) / multiple * multiple;
+}
+
 GPTImpl::GPTImpl(const GPTOptions& options) : options_(options) {
   const auto& m = options.model;
   if (options.vocab_size <= 0) throw UsageError("model: vocab_size must be positive (it comes from the tokenizer)");
@@ -75,6 +81,17 @@ GPTImpl::GPTImpl(const GPTOptions& options) : options_(options) {
     lm_head = register_module("lm_head",
                               torch::nn::Linear(torch::nn::LinearOptions(m.n_embd, options.vocab_size).bias(false)));
   init_weights();
+  pad_vocabulary();
+}
+
+// After initialisation, so the real rows draw exactly the numbers an unpadded model draws. set_data keeps each
+// registered parameter (optimizer and checkpoint see one tensor) while giving it the padded shape.
+void GPTImpl::pad_vocabulary() {
+  const int64_t padding = options_.padded_vocab_size() - options_.vocab_size;
+  if (padding == 0) return;
+  torch::NoGradGuard no_grad;
+  for (auto* head : {&wte->weight, lm_head ? &lm_head->weight : nullptr})
+    if (head) head->set_data(torch::cat({*head, torch::zeros({padding, head->size(1)}, head->options())}));
 }
 
 // GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, zero biases, and the projections
@@ -113,14 +130,27 @@ torch::Tensor GPTImpl::hidden_states(const torch::Tensor& idx, std::vector<KVCac
 torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
                                std::vector<torch::Tensor>* attention_out) {
   auto x = hidden_states(idx, caches, attention_out);
-  return gemm_linear(x, lm_head ? lm_head->weight : wte->weight);
+  auto logits = gemm_linear(x, lm_head ? lm_head->weight : wte->weight);
+  const int64_t vocab = options_.vocab_size;
+  return logits.size(-1) == vocab ? logits : logits.narrow(-1, 0, vocab).contiguous();
 }
 
 // The head and the loss fused (linear_cross_entropy.h): the full logits are never made.
 torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets) {
   auto x = hidden_states(idx);
   const auto& head = lm_head ? lm_head->weight : wte->weight;
-  return linear_cross_entropy(x.reshape({-1, x.size(-1)}), head, targets.reshape({-1}));
+  return linear_cross_entropy(x.reshape({-1, x.size(-1)}), head, targets.reshape({-1}), /*chunk_rows=*/0,
+                              options_.vocab_size);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> GPTImpl::named_tensors_unpadded() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters()) {
+    const bool vocab_rows = item.key() == "wte.weight" || item.key() == "lm_head.weight";
+    out.emplace_back(item.key(), vocab_rows ? item.value().narrow(0, 0, options_.vocab_size) : item.value());
+  }
+  for (const auto& item : named_buffers()) out.emplace_back(item.key(), item.value());
+  return out;
 }
 
 void GPTImpl::set_rope_theta(double theta) {
@@ -130,14 +160,17 @@ void GPTImpl::set_rope_theta(double theta) {
 
 int64_t GPTImpl::num_parameters() const {
   int64_t n = 0;
-  for (const auto& p : parameters()) n += p.numel();
+  for (const auto& item : named_parameters()) {
+    const bool vocab_rows = item.key() == "wte.weight" || item.key() == "lm_head.weight";
+    n += vocab_rows ? options_.vocab_size * item.value().size(1) : item.value().numel();
+  }
   return n;
 }
 
 double GPTImpl::flops_per_token(int64_t T) const {
   double matmul_parameters = static_cast<double>(num_parameters());
   if (wpe) matmul_parameters -= static_cast<double>(wpe->weight.numel());
-  if (lm_head) matmul_parameters -= static_cast<double>(wte->weight.numel());  // untied: wte is only a lookup
+  if (lm_head) matmul_parameters -= static_cast<double>(options_.vocab_size) * options_.model.n_embd;  // a lookup
   const auto& m = options_.model;
   return 6.0 * matmul_parameters + 12.0 * m.n_layer * m.n_embd * static_cast<double>(T);
 }

@@ -13,7 +13,12 @@ namespace ssmax {
 
 struct GPTOptions {
   ModelConfig model;
-  int64_t vocab_size = 0;
+  int64_t vocab_size = 0;  // the tokenizer's: targets, logits and exports have this many classes
+
+  // Rows of the embedding and the head: vocab_size rounded up to model.vocab_multiple, because a GPU's matrix
+  // units want aligned shapes (GPT-2's 50257 → 50304). The extra rows start at zero and are sliced off the logits
+  // before anything reads them, so they never get a gradient either (weight decay keeps them at zero).
+  int64_t padded_vocab_size() const;
 };
 
 class NormImpl : public torch::nn::Module {
@@ -54,8 +59,8 @@ class GPTImpl : public torch::nn::Module {
   // Initialises weights from the current torch RNG (seed it first for reproducible models).
   explicit GPTImpl(const GPTOptions& options);
 
-  // idx: [B, T] token ids → logits [B, T, vocab]. With caches (one per layer) decoding continues at
-  // position caches[0].length(); `attention_out` (optional) receives each layer's attention weights.
+  // idx: [B, T] token ids → logits [B, T, vocab_size] (padding rows dropped). With caches (one per layer) decoding
+  // continues at position caches[0].length(); `attention_out` (optional) receives each layer's attention weights.
   torch::Tensor forward(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
                         std::vector<torch::Tensor>* attention_out = nullptr);
 
@@ -66,9 +71,12 @@ class GPTImpl : public torch::nn::Module {
   // Mean cross-entropy of next-token prediction; the logits are made a chunk of rows at a time.
   torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets);
 
+  // Every parameter and buffer by name, the embedding and head cut to vocab_size rows: what leaves the program.
+  std::vector<std::pair<std::string, torch::Tensor>> named_tensors_unpadded() const;
+
   void set_rope_theta(double theta);
   const GPTOptions& options() const { return options_; }
-  int64_t num_parameters() const;
+  int64_t num_parameters() const;  // vocabulary padding not counted: the model's size, not the allocation's
   // Model FLOPs of training on one token with a context of T (PaLM's and nanoGPT's count):
   //   6·N + 12·n_layer·n_embd·T
   // N = parameters that take part in matrix products (embedding lookups excluded, a tied wte counted once as
@@ -83,6 +91,7 @@ class GPTImpl : public torch::nn::Module {
 
  private:
   void init_weights();
+  void pad_vocabulary();
   GPTOptions options_;
 };
 TORCH_MODULE(GPT);

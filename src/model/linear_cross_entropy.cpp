@@ -118,19 +118,21 @@ std::atomic<bool>& chunked_loss_on_cuda() {
 class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& weight_in, const Tensor& targets_in,
-                        int64_t chunk_rows, bool need_dx, bool need_dw) {
+                        int64_t chunk_rows, int64_t classes, bool need_dx, bool need_dw) {
     const Tensor x = x_in.contiguous(), weight = weight_in.contiguous(), targets = targets_in.contiguous();
-    const int64_t N = x.size(0), C = x.size(1), V = weight.size(0);
+    // Rows of W (stride of a logits row) and, of those, the classes; the padding's logits stay out of the softmax
+    // and their gradient is zeroed, so dW's padding rows are zero.
+    const int64_t N = x.size(0), C = x.size(1), rows_of_w = weight.size(0), V = classes;
     const int64_t* target = targets.data_ptr<int64_t>();
     for (int64_t i = 0; i < N; ++i)
       TORCH_CHECK(target[i] >= 0 && target[i] < V, "linear_cross_entropy: target ", target[i], " (row ", i,
                   ") is outside [0, ", V, ")");
 
-    const int64_t rows = chunk_rows > 0 ? std::min(chunk_rows, N) : auto_chunk_rows(N, V);
+    const int64_t rows = chunk_rows > 0 ? std::min(chunk_rows, N) : auto_chunk_rows(N, rows_of_w);
     const bool grads = need_dx || need_dw;
-    const Tensor logits = at::empty({rows, V}, x.options());
+    const Tensor logits = at::empty({rows, rows_of_w}, x.options());
     Tensor dx = need_dx ? at::empty({N, C}, x.options()) : Tensor();
-    Tensor dw = need_dw ? at::empty({V, C}, x.options()) : Tensor();
+    Tensor dw = need_dw ? at::empty({rows_of_w, C}, x.options()) : Tensor();
     const double inv_n = 1.0 / static_cast<double>(N);
     // Per-row losses summed in row order at the end: the same value however the rows are split over threads.
     std::vector<double> losses(N);
@@ -142,9 +144,12 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
       gemm_out(l_c, x_c, weight.t());
       float* l = l_c.data_ptr<float>();
       at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          losses[start + r] = grads ? row_loss<true>(l + r * V, V, target[start + r], inv_n)
-                                    : row_loss<false>(l + r * V, V, target[start + r], inv_n);
+        for (int64_t r = begin; r < end; ++r) {
+          float* row = l + r * rows_of_w;
+          losses[start + r] = grads ? row_loss<true>(row, V, target[start + r], inv_n)
+                                    : row_loss<false>(row, V, target[start + r], inv_n);
+          if (grads) std::fill(row + V, row + rows_of_w, 0.0f);
+        }
       });
       if (need_dx) {
         Tensor dx_c = dx.narrow(0, start, n);
@@ -167,19 +172,23 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     const bool in_place = !torch::autograd::get_current_graph_task_keep_graph();
     for (Tensor& t : saved)
       if (t.defined() && !unit) t = in_place ? t.mul_(g) : t * g;
-    return {saved[0], saved[1], Tensor(), Tensor(), Tensor(), Tensor()};
+    return {saved[0], saved[1], Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
-Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t chunk_rows) {
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t chunk_rows,
+                            int64_t classes) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
               "linear_cross_entropy: x [N, C] and weight [V, C] expected, got ", x.sizes(), " and ", weight.sizes());
   TORCH_CHECK(targets.dim() == 1 && targets.size(0) == x.size(0), "linear_cross_entropy: targets [", x.size(0),
               "] expected, got ", targets.sizes());
   TORCH_CHECK(targets.scalar_type() == torch::kLong, "linear_cross_entropy: targets must be int64, got ",
               targets.scalar_type());
+  if (classes <= 0) classes = weight.size(0);
+  TORCH_CHECK(classes <= weight.size(0), "linear_cross_entropy: ", classes, " classes but weight has only ",
+              weight.size(0), " rows");
   // Under autocast the head runs in bf16, as the run asked (the chunked form); here it would stay float32.
   const bool fused = x.device().is_cpu() && weight.device().is_cpu() && targets.device().is_cpu() &&
                      x.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat && x.size(0) > 0 &&
@@ -194,15 +203,15 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor&
     if (chunked) {
       const auto dtype =
           at::autocast::is_autocast_enabled(type) ? at::autocast::get_autocast_dtype(type) : weight.scalar_type();
-      return chunked_linear_cross_entropy(x, weight, targets, dtype, chunk_rows);
+      return chunked_linear_cross_entropy(x, weight, targets, dtype, chunk_rows, classes);
     }
     namespace F = torch::nn::functional;
-    return F::cross_entropy(F::linear(x, weight), targets);
+    return F::cross_entropy(F::linear(x, weight).narrow(1, 0, classes), targets);
   }
   // Decided here: inside forward grad mode is off, and ctx->needs_input_grad has no edges to ask when nothing
   // requires grad (and during another backward, a recompute, it answers for that backward's graph).
   const bool grad_mode = torch::GradMode::is_enabled();
-  return LinearCrossEntropy::apply(x, weight, targets, chunk_rows, grad_mode && x.requires_grad(),
+  return LinearCrossEntropy::apply(x, weight, targets, chunk_rows, classes, grad_mode && x.requires_grad(),
                                    grad_mode && weight.requires_grad());
 }
 

@@ -14,8 +14,10 @@ namespace ssmax {
 // Float32 CPU tensors take the fused float32 kernel; under CPU autocast (bf16) — and on CUDA when
 // use_chunked_loss_on_cuda(true) — the chunked form below in the autocast dtype; anything else (double, CUDA by
 // default) the composite above. chunk_rows > 0 forces the rows per chunk (tests); 0 picks it from V.
+// classes > 0: only the first `classes` rows of weight are classes (the rest is vocabulary padding, model/gpt.h):
+// their logits never enter the softmax and their gradient rows are zero; targets must be < classes.
 torch::Tensor linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& targets,
-                                   int64_t chunk_rows = 0);
+                                   int64_t chunk_rows = 0, int64_t classes = 0);
 
 // The rows per chunk the fused path takes for N rows and V classes when chunk_rows is 0.
 int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V);
@@ -24,7 +26,7 @@ int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V);
 // products in `compute_dtype` (bf16 under autocast), the softmax and the loss in float32; returns a float32 loss.
 torch::Tensor chunked_linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& weight,
                                            const torch::Tensor& targets, at::ScalarType compute_dtype,
-                                           int64_t chunk_rows = 0);
+                                           int64_t chunk_rows = 0, int64_t classes = 0);
 
 // Off by default until a GPU run has measured and checked it (train.cuda_chunked_loss): the chunked form on CUDA.
 void use_chunked_loss_on_cuda(bool on);

@@ -53,6 +53,7 @@ CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origi
     m.elapsed_s = j.value("elapsed_s", 0.0);
     m.vocab_size = j.at("vocab_size").get<int64_t>();
     m.config = j.at("config");
+    upgrade_stored_config(m.config);
     m.dataset_fingerprint = j.value("dataset_fingerprint", std::string());
     m.dataset_dir = j.value("dataset_dir", std::string());
     m.interval_loss = j.value("interval_loss", 0.0);

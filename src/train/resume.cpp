@@ -79,7 +79,8 @@ void keep_global_batch(json& config, const CheckpointMeta& stored, int world, co
 void refuse_foreign_checkpoint(const std::string& checkpoint, const std::string& run_dir, const json& stored) {
   const fs::path config_file = fs::path(run_dir) / "config.json";
   if (!fs::exists(config_file)) return;
-  const json directory_config = json::parse(read_file(config_file.string()), nullptr, false);
+  json directory_config = json::parse(read_file(config_file.string()), nullptr, false);
+  upgrade_stored_config(directory_config);
   if (!directory_config.is_object() || !directory_config.contains("model") || !stored.contains("model")) return;
   std::vector<std::string> differing;
   for (const auto& key :
