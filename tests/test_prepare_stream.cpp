@@ -201,6 +201,34 @@ TEST(TokenStream, BatchesDoNotDependOnTheShardSize) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(torch::equal(la.eval_batch(i, 4).first, lb.eval_batch(i, 4).first));
 }
 
+// The trainer's prefetching: what it asks for is what the loader gives, whether it was prefetched (the usual
+// order), asked out of order (a stale prefetch is dropped) or asked with nothing prefetched.
+TEST(TokenStream, PrefetchedBatchesAreTheLoadersBatches) {
+  const std::string dir = test_dir("token-stream-prefetch");
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 5000; ++i) ids.push_back((i * 7919u + i / 13) % 512);
+  write_shard(dir + "/one.bin", ids, 512);
+  const TokenStream stream = TokenStream::open({dir + "/one.bin"});
+  const BatchLoader loader(stream, 32, 4, 9);
+  PrefetchingLoader prefetching(loader, torch::kCPU);
+  auto expect_batch = [&](int64_t step, int64_t micro) {
+    const auto [x, y] = prefetching.train_batch(step, micro);
+    const auto [ex, ey] = loader.train_batch(step, micro);
+    EXPECT_TRUE(torch::equal(x, ex) && torch::equal(y, ey)) << "step " << step << " micro " << micro;
+  };
+  expect_batch(0, 0);  // nothing prefetched yet
+  for (int64_t step = 0; step < 6; ++step)
+    for (int64_t micro = 0; micro < 2; ++micro) {
+      prefetching.prefetch(micro == 1 ? step + 1 : step, micro == 1 ? 0 : 1);
+      expect_batch(micro == 1 ? step + 1 : step, micro == 1 ? 0 : 1);
+    }
+  EXPECT_EQ(prefetching.prefetched(), 12);
+  prefetching.prefetch(7, 0);
+  expect_batch(3, 1);  // not what was prefetched
+  EXPECT_EQ(prefetching.prefetched(), 12);
+  prefetching.prefetch(8, 1);  // left pending: the destructor waits for it
+}
+
 // ---- a generated multi-format corpus, prepared, against the in-memory encoding of the same text ----
 
 std::string gunzip(const std::string& path) {

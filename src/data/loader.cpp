@@ -50,4 +50,35 @@ Batch BatchLoader::eval_batch(int64_t index, int64_t num_batches) const {
   return gather(starts);
 }
 
+PrefetchingLoader::~PrefetchingLoader() {
+  if (pending_ && pending_->batch.valid()) pending_->batch.wait();
+}
+
+Batch PrefetchingLoader::to_device(Batch batch) const {
+  if (device_.is_cpu()) return batch;
+  // From page-locked memory a non_blocking copy is queued on the stream and the host goes on; the caching host
+  // allocator keeps the pinned block until the copy has run.
+  return {batch.first.pin_memory().to(device_, /*non_blocking=*/true),
+          batch.second.pin_memory().to(device_, /*non_blocking=*/true)};
+}
+
+Batch PrefetchingLoader::train_batch(int64_t step, int64_t micro_step) {
+  if (pending_ && pending_->step == step && pending_->micro_step == micro_step) {
+    Batch batch = pending_->batch.get();
+    pending_.reset();
+    ++hits_;
+    return batch;
+  }
+  if (pending_) pending_->batch.wait();  // a stale prefetch (the trainer changed its plan): drop it
+  pending_.reset();
+  return to_device(loader_.train_batch(step, micro_step));
+}
+
+void PrefetchingLoader::prefetch(int64_t step, int64_t micro_step) {
+  if (pending_) pending_->batch.wait();
+  pending_.emplace(Pending{step, micro_step, std::async(std::launch::async, [this, step, micro_step] {
+                             return to_device(loader_.train_batch(step, micro_step));
+                           })});
+}
+
 }  // namespace ssmax

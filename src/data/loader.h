@@ -5,6 +5,8 @@
 // over the split, identical at every evaluation.
 #include <torch/torch.h>
 
+#include <future>
+#include <optional>
 #include <utility>
 
 #include "data/token_stream.h"
@@ -27,6 +29,32 @@ class BatchLoader {
   const TokenStream& shard_;
   int64_t block_size_, batch_size_;
   uint64_t seed_;
+};
+
+// Training batches on their device, the next one made while the current step computes: the trainer names the
+// micro-batch it will ask for next, a helper thread gathers it (into page-locked memory when the device is a GPU,
+// so the copy can run without blocking the host) and starts the copy. Batches are a pure function of
+// (step, micro_step), so a prefetched batch is the same tensor the loader would give; a request for anything
+// else simply gathers it now.
+class PrefetchingLoader {
+ public:
+  PrefetchingLoader(const BatchLoader& loader, const torch::Device& device) : loader_(loader), device_(device) {}
+  ~PrefetchingLoader();  // waits for a pending gather: the loader it reads outlives nothing
+
+  Batch train_batch(int64_t step, int64_t micro_step);
+  void prefetch(int64_t step, int64_t micro_step);
+  int64_t prefetched() const { return hits_; }  // requests served by a prefetch (tests, benchmarks)
+
+ private:
+  Batch to_device(Batch batch) const;
+  const BatchLoader& loader_;
+  torch::Device device_;
+  struct Pending {
+    int64_t step, micro_step;
+    std::future<Batch> batch;
+  };
+  std::optional<Pending> pending_;
+  int64_t hits_ = 0;
 };
 
 }  // namespace ssmax

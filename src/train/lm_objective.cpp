@@ -27,8 +27,12 @@ class LanguageModelObjective : public TrainingObjective {
 
   std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
                                                const torch::Device& device) override {
-    auto [x, y] = train_loader_->train_batch(step, micro);
-    return {model->loss(x.to(device), y.to(device)), x.numel()};
+    auto [x, y] = prefetcher(device).train_batch(step, micro);
+    return {model->loss(x, y), x.numel()};
+  }
+
+  void prefetch(int64_t step, int micro, const torch::Device& device) override {
+    prefetcher(device).prefetch(step, micro);
   }
 
   double validation_loss(GPT& model, int batches, const torch::Device& device) override {
@@ -49,9 +53,20 @@ class LanguageModelObjective : public TrainingObjective {
   }
 
  private:
+  PrefetchingLoader& prefetcher(const torch::Device& device) {
+    if (!prefetcher_ || prefetcher_device_ != device) {
+      prefetcher_.reset();
+      prefetcher_ = std::make_unique<PrefetchingLoader>(*train_loader_, device);
+      prefetcher_device_ = device;
+    }
+    return *prefetcher_;
+  }
+
   double unigram_entropy_;
   TokenStream train_shard_, val_shard_;  // the loaders keep references to these
   std::unique_ptr<BatchLoader> train_loader_, val_loader_;
+  std::unique_ptr<PrefetchingLoader> prefetcher_;  // after the loader it reads: destroyed (and joined) first
+  torch::Device prefetcher_device_{torch::kCPU};
 };
 
 }  // namespace

@@ -23,6 +23,8 @@ class TrainingObjective {
   // number of input tokens it covered.
   virtual std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
                                                        const torch::Device& device) = 0;
+  // The micro-batch train_loss will be asked for next: an objective may start preparing it now.
+  virtual void prefetch(int64_t /*step*/, int /*micro*/, const torch::Device& /*device*/) {}
   // Mean loss over `batches` fixed validation batches (called under NoGradGuard, model in eval mode).
   virtual double validation_loss(GPT& model, int batches, const torch::Device& device) = 0;
   // Sum of the losses of validation batches rank, rank + world, … < batches: a distributed run's share of this

@@ -121,8 +121,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   auto& dist = Distributed::instance();
   const int world = dist.world_size();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
-  if (dist.is_main())
-    metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string(), tensorboard_file(s.run_dir));
+  if (dist.is_main()) metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string(), tensorboard_file(s.run_dir));
   std::vector<torch::Tensor> trainable;
   for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
@@ -173,6 +172,11 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
         loss = micro_loss / micro_batches;
         tokens = micro_tokens;
       }
+      // The next micro-batch is gathered (and on a GPU copied) while this one runs backward.
+      const bool last_micro = micro + 1 == t.grad_accum_steps;
+      if (!last_micro || step + 1 < last_step)
+        s.objective->prefetch(last_micro ? step + 1 : step,
+                              dist.rank() * t.grad_accum_steps + (last_micro ? 0 : micro + 1), s.device);
       if (gradient_sync && micro == t.grad_accum_steps - 1) {
         dist.heartbeat(step + 1, "gradient all-reduce");
         gradient_sync->arm();
