@@ -247,6 +247,29 @@ TEST(PrepareTest, DirectorySourcesAreSortedAndJoined) {
   EXPECT_TRUE(prepare_dataset(data).reused);
 }
 
+// data.prepared: a dataset carried without its corpus (the GPU study's bundle) is used as it is; sources unread.
+TEST(PrepareTest, APreparedDirectoryIsUsedWithoutItsSources) {
+  const TestDir tmp;
+  const std::string& dir = tmp.path();
+  write(dir + "/src.txt", make_text(60000, 3));
+  DataConfig data = small_config(dir, dir + "/src.txt");
+  const PreparedDataset built = prepare_dataset(data);
+  fs::remove(dir + "/src.txt");
+  DataConfig carried;
+  carried.sources = {dir + "/src.txt"};  // gone: not read
+  carried.dataset_dir = dir + "/elsewhere";
+  carried.prepared = built.dir;
+  const PreparedDataset used = prepare_dataset(carried);
+  EXPECT_EQ(used.fingerprint, built.fingerprint);
+  EXPECT_EQ(used.train_shards, built.train_shards);
+  EXPECT_EQ(used.vocab_size, built.vocab_size);
+  EXPECT_FALSE(fs::exists(dir + "/elsewhere"));
+  carried.prepared = dir + "/no-such-dataset";
+  const std::string message = error_of([&] { prepare_dataset(carried); });
+  EXPECT_NE(message.find("data.prepared = '" + dir + "/no-such-dataset': no such directory"), std::string::npos)
+      << message;
+}
+
 TEST(PrepareTest, GivenTokenizerModelIsUsed) {
   const TestDir tmp;
   const std::string& dir = tmp.path();

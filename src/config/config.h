@@ -26,6 +26,7 @@ struct DataConfig {
   double val_fraction = 0.05;
   std::string text_field = "text";    // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
   uint64_t shard_tokens = 100000000;  // tokens per shard file (the last of a split holds the rest)
+  std::string prepared;               // a dataset directory `prepare` wrote: used as it is, sources not read
 };
 
 struct AttentionConfig {
