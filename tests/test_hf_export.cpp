@@ -79,9 +79,14 @@ TEST(HfExport, ShapesMapToLlamaOrGpt2AndOthersAreRefusedByKey) {
 }
 
 TEST(HfExport, ConfigNamesTheStockClassForSoftmaxAndTheCustomCodeForSSMax) {
+  SpecialTokens specials;
+  specials.unk = {0, "<unk>"};
+  specials.eos = {2, "</s>"};  // no BOS: null ids, and no such token for transformers to add
   auto m = llama_shape();
-  json c = hf_model_config(m, HfArchitecture::Llama, 30, "float32");
+  json c = hf_model_config(m, HfArchitecture::Llama, 30, "float32", specials);
   EXPECT_EQ(c["architectures"][0], "LlamaForCausalLM");
+  EXPECT_TRUE(c["bos_token_id"].is_null());
+  EXPECT_EQ(c["eos_token_id"], 2);
   EXPECT_EQ(c["model_type"], "llama");
   EXPECT_FALSE(c.contains("auto_map"));
   EXPECT_EQ(c["intermediate_size"], m.resolved_mlp_hidden());
@@ -90,7 +95,7 @@ TEST(HfExport, ConfigNamesTheStockClassForSoftmaxAndTheCustomCodeForSSMax) {
 
   m.attention.normalizer = Normalizer::SSMaxBias;
   m.attention.learn_s = false;
-  c = hf_model_config(m, HfArchitecture::Llama, 30, "bfloat16");
+  c = hf_model_config(m, HfArchitecture::Llama, 30, "bfloat16", specials);
   EXPECT_EQ(c["architectures"][0], "SSMaxLlamaForCausalLM");
   EXPECT_EQ(c["auto_map"]["AutoModelForCausalLM"], "modeling_ssmax.SSMaxLlamaForCausalLM");
   EXPECT_EQ(c["auto_map"]["AutoConfig"], "configuration_ssmax.SSMaxLlamaConfig");
@@ -100,11 +105,14 @@ TEST(HfExport, ConfigNamesTheStockClassForSoftmaxAndTheCustomCodeForSSMax) {
 
   auto g = gpt2_shape();
   g.attention.normalizer = Normalizer::SSMax;
-  c = hf_model_config(g, HfArchitecture::GPT2, 30, "float32");
+  c = hf_model_config(g, HfArchitecture::GPT2, 30, "float32", specials);
   EXPECT_EQ(c["architectures"][0], "SSMaxGPT2LMHeadModel");
   EXPECT_EQ(c["activation_function"], "gelu_new");
   EXPECT_EQ(c["n_positions"], 16);
   EXPECT_EQ(c["n_inner"], 32);
+  EXPECT_TRUE(hf_tokenizer_config(g, specials)["bos_token"].is_null());
+  EXPECT_EQ(hf_tokenizer_config(g, specials)["model_max_length"], 16);
+  EXPECT_EQ(hf_special_tokens_map(specials), (json{{"eos_token", "</s>"}, {"unk_token", "<unk>"}}));
 }
 
 TEST(HfExport, LlamaTensorsAreOursSplitAndRenamed) {
@@ -145,20 +153,21 @@ TEST(HfExport, Gpt2WeightsAreTransposedAndBiasFreeModelsGetZeroBiases) {
   EXPECT_EQ(t.size(), 2u * 12u + 4u);
 }
 
-// A run directory with one checkpoint of `m` whose dataset holds a (stand-in) tokenizer.model.
+// A run directory with one checkpoint of `m` whose dataset holds a tokenizer.model (sentencepiece's default
+// special tokens: unk 0, bos 1, eos 2).
 std::string make_run(const std::string& dir, const ModelConfig& m) {
   Config config;
   config.model = m;
   torch::manual_seed(1);
-  GPT model(GPTOptions{m, 30});
+  GPT model(GPTOptions{m, 300});
   torch::optim::AdamW optimizer(model->parameters());
   CheckpointMeta meta;
   meta.step = 3;
-  meta.vocab_size = 30;
+  meta.vocab_size = 300;
   meta.config = config_to_json(config);
   meta.dataset_dir = dir + "/data";
   fs::create_directories(dir + "/data");
-  write_file_atomic(dir + "/data/tokenizer.model", "spm bytes");
+  train_tokenizer({write_tiny_corpus(dir), dir + "/data/tokenizer", 300, "bpe"});
   fs::create_directories(dir + "/run/checkpoints");
   { std::ofstream(dir + "/run/config.json") << meta.config.dump(); }
   save_checkpoint(checkpoint_path(dir + "/run", 3), model, optimizer, meta);
@@ -178,12 +187,17 @@ TEST(HfExport, DirectoryIsPublishedWholeAndNeverOverAUsersFiles) {
        {"config.json", "model.safetensors", "generation_config.json", "tokenizer.model", "tokenizer_config.json",
         "special_tokens_map.json", "modeling_ssmax.py", "configuration_ssmax.py"})
     EXPECT_TRUE(fs::is_regular_file(out + "/" + f)) << f;
-  EXPECT_EQ(read_file(out + "/tokenizer.model"), "spm bytes");
+  EXPECT_EQ(read_file(out + "/tokenizer.model"), read_file(dir + "/data/tokenizer.model"));
   // The embedded modeling code is the repository's file.
   EXPECT_EQ(read_file(out + "/modeling_ssmax.py"),
             read_file((fs::path(SSMAX_SOURCE_DIR) / "src/export/hf/modeling_ssmax.py").string()));
   const json tokenizer = json::parse(read_file(out + "/tokenizer_config.json"));
   EXPECT_EQ(tokenizer["add_bos_token"], false);
+  EXPECT_EQ(tokenizer["bos_token"], "<s>");
+  EXPECT_EQ(tokenizer["unk_token"], "<unk>");
+  const json model_config = json::parse(read_file(out + "/config.json"));
+  EXPECT_EQ(model_config["eos_token_id"], 2);
+  EXPECT_EQ(model_config["vocab_size"], 300);
 
   EXPECT_THROW(export_hf({run, out, "f32", false}), UsageError);  // occupied
   EXPECT_NO_THROW(export_hf({run, out, "bf16", true}));           // --force over an earlier export

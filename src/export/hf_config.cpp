@@ -17,6 +17,9 @@ const char* const kExportable =
                    "model; " + kExportable);
 }
 
+json id_or_null(const SpecialToken& t) { return t.id >= 0 ? json(t.id) : json(nullptr); }
+json piece_or_null(const SpecialToken& t) { return t.id >= 0 ? json(t.piece) : json(nullptr); }
+
 }  // namespace
 
 HfArchitecture hf_architecture(const ModelConfig& m, const std::string& checkpoint) {
@@ -40,7 +43,8 @@ std::string hf_torch_dtype(const std::string& dtype) {
   throw UsageError("--dtype " + dtype + ": must be f32 or bf16");
 }
 
-json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_size, const std::string& torch_dtype) {
+json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_size, const std::string& torch_dtype,
+                     const SpecialTokens& specials) {
   const bool ssmax = m.attention.normalizer != Normalizer::Softmax;
   json c;
   if (arch == HfArchitecture::Llama) {
@@ -90,8 +94,8 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
          {"tie_word_embeddings", true},
          {"initializer_range", 0.02}};
   }
-  c["bos_token_id"] = kBosId;
-  c["eos_token_id"] = kEosId;
+  c["bos_token_id"] = id_or_null(specials.bos);
+  c["eos_token_id"] = id_or_null(specials.eos);
   c["use_cache"] = true;
   c["torch_dtype"] = torch_dtype;
   c["transformers_version"] = kTransformersVersion;
@@ -106,9 +110,11 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
   return c;
 }
 
-json hf_generation_config() { return {{"bos_token_id", kBosId}, {"transformers_version", kTransformersVersion}}; }
+json hf_generation_config(const SpecialTokens& specials) {
+  return {{"bos_token_id", id_or_null(specials.bos)}, {"transformers_version", kTransformersVersion}};
+}
 
-json hf_tokenizer_config(const ModelConfig& m) {
+json hf_tokenizer_config(const ModelConfig& m, const SpecialTokens& specials) {
   json c = {{"tokenizer_class", "LlamaTokenizer"},
             // src/data/tokenizer.cpp encodes text as it is: no BOS or EOS around it ...
             {"add_bos_token", false},
@@ -118,9 +124,9 @@ json hf_tokenizer_config(const ModelConfig& m) {
             {"add_prefix_space", false},
             {"legacy", false},
             {"clean_up_tokenization_spaces", false},
-            {"bos_token", "<s>"},
-            {"eos_token", "</s>"},
-            {"unk_token", "<unk>"},
+            {"bos_token", piece_or_null(specials.bos)},
+            {"eos_token", piece_or_null(specials.eos)},
+            {"unk_token", piece_or_null(specials.unk)},
             {"pad_token", nullptr},
             {"sp_model_kwargs", json::object()}};
   // Learned positions end at block_size; a RoPE model keeps transformers' "no limit".
@@ -128,6 +134,12 @@ json hf_tokenizer_config(const ModelConfig& m) {
   return c;
 }
 
-json hf_special_tokens_map() { return {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}}; }
+json hf_special_tokens_map(const SpecialTokens& specials) {
+  json map = json::object();
+  for (const auto& [key, token] :
+       {std::pair{"bos_token", &specials.bos}, {"eos_token", &specials.eos}, {"unk_token", &specials.unk}})
+    if (token->id >= 0) map[key] = token->piece;
+  return map;
+}
 
 }  // namespace ssmax

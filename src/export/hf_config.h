@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "data/tokenizer.h"
 
 namespace ssmax {
 
@@ -28,19 +29,18 @@ std::string hf_torch_dtype(const std::string& dtype_option);
 // config.json. Softmax models: the stock class (no custom code). SSMax: the class of modeling_ssmax.py with
 // auto_map, attention_normalizer and ssmax_learn_s.
 nlohmann::json hf_model_config(const ModelConfig& model, HfArchitecture arch, int64_t vocab_size,
-                               const std::string& torch_dtype);
+                               const std::string& torch_dtype, const SpecialTokens& specials);
 
 // generation_config.json: no EOS stop (ssmax-gpt's own generate never stops early; a model trained without EOS
 // tokens would otherwise stop at a chance one), no sampling defaults beyond transformers'.
-nlohmann::json hf_generation_config();
+nlohmann::json hf_generation_config(const SpecialTokens& specials);
 
 // tokenizer_config.json and special_tokens_map.json for the run's sentencepiece model (copied as tokenizer.model):
-// LlamaTokenizer(Fast) with no BOS/EOS added and no dummy-prefix space, as src/data/tokenizer.cpp encodes.
-nlohmann::json hf_tokenizer_config(const ModelConfig& model);
-nlohmann::json hf_special_tokens_map();
-
-// The id of the special tokens the tokenizer was trained with (sentencepiece's defaults: unk 0, bos 1, eos 2).
-inline constexpr int kUnkId = 0, kBosId = 1, kEosId = 2;
+// LlamaTokenizer(Fast) with no BOS/EOS added and no dummy-prefix space, as src/data/tokenizer.cpp encodes. The
+// special tokens are the model's own (a token it lacks is null: transformers would otherwise add one to the
+// vocabulary).
+nlohmann::json hf_tokenizer_config(const ModelConfig& model, const SpecialTokens& specials);
+nlohmann::json hf_special_tokens_map(const SpecialTokens& specials);
 
 // The transformers version these files are written for (config.json's "transformers_version").
 inline constexpr const char* kTransformersVersion = "4.57.6";

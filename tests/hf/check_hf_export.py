@@ -56,6 +56,8 @@ def check(binary, corpus, export_dir, run_dir):
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     model = AutoModelForCausalLM.from_pretrained(export_dir, trust_remote_code=True, torch_dtype=torch.float32)
     model.eval()
+    if len(tokenizer) != config["vocab_size"]:  # e.g. a special token the model lacks, added by transformers
+        errors.append(f"tokenizer has {len(tokenizer)} tokens, the model {config['vocab_size']}")
     expected_class = config["architectures"][0]
     if type(model).__name__ != expected_class:
         errors.append(f"loaded as {type(model).__name__}, config says {expected_class}")
