@@ -207,7 +207,7 @@ TEST(HfExport, DirectoryIsPublishedWholeAndNeverOverAUsersFiles) {
   EXPECT_THROW(export_hf({run, dir + "/mine", "f32", true}), UsageError);
   EXPECT_EQ(read_file(dir + "/mine/notes.txt"), "keep");
   fs::create_directories(dir + "/empty");
-  EXPECT_NO_THROW(export_hf({run, dir + "/empty", "f32", false}));
+  EXPECT_EQ(export_hf({run, dir + "/empty/", "f32", false}).out_dir, dir + "/empty");  // a trailing slash
 
   // A refused model and a missing tokenizer leave nothing behind.
   auto refused = gpt2_shape();

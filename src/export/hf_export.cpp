@@ -80,7 +80,8 @@ void write_directory(const fs::path& dir, const CheckpointInfo& info, HfArchitec
 }  // namespace
 
 HfExportResult export_hf(const HfExportOptions& o) {
-  const fs::path out = fs::path(o.out_dir).lexically_normal();
+  fs::path out = fs::path(o.out_dir).lexically_normal();
+  if (out.filename().empty() && out.has_relative_path()) out = out.parent_path();  // "dir/" names dir
   if (out.empty() || out.filename().empty() || out.filename() == "." || out.filename() == "..")
     throw UsageError("--out " + o.out_dir + ": name a directory to create, e.g. --out exported/my-model");
   hf_torch_dtype(o.dtype);

@@ -54,7 +54,7 @@ def check(binary, corpus, export_dir, run_dir):
     rope = "max_position_embeddings" in config  # Llama-shaped
     block = config["max_position_embeddings"] if rope else config["n_positions"]
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
-    model = AutoModelForCausalLM.from_pretrained(export_dir, trust_remote_code=True, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(export_dir, trust_remote_code=True, dtype=torch.float32)
     model.eval()
     if len(tokenizer) != config["vocab_size"]:  # e.g. a special token the model lacks, added by transformers
         errors.append(f"tokenizer has {len(tokenizer)} tokens, the model {config['vocab_size']}")
