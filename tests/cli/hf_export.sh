@@ -9,6 +9,8 @@ set -u
 source "$(dirname "$0")/lib/common.sh"
 cli_test_init --python "$@"
 
+# transformers offline, its cache (the SSMax modeling code it copies to import) in the scratch directory.
+export HF_HUB_OFFLINE=1 HF_HOME="$S/hf-home"
 generated_corpus 7 >"$S/corpus.txt"
 CFG="$S/tiny.json"
 write_tiny_config "$CFG"
