@@ -13,9 +13,13 @@ for p in clang-14 libclang-rt-14-dev; do
     break
   fi
 done
-# Test-only Python packages, into the torch environment: TensorBoard's own reader checks our event files.
+# Test-only Python packages, into the torch environment: TensorBoard's own reader checks our event files;
+# transformers loads `export --format hf` directories (the version its modeling code targets), with sentencepiece
+# to read their tokenizer.model (with protobuf, which tensorboard brings).
 python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
 "$python" -c "import tensorboard" 2>/dev/null || "$python" -m pip install --quiet --progress-bar off tensorboard==2.21.0
+"$python" -c "import transformers, sentencepiece; assert transformers.__version__ == '4.57.6'" 2>/dev/null ||
+  "$python" -m pip install --quiet --progress-bar off transformers==4.57.6 sentencepiece==0.2.1
 bash scripts/build.sh
 rm -rf build/test-tmp
 cd build

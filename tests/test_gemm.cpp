@@ -78,6 +78,18 @@ TEST(Gemm, LinearAndItsGradientsMatchTorch) {
   }
 }
 
+// One row with a bias (a decoding step): the product goes to a new tensor, never into the bias.
+TEST(Gemm, OneRowLeavesTheBiasAlone) {
+  torch::manual_seed(10);
+  const auto x = torch::randn({1, 1, 24}), w = torch::randn({40, 24}), b = torch::randn({40});
+  const auto b_before = b.clone();
+  const auto first = gemm_linear(x, w, b);
+  EXPECT_TRUE(torch::equal(b, b_before));
+  EXPECT_TRUE(torch::equal(gemm_linear(x, w, b), first));
+  expect_close(first, torch::nn::functional::linear(x.to(torch::kDouble), w.to(torch::kDouble), b.to(torch::kDouble)),
+               "y");
+}
+
 TEST(Gemm, LinearIsRepeatableBitForBit) {
   torch::manual_seed(8);
   const auto x = torch::randn({512, 256}), w = torch::randn({768, 256});

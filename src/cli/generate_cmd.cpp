@@ -19,6 +19,10 @@ Command add_generate_command(CLI::App& root) {
   app->add_option("--temperature", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   app->add_option("--top-k", args->top_k, "Sample among the k most likely tokens; 0 = all")->capture_default_str();
   app->add_option("--seed", args->seed, "Sampling seed")->check(decimal_digits())->capture_default_str();
+  app->add_option("--dump", args->dump_path,
+                  "Also write a JSON file with the prompt's token ids, the generated ids and the logits of one "
+                  "forward pass over the prompt ([prompt tokens][vocab]): for checking an exported model "
+                  "(docs/huggingface.md)");
   add_runtime_options(*app, args->runtime);
   return {app, [app, args] {
             check_runtime(args->runtime);

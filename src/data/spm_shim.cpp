@@ -130,6 +130,24 @@ int ssmax_spm_vocab_size(void* handle) {
   return static_cast<sentencepiece::SentencePieceProcessor*>(handle)->GetPieceSize();
 }
 
+// A special token of the model: which = 0 unk, 1 bos, 2 eos. Returns its id and puts its piece (malloc()ed,
+// NUL-terminated) at *piece, or returns -1 (*piece NULL) when the model has none (e.g. trained with bos_id=-1).
+int ssmax_spm_special(void* handle, int which, char** piece) {
+  try {
+    *piece = nullptr;
+    const auto* processor = static_cast<const sentencepiece::SentencePieceProcessor*>(handle);
+    const int id = which == 0 ? processor->unk_id() : which == 1 ? processor->bos_id() : processor->eos_id();
+    if (id < 0 || id >= processor->GetPieceSize()) return -1;
+    const std::string text = processor->IdToPiece(id);
+    *piece = static_cast<char*>(std::malloc(text.size() + 1));
+    if (!*piece) return fail("out of memory");
+    std::memcpy(*piece, text.c_str(), text.size() + 1);
+    return id;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
 // Encodes text[0, len) into a malloc()ed array at *ids; returns the count, or -1. Thread-safe.
 long ssmax_spm_encode(void* handle, const char* text, size_t len, int32_t** ids) {
   try {

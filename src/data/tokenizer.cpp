@@ -27,6 +27,7 @@ struct Shim {
   int (*vocab_size)(void*);
   long (*encode)(void*, const char*, size_t, int32_t**);
   long (*decode)(void*, const int32_t*, size_t, char**);
+  int (*special)(void*, int, char**);
 };
 
 std::string exe_dir() {
@@ -88,6 +89,7 @@ Shim load_shim() {
   bind(lib, shim.path, "ssmax_spm_vocab_size", shim.vocab_size);
   bind(lib, shim.path, "ssmax_spm_encode", shim.encode);
   bind(lib, shim.path, "ssmax_spm_decode", shim.decode);
+  bind(lib, shim.path, "ssmax_spm_special", shim.special);
   return shim;
 }
 
@@ -191,5 +193,17 @@ std::string Tokenizer::decode(const std::vector<uint32_t>& ids) const {
 }
 
 int Tokenizer::vocab_size() const { return shim().vocab_size(handle_); }
+
+SpecialTokens Tokenizer::special_tokens() const {
+  const Shim& spm = shim();
+  SpecialTokens out;
+  for (auto [which, token] : {std::pair{0, &out.unk}, {1, &out.bos}, {2, &out.eos}}) {
+    char* piece = nullptr;
+    token->id = spm.special(handle_, which, &piece);
+    if (piece) token->piece = piece;
+    spm.free_buffer(piece);
+  }
+  return out;
+}
 
 }  // namespace ssmax

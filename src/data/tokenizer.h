@@ -23,6 +23,14 @@ struct TokenizerTrainOptions {
 // collapsing, byte fallback). Throws RuntimeFailure with sentencepiece's message on failure.
 void train_tokenizer(const TokenizerTrainOptions& options);
 
+struct SpecialToken {
+  int id = -1;  // -1: the model has none
+  std::string piece;
+};
+struct SpecialTokens {
+  SpecialToken unk, bos, eos;
+};
+
 class Tokenizer {
  public:
   // Throws RuntimeFailure naming the file if it is missing or not a sentencepiece model.
@@ -34,6 +42,8 @@ class Tokenizer {
   std::vector<uint32_t> encode(const std::string& text) const;
   std::string decode(const std::vector<uint32_t>& ids) const;
   int vocab_size() const;
+  // The model's unknown, begin- and end-of-sequence tokens (encode() adds none of them to text).
+  SpecialTokens special_tokens() const;
   const std::string& model_path() const { return model_path_; }
 
  private:

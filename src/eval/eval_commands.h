@@ -23,6 +23,7 @@ struct GenerateArgs {
   double temperature = 0.8;  // 0: greedy
   int top_k = 50;            // 0: no cut
   uint64_t seed = 1;
+  std::string dump_path;  // non-empty: prompt ids, generated ids and the prompt's logits as JSON (--dump)
   EvalRuntimeArgs runtime;
 };
 // Streams the prompt and its continuation to stdout as the tokens arrive.

@@ -4,11 +4,14 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
 #include "train/precision.h"
 #include "train/session.h"
 #include "util/errors.h"
+#include "util/files.h"
 
 namespace ssmax {
 namespace {
@@ -94,6 +97,23 @@ std::string complete_prefix(std::string text) {
   return text;
 }
 
+// --dump: what another implementation of the model (an `export --format hf` directory in transformers) must
+// reproduce. The logits are one forward pass over the prompt without a cache, as the reference path.
+void write_generation_dump(const std::string& path, GPT& model, const std::vector<int64_t>& prompt,
+                           const std::vector<int64_t>& generated, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const auto logits = model->forward(torch::tensor(prompt, torch::kLong).view({1, -1}).to(device))[0]
+                          .to(torch::kCPU, torch::kFloat32)
+                          .contiguous();
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t t = 0; t < logits.size(0); ++t) {
+    const float* row = logits[t].data_ptr<float>();
+    rows.push_back(std::vector<float>(row, row + logits.size(1)));
+  }
+  const nlohmann::json dump = {{"prompt_ids", prompt}, {"generated_ids", generated}, {"prompt_logits", rows}};
+  write_file_atomic(path, dump.dump() + "\n");
+}
+
 }  // namespace
 
 int run_generate(const GenerateArgs& args) {
@@ -137,6 +157,7 @@ int run_generate(const GenerateArgs& args) {
   show(result.tokens, true);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  if (!args.dump_path.empty()) write_generation_dump(args.dump_path, m.model, prompt, result.tokens, m.device);
   if (result.stopped_at_block_size)
     spdlog::warn("stopped after {} new tokens: model.block_size = {} and learned positions cannot go further",
                  result.tokens.size(), m.block_size());

@@ -103,7 +103,10 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     const int64_t in = weight.size(1), out = weight.size(0);
     const Tensor x2 = x.reshape({-1, in}).contiguous();
     const bool has_bias = bias.numel() > 0;
-    Tensor y = has_bias ? bias.expand({x2.size(0), out}).contiguous() : torch::empty({x2.size(0), out}, x.options());
+    // clone, not contiguous(): for one row (decoding one token) bias.expand({1, out}) already counts as contiguous,
+    // and contiguous() would hand back the bias's own storage for the product to accumulate into.
+    Tensor y = has_bias ? bias.expand({x2.size(0), out}).clone(at::MemoryFormat::Contiguous)
+                        : torch::empty({x2.size(0), out}, x.options());
     gemm_out(y, x2, weight.t(), has_bias);
     ctx->save_for_backward({x2, weight});
     ctx->saved_data["has_bias"] = has_bias;

@@ -1,0 +1,34 @@
+# Configurations of SSMax models exported by `ssmax-gpt export --format hf` (written into the model directory and
+# loaded with trust_remote_code=True). Targets transformers 4.57.6.
+#
+# The Llama- and GPT-2-shaped models are the stock transformers configurations plus two keys:
+#   attention_normalizer  "ssmax" or "ssmax_bias" (a softmax model is exported as plain Llama / GPT-2, no custom code)
+#   ssmax_learn_s         false when s was frozen in training (model.attention.learn_s); fine-tuning keeps it frozen
+from transformers import GPT2Config, LlamaConfig
+
+NORMALIZERS = ("ssmax", "ssmax_bias")
+
+
+def _check(normalizer):
+    if normalizer not in NORMALIZERS:
+        raise ValueError(f"attention_normalizer {normalizer!r}: must be one of {NORMALIZERS}")
+
+
+class SSMaxLlamaConfig(LlamaConfig):
+    model_type = "ssmax_llama"
+
+    def __init__(self, attention_normalizer="ssmax", ssmax_learn_s=True, **kwargs):
+        _check(attention_normalizer)
+        self.attention_normalizer = attention_normalizer
+        self.ssmax_learn_s = ssmax_learn_s
+        super().__init__(**kwargs)
+
+
+class SSMaxGPT2Config(GPT2Config):
+    model_type = "ssmax_gpt2"
+
+    def __init__(self, attention_normalizer="ssmax", ssmax_learn_s=True, **kwargs):
+        _check(attention_normalizer)
+        self.attention_normalizer = attention_normalizer
+        self.ssmax_learn_s = ssmax_learn_s
+        super().__init__(**kwargs)
