@@ -61,11 +61,11 @@ Tensors hf_state_dict(GPT& model, HfArchitecture arch, torch::ScalarType dtype) 
   std::map<int, Tensors> blocks;
   Tensors top, out;
   static const std::regex block_name(R"(h\.(\d+)\.(.+))");
-  for (const auto& item : model->named_parameters()) {
-    const auto t = item.value().detach().to(torch::kCPU, torch::kFloat32);
+  for (const auto& [name, tensor] : model->named_tensors_unpadded()) {  // the tokenizer's rows only
+    const auto t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     std::smatch match;
-    if (std::regex_match(item.key(), match, block_name)) blocks[std::stoi(match[1])][match[2]] = t;
-    else top[item.key()] = t;
+    if (std::regex_match(name, match, block_name)) blocks[std::stoi(match[1])][match[2]] = t;
+    else top[name] = t;
   }
   const std::string root = llama ? "model." : "transformer.";
   for (const auto& [i, tensors] : blocks) {
