@@ -19,6 +19,13 @@
 #        real multi-GPU reduction (one machine with one GPU cannot show that)
 #   bash scripts/gpu_check.sh run --dry-run      the same plumbing on this machine's CPU at a tiny size (the CUDA
 #                                                tests skip themselves); tests/cli/gpu_check_dry_run.sh runs it in CI
+#   bash scripts/gpu_check.sh study [BUNDLE]     on the GPU machine: studies/manuals-h100.json end to end (three
+#                                                normalizers × 2 seeds, needle finetune, the paper's evaluations) on
+#                                                the manuals dataset the bundle carries, cut at $SSMAX_STUDY_LIMIT_S
+#                                                (default 450) seconds; the report and logs go to $OUT/study/
+#   bash scripts/gpu_check.sh study --dry-run    the same study file scaled down (steps, lengths, trials) on the CPU,
+#                                                on the KJV prepared at a small vocabulary; CI runs it
+#   pack … --no-study                            leave the manuals dataset out (CI: no 70 MB of downloads)
 # `run` exits non-zero when any step fails (a test, a command, or torchrun's losses differing from the plain run's by
 # more than the stated tolerance), after running every step and naming the failed ones in its last line.
 # The binaries are built here and carried (the GPU machine's glibc and libstdc++ are newer, its LibTorch is the
@@ -30,12 +37,15 @@ mode=${1:-}
 bundle=gpu-bundle
 dry_run=0
 build=1
+with_study=1
 shift || true
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
     --no-build) build=0 ;;
-    -*) echo "gpu_check: unknown option $arg (allowed: --dry-run for run, --no-build for pack)" >&2; exit 2 ;;
+    --no-study) with_study=0 ;;
+    -*) echo "gpu_check: unknown option $arg (allowed: --dry-run for run/study, --no-build and --no-study for" \
+             "pack)" >&2; exit 2 ;;
     *) bundle=$arg ;;
   esac
 done
@@ -58,20 +68,43 @@ pack() {
     grep -v -e "^$torch_env/" -e '/libc\.so' -e '/libm\.so' -e '/libstdc++' -e '/libgcc_s' -e '/ld-linux' \
             -e '/libpthread' -e '/libdl\.so' -e '/librt\.so' -e '/libutil\.so' -e '/libcuda' -e 'cuda-13' -e '/libnv' |
     while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
+  rm -rf "$bundle/data/manuals"
+  if [ "$with_study" -eq 1 ]; then pack_study_data; fi
   echo "gpu_check pack: $bundle is $(du -sh "$bundle" | cut -f1) ($(ls "$bundle/lib" | wc -l) libraries)"
 }
 
-run() {
-  local log=${OUT:-$bundle}/gpu_check.log
-  exec > >(tee "$log") 2>&1
-  local python=${SSMAX_GPU_PYTHON:-python3}
+# The study's dataset, prepared here (the GPU machine has neither the Debian packages nor the time to tokenize):
+# 32 M tokens are 64 MB as uint16, 18 MB once xz'd, which keeps the bundle under the 64 MiB a device call carries.
+pack_study_data() {
+  bash scripts/fetch_manuals.sh
+  local cache=data/cache dir
+  ./build/ssmax-gpt prepare configs/manuals-h100.json --set data.dataset_dir=$cache
+  dir=$(./build/ssmax-gpt prepare configs/manuals-h100.json --set data.dataset_dir=$cache 2>&1 |
+        sed -nE 's/.*dataset ([^:]+): vocab.*/\1/p' | tail -n 1)
+  [ -f "$dir/meta.json" ] || { echo "gpu_check pack: cannot find the prepared manuals dataset ($dir)" >&2; return 1; }
+  mkdir -p "$bundle/data/manuals"
+  cp "$dir/meta.json" "$dir/tokenizer.model" "$dir"/val-*.bin "$bundle/data/manuals/"
+  for shard in "$dir"/train-*.bin; do xz -T0 -6 -c "$shard" >"$bundle/data/manuals/$(basename "$shard").xz"; done
+}
+
+# The bundle's binaries find LibTorch through the python3 that has torch (the GPU machine's, or in a dry run the
+# project's environment). Sets python, bin and work for the caller.
+bundle_env() {
+  python=${SSMAX_GPU_PYTHON:-python3}
   [ "$dry_run" -eq 1 ] && python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
   local torch_lib
   torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null |
               tail -n 1)
   export LD_LIBRARY_PATH="$bundle/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export SSMAX_SPM_SHIM="$bundle/bin/libssmax_spm.so"
-  local bin="$bundle/bin/ssmax-gpt" work=${SSMAX_GPU_CHECK_WORK:-/tmp/ssmax-gpu-check}
+  bin="$bundle/bin/ssmax-gpt" work=${SSMAX_GPU_CHECK_WORK:-/tmp/ssmax-gpu-check}
+}
+
+run() {
+  local log=${OUT:-$bundle}/gpu_check.log
+  exec > >(tee "$log") 2>&1
+  local python bin work
+  bundle_env
   local failed=()
   # step NAME CMD...: runs CMD (its output shown), records NAME as failed when it exits non-zero, and goes on.
   step() {
@@ -141,8 +174,74 @@ PY
   echo "== gpu_check passed in $((SECONDS - t0)) s"
 }
 
+study() {
+  local report=${OUT:-$bundle}/study
+  mkdir -p "$report"
+  exec > >(tee "$report/gpu_study.log") 2>&1
+  local python bin work
+  bundle_env
+  work="$work-study"
+  rm -rf "$work" && mkdir -p "$work"
+  echo "== gpu_check study $(date -u +%FT%TZ) on $(hostname): $(nvidia-smi -L 2>/dev/null | head -n 1 || echo 'no nvidia-smi')"
+  local t0=$SECONDS dataset sets=() jobs=3 limit=${SSMAX_STUDY_LIMIT_S:-450}
+  if [ "$dry_run" -eq 1 ]; then
+    # The plumbing at a toy size: the KJV at a small vocabulary stands in for the manuals (not downloaded in CI).
+    "$bin" prepare configs/manuals-h100.json --set data.sources="$bundle/data/kjv.txt" \
+      --set data.dataset_dir="$work/cache" --set data.tokenizer.vocab_size=512 >"$work/prepare.log" 2>&1 ||
+      { cat "$work/prepare.log"; echo "== gpu_check study FAILED: preparing the dry run's data"; return 1; }
+    dataset=$(sed -nE 's/.*dataset ([^:]+): vocab.*/\1/p' "$work/prepare.log" | tail -n 1)
+    sets=(--set device=cpu --set threads=1 --set train.precision=fp32 --set model.n_layer=1 --set model.n_head=2
+          --set model.n_embd=32 --set model.mlp_hidden=64 --set model.block_size=128 --set train.batch_size=2)
+    jobs=1
+  else
+    # The train shard travels xz'd: unpacked here with python's lzma (the GPU machine may lack xz).
+    dataset="$work/manuals"
+    mkdir -p "$dataset"
+    cp "$bundle/data/manuals/meta.json" "$bundle/data/manuals/tokenizer.model" "$bundle/data/manuals"/val-*.bin \
+      "$dataset/" || { echo "== gpu_check study FAILED: the bundle has no manuals dataset (pack without --no-study)"; return 1; }
+    "$python" -c 'import lzma, shutil, sys
+for path in sys.argv[2:]:
+    with lzma.open(path) as src, open(sys.argv[1] + "/" + path.rsplit("/", 1)[1][:-3], "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 24)' "$dataset" "$bundle/data/manuals"/train-*.bin.xz
+    sets=(--set device=cuda)
+  fi
+  # The study file with its out_dir in the work directory; a dry run scales its steps, lengths and trials down.
+  "$python" - studies/manuals-h100.json "$work/study.json" "$work/study" "$dry_run" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["config"] = sys.argv[1].replace("studies/", "configs/")
+spec["out_dir"] = sys.argv[3]
+if sys.argv[4] == "1":
+    spec["set"] = {"train.max_steps": 4, "train.log_every": 2, "train.eval_every": 4, "train.eval_batches": 1,
+                   "train.checkpoint_every": 4}
+    for stage in spec["finetune"]:
+        stage["steps"], stage["lengths"] = 3, [128]
+        stage["set"].update({"train.batch_size": 2, "train.log_every": 1, "train.eval_every": 3,
+                             "train.eval_batches": 1, "train.checkpoint_every": 3})
+    spec["long_context"].update({"lengths": [128, 256], "windows": 1})
+    spec["needle"].update({"lengths": [128, 256], "depths": [0, 1], "trials": 1})
+    spec["attention"].update({"lengths": [128, 256], "trials": 1})
+json.dump(spec, open(sys.argv[2], "w"), indent=1)
+PY
+  sets+=(--set data.prepared="$dataset")
+  echo "== study $work/study.json on dataset $dataset, --jobs $jobs, cut at $limit s"
+  local rc=0
+  timeout --signal=INT --kill-after=30 "$limit" "$bin" study "$work/study.json" --jobs $jobs "${sets[@]}" || rc=$?
+  echo "== study exited $rc after $((SECONDS - t0)) s; the report from what is on disk:"
+  "$bin" study "$work/study.json" --report-only "${sets[@]}" || { [ "$rc" -ne 0 ] || rc=1; }
+  cp "$work/study"/report.* "$work/study"/study.log "$report/" 2>/dev/null || true
+  cp -r "$work/study/logs" "$work/study/figures" "$report/" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    echo "== gpu_check study FAILED or cut short (exit $rc) in $((SECONDS - t0)) s; partial report in $report"
+    return 1
+  fi
+  echo "== gpu_check study passed in $((SECONDS - t0)) s; report in $report"
+}
+
 case "$mode" in
   pack) pack ;;
   run) run ;;
-  *) echo "usage: bash scripts/gpu_check.sh pack [BUNDLE] [--no-build] | run [BUNDLE] [--dry-run]" >&2; exit 2 ;;
+  study) study ;;
+  *) echo "usage: bash scripts/gpu_check.sh pack [BUNDLE] [--no-build] [--no-study] | run [BUNDLE] [--dry-run] |" \
+          "study [BUNDLE] [--dry-run]" >&2; exit 2 ;;
 esac
