@@ -3,13 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# What only the tests need: clang and libFuzzer for the fuzz harnesses (tests/fuzz/, scripts/fuzz.sh).
-for p in clang-14 libclang-rt-14-dev; do
+# What only the tests need: clang and libFuzzer for the fuzz harnesses (tests/fuzz/, scripts/fuzz.sh), clang-format
+# for the formatting check (tests/cli/format.sh).
+for p in clang-14 libclang-rt-14-dev clang-format-14; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev \
+      clang-format-14
     break
   fi
 done

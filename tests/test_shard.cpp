@@ -188,7 +188,7 @@ TEST(DurableFile, ASignalRemovesTheFilesBeingWrittenAndEndsTheProcess) {
     DurableFile checkpoint(dir + "/step_00000002.pt");
     checkpoint.write("half a checkpoint", 17);
     ::raise(SIGTERM);  // the handler runs here, in the middle of all three
-    ::_exit(0);  // not reached
+    ::_exit(0);        // not reached
   }
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);

@@ -44,9 +44,7 @@ std::string event(double wall_time, int64_t step) {
   return e;
 }
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -116,9 +114,9 @@ std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRec
   for (const auto& [name, per_layer] : {std::pair{"s", &r.s}, std::pair{"b", &r.b}})
     for (size_t layer = 0; layer < per_layer->size(); ++layer)
       for (size_t head = 0; head < (*per_layer)[layer].size(); ++head)
-        values.emplace_back("normalizer/" + std::string(name) + "/layer" + std::to_string(layer) + "/head" +
-                                std::to_string(head),
-                            (*per_layer)[layer][head]);
+        values.emplace_back(
+            "normalizer/" + std::string(name) + "/layer" + std::to_string(layer) + "/head" + std::to_string(head),
+            (*per_layer)[layer][head]);
   return values;
 }
 
