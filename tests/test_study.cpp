@@ -132,6 +132,17 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
        },
        "needle.depths must hold numbers in [0, 1], got 1.5"},
       {[](json& s) { s["alpha"] = 0.9; }, "alpha must be a number in [1e-06, 0.5]"},
+      // Counts are checked at the JSON number's width, before narrowing to int: 2^32 trials is not 0 trials, and
+      // 2^32 + 1 windows is not 1 window (which would run).
+      {[](json& s) { s["needle"]["trials"] = uint64_t{1} << 32; },
+       "needle.trials must be an integer in [1, 1000000], got 4294967296"},
+      {[](json& s) { s["long_context"]["windows"] = (uint64_t{1} << 32) + 1; },
+       "long_context.windows must be an integer in [1, 1000000], got 4294967297"},
+      {[](json& s) { s["needle"]["trials"] = uint64_t{18446744073709551615u}; }, "got 18446744073709551615"},
+      // What a task would refuse only once it starts (after hours of pretraining) is refused before the first.
+      {[](json& s) { s["needle"]["max_new_tokens"] = 5; }, "needle.max_new_tokens must be an integer in [8, 4096]"},
+      {[](json& s) { s["finetune"][0]["steps"] = 2000000000; },
+       "finetune[0].steps must be an integer in [1, 1000000000]"},
       {[](json& s) { s.erase("config"); }, "config is missing"},
       {[](json& s) {
          s["set"] = {{"out_dir", "x"}};

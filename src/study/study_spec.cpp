@@ -50,11 +50,17 @@ class Section {
            "must be a number in [" + format_number(lo) + ", " + format_number(hi) + "], got " + at(key).dump());
     return at(key).get<double>();
   }
-  int64_t integer(const std::string& key, int64_t fallback, int64_t lo) const {
+  // Checked at the JSON number's full width before narrowing: 2^32 trials is refused as 2^32, never read as 0.
+  int64_t integer(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) const {
     if (!has(key)) return fallback;
-    if (!at(key).is_number_integer() || at(key).get<int64_t>() < lo)
-      fail(path(key), "must be an integer >= " + std::to_string(lo) + ", got " + at(key).dump());
-    return at(key).get<int64_t>();
+    const json& value = at(key);
+    const bool in_range = value.is_number_integer() &&
+                          !(value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(hi)) &&
+                          value.get<int64_t>() >= lo && value.get<int64_t>() <= hi;
+    if (!in_range)
+      fail(path(key),
+           "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + value.dump());
+    return value.get<int64_t>();
   }
   template <typename T>
   std::vector<T> list(const std::string& key, std::vector<T> fallback, double lo, double hi) const {
@@ -111,7 +117,7 @@ StudyVariant read_variant(const json& node, const std::string& file, const std::
   if (s.has("switch")) {
     Section sw(s.at("switch"), file, s.path("switch"), {"at_step", "set"});
     NormalizerSwitch normalizer_switch;
-    normalizer_switch.at_step = sw.integer("at_step", 0, 1);
+    normalizer_switch.at_step = sw.integer("at_step", 0, 1, 1000000000);
     if (!sw.has("at_step")) sw.fail(sw.path("at_step"), "is missing (the step at which the switch happens)");
     normalizer_switch.overrides = sw.assignments("set");
     if (normalizer_switch.overrides.empty())
@@ -195,7 +201,7 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
       stage.task = f.text("task", "", true);
       if (stage.task != "repeat" && stage.task != "needle")
         f.fail(f.path("task"), "'" + stage.task + "': allowed are repeat and needle");
-      stage.steps = f.integer("steps", 0, 1);
+      stage.steps = f.integer("steps", 0, 1, 1000000000);  // train.max_steps's range
       if (!f.has("steps")) f.fail(f.path("steps"), "is missing (the stage's training steps)");
       stage.lengths = f.list<int64_t>("lengths", {256}, 16, 1e9);
       stage.lm_weight = f.number("lm_weight", 0, 0, 1e6);
@@ -209,7 +215,7 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
     if (!l.has("lengths")) l.fail(l.path("lengths"), "is missing (context lengths in tokens, e.g. [256, 512, 1024])");
     lc.lengths = l.list<int64_t>("lengths", {}, 2, 1e9);
     lc.rope_theta_scales = l.list<double>("rope_theta_scales", {1}, 1e-6, 1e9);
-    lc.windows = static_cast<int>(l.integer("windows", 8, 1));
+    lc.windows = static_cast<int>(l.integer("windows", 8, 1, 1000000));
     const std::string models = l.text("models", "pretrained");
     if (models != "pretrained" && models != "finetuned")
       l.fail(l.path("models"), "'" + models + "': allowed are pretrained and finetuned");
@@ -224,9 +230,9 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
     if (!n.has("lengths")) n.fail(n.path("lengths"), "is missing (prompt lengths in tokens)");
     needle.lengths = n.list<int64_t>("lengths", {}, 32, 1e9);
     needle.depths = n.list<double>("depths", needle.depths, 0, 1);
-    needle.trials = static_cast<int>(n.integer("trials", 5, 1));
-    needle.max_new_tokens = static_cast<int>(n.integer("max_new_tokens", 10, 1));
-    needle.seed = static_cast<uint64_t>(n.integer("seed", 1, 0));
+    needle.trials = static_cast<int>(n.integer("trials", 5, 1, 1000000));
+    needle.max_new_tokens = static_cast<int>(n.integer("max_new_tokens", 10, 8, 4096));  // a space and 7 digits
+    needle.seed = static_cast<uint64_t>(n.integer("seed", 1, 0, int64_t{1} << 62));
     spec.needle = needle;
   }
   if (s.has("attention")) {
@@ -235,7 +241,7 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
     if (!a.has("lengths")) a.fail(a.path("lengths"), "is missing (prompt lengths in tokens)");
     attention.lengths = a.list<int64_t>("lengths", {}, 32, 1e9);
     attention.depth = a.number("depth", 0.5, 0, 1);
-    attention.trials = static_cast<int>(a.integer("trials", 5, 1));
+    attention.trials = static_cast<int>(a.integer("trials", 5, 1, 1000000));
     spec.attention = attention;
   }
 
