@@ -203,7 +203,15 @@ int run_study(const StudyOptions& options) {
   const std::vector<StudyRun> runs = expand_runs(spec);
   const std::vector<StudyTask> tasks = plan_tasks(spec, runs);
   if (options.report_only) {
+    // A report of nothing would look like a study that found nothing: say there is nothing yet.
+    const auto on_disk =
+        std::count_if(runs.begin(), runs.end(), [](const StudyRun& r) { return fs::exists(r.run_dir); });
+    if (on_disk == 0)
+      throw RuntimeFailure(spec.path + ": no run of study " + spec.name + " is on disk under " + spec.out_dir +
+                           "; run `ssmax-gpt study " + spec.path + "` first");
     write_study_report(spec, runs);
+    spdlog::info("study {}: report from the {} of {} runs on disk: {}", spec.name, on_disk, runs.size(),
+                 (fs::path(spec.out_dir) / "report.html").string());
     return 0;
   }
   const Config base = load_config(spec.config_path, runs.front().overrides);

@@ -159,6 +159,12 @@ echo '{"config": "x.json", "seeds": [1], "seeds": [2]}' >"$S/dup.json"
 expect_fail 2 "key 'seeds' appears twice" -- "$BIN" study "$S/dup.json"
 run_expect 0 "$BIN" study "$S/study.json" --report-only
 check "--report-only rewrites the report" test -s "$S/seq/report.html"
+check "--report-only says how many runs it reported on" grep -q "report from the 6 of 6 runs on disk" "$S/err.txt" ||
+  show "$S/err.txt"
+# Nothing on disk: a report of nothing would read as a study that found nothing; refused, and nothing is created.
+"$PY" -c "import json; s = json.load(open('$S/study.json')); s['out_dir'] = '$S/never-ran'; json.dump(s, open('$S/never.json', 'w'))"
+expect_fail 1 "is on disk under $S/never-ran; run" -- "$BIN" study "$S/never.json" --report-only
+check "--report-only of a study never run creates nothing" test ! -e "$S/never-ran"
 
 # The single-purpose commands group several checkpoints into variants (seeds averaged), as compare does.
 runs=("$S/seq/runs/softmax-seed1" "$S/seq/runs/softmax-seed2" "$S/seq/runs/ssmax-seed1" "$S/seq/runs/ssmax-seed2")
