@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -92,16 +93,42 @@ void verify_checkpoint(const std::string& path) {
                          quoted_bytes(expected_hash) + ")");
 }
 
+namespace {
+
+// Checkpoint files whose manifest is still there but which are gone (deleted or moved by hand), newer than `step`:
+// resuming from an older one must say so, as for a damaged file.
+void warn_of_missing_checkpoints(const std::string& run_dir, int64_t step) {
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  if (!fs::is_directory(dir)) return;
+  std::vector<std::string> missing;
+  for (const auto& file : fs::directory_iterator(dir)) {
+    const std::string name = file.path().filename().string();
+    if (name.rfind("step_", 0) != 0 || file.path().extension() != ".json") continue;
+    const fs::path checkpoint = fs::path(file.path()).replace_extension(".pt");
+    int64_t file_step = -1;
+    if (std::sscanf(name.c_str(), "step_%" SCNd64 ".json", &file_step) == 1 && file_step > step &&
+        !fs::exists(checkpoint))
+      missing.push_back(checkpoint.string());
+  }
+  std::sort(missing.begin(), missing.end());
+  for (const auto& path : missing)
+    spdlog::warn("skipping missing checkpoint: {} is gone (its manifest is still there: deleted or moved?)", path);
+}
+
+}  // namespace
+
 std::string find_resume_checkpoint(const std::string& run_dir) {
   auto entries = list_checkpoints(run_dir);
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     try {
       verify_checkpoint(it->path);
+      warn_of_missing_checkpoints(run_dir, it->step);
       return it->path;
     } catch (const RuntimeFailure& e) {
       spdlog::warn("skipping bad checkpoint: {}", e.what());
     }
   }
+  warn_of_missing_checkpoints(run_dir, -1);
   throw RuntimeFailure(run_dir +
                        ": no valid checkpoint to resume from (checkpoints/ is empty or every file is damaged)");
 }

@@ -84,4 +84,13 @@ rc=$?
 check "sweep validates every combination first (exit 2, got $rc)" test "$rc" -eq 2
 check "nothing trained for an invalid sweep" test ! -e "$S/bad/n_head=3"
 
+# 6. The newest checkpoint deleted by hand: a run directory falls back to the previous one, and says which is gone.
+rm "$S/run/checkpoints/step_00000200.pt"
+"$BIN" export "$S/run" --out "$S/older.safetensors" 2>"$S/missing.err"
+rc=$?
+check "the previous checkpoint is used (exit 0, got $rc)" test "$rc" -eq 0
+check "the missing checkpoint is named" \
+  grep -q "skipping missing checkpoint: $S/run/checkpoints/step_00000200.pt is gone" "$S/missing.err" ||
+  show "$S/missing.err"
+
 cli_test_finish
