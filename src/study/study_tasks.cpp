@@ -134,6 +134,10 @@ bool train_run(const StudySpec& spec, const StudyRun& run) {
 
 }  // namespace
 
+void check_runs_on_disk(const StudySpec& spec, const std::vector<StudyRun>& runs) {
+  for (const auto& run : runs) check_same_run(spec, run, run_config(spec, run, false));
+}
+
 std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run) {
   return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number(theta_scale)) / run.name).string();
 }

@@ -24,6 +24,11 @@ struct StudyTask {
 // Every task of the study, run by run (seed-major), each run's evaluations right after its training.
 std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<StudyRun>& runs);
 
+// Every run directory already on disk must hold the run the study file describes now (keys a resume may change and
+// the normalizer switch's keys aside): checked before any task runs and before a report is written, so a changed
+// study file never continues, or reports on, models of another shape. Throws UsageError naming the keys.
+void check_runs_on_disk(const StudySpec& spec, const std::vector<StudyRun>& runs);
+
 // Whether the task's result is on disk and belongs to the same settings.
 bool task_done(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
 

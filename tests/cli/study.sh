@@ -165,6 +165,12 @@ check "--report-only says how many runs it reported on" grep -q "report from the
 "$PY" -c "import json; s = json.load(open('$S/study.json')); s['out_dir'] = '$S/never-ran'; json.dump(s, open('$S/never.json', 'w'))"
 expect_fail 1 "is on disk under $S/never-ran; run" -- "$BIN" study "$S/never.json" --report-only
 check "--report-only of a study never run creates nothing" test ! -e "$S/never-ran"
+# The study file changed after the study finished (another model shape): neither continued nor reported on.
+"$PY" -c "import json; s = json.load(open('$S/study.json')); s['variants'][1]['set']['model.n_embd'] = 48; json.dump(s, open('$S/changed.json', 'w'))"
+cp "$S/seq/report.md" "$S/report-before.md"
+expect_fail 2 "$S/seq/runs/ssmax-seed1 holds a run whose model.n_embd differ" -- "$BIN" study "$S/changed.json"
+expect_fail 2 "model.n_embd differ from what $S/changed.json gives now" -- "$BIN" study "$S/changed.json" --report-only
+check "the report of the runs on disk is left as it was" cmp -s "$S/seq/report.md" "$S/report-before.md"
 
 # The single-purpose commands group several checkpoints into variants (seeds averaged), as compare does.
 runs=("$S/seq/runs/softmax-seed1" "$S/seq/runs/softmax-seed2" "$S/seq/runs/ssmax-seed1" "$S/seq/runs/ssmax-seed2")
