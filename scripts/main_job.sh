@@ -34,6 +34,11 @@ done
 
 echo
 echo "== comparison report =="
+# The training loss is logged every 10 steps (15 points a curve), the validation loss every 50 (3 points): the curve
+# to look at first is the training one.
+./build/ssmax-gpt compare runs/kjv-tiny-softmax runs/kjv-tiny-ssmax runs/kjv-tiny-ssmax_bias --metric train_loss \
+  --out runs/kjv-tiny-report/train
 ./build/ssmax-gpt compare runs/kjv-tiny-softmax runs/kjv-tiny-ssmax runs/kjv-tiny-ssmax_bias \
   --out runs/kjv-tiny-report
-echo "plots: runs/kjv-tiny-report/loss.png (and .svg), runs/kjv-tiny-report/s.png, b.png"
+echo "plots: runs/kjv-tiny-report/train/loss.png (training loss curves), runs/kjv-tiny-report/loss.png (validation"
+echo "       loss), runs/kjv-tiny-report/s.png, b.png (SSMax's s and b per layer); each also as .svg"
