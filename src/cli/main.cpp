@@ -1,7 +1,9 @@
 // ssmax-gpt: entry point. Exit codes: 0 ok, 2 usage or config error, 1 runtime failure.
+#include <c10/util/Logging.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
 
 #include "cli/commands.h"
 #include "dist/distributed.h"
@@ -50,6 +52,11 @@ int main(int argc, char** argv) {
   ssmax::remove_unfinished_files_on_signal();
   ssmax::keep_freed_memory_for_reuse();
   ssmax::init_console_logging();
+  // LibTorch's own log (c10d's connection retries with their backtraces: ~35 lines before our one-line error) stays
+  // out of the user's way: what it throws reaches the user as our one line; TORCH_CPP_LOG_LEVEL=INFO (or WARNING,
+  // ERROR) shows its log again, for debugging LibTorch itself. initLogging reads the variable again after startup.
+  setenv("TORCH_CPP_LOG_LEVEL", "FATAL", /*overwrite=*/0);
+  c10::initLogging();
   CLI::App app{"ssmax-gpt: pretrain small GPTs whose attention normalizer is softmax, SSMax (softmax((s·ln n)·z)) "
                "or SSMax with bias, and compare them."};
   app.require_subcommand(1);

@@ -217,5 +217,13 @@ RANK=0 WORLD_SIZE=2 "$BIN" train tiny.json --set out_dir="$S/bad" >bad.out 2>&1
 check "RANK/WORLD_SIZE without MASTER_ADDR/PORT: exit 2 naming the variable (got $?)" grep -q "MASTER_PORT" bad.out
 RANK=2 WORLD_SIZE=2 MASTER_PORT=1 "$BIN" train tiny.json --set out_dir="$S/bad" >bad.out 2>&1
 check "RANK outside [0, WORLD_SIZE): exit 2 naming RANK (got $?)" grep -q "RANK=2 is not an integer in \[0, 1\]" bad.out
+# A rank that cannot reach the store: our one line, none of c10d's retry log and backtraces (TORCH_CPP_LOG_LEVEL
+# brings those back).
+unreachable=(env RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=9)
+expect_fail 1 "rank 1: could not join the process group at 127.0.0.1:9 within 1 s" -- \
+  "${unreachable[@]}" "$BIN" train tiny.json --set out_dir="$S/unreachable" --set distributed.timeout_s=1
+TORCH_CPP_LOG_LEVEL=WARNING "${unreachable[@]}" "$BIN" train tiny.json --set out_dir="$S/unreachable" \
+  --set distributed.timeout_s=1 >verbose.out 2>&1
+check "TORCH_CPP_LOG_LEVEL=WARNING shows c10d's own log" grep -q "c10d" verbose.out
 
 cli_test_finish
