@@ -1,5 +1,6 @@
 // The study command's pieces that need no training: the study file's validation and expansion, the report's
-// statistics (Holm, Wilson, the verdicts) and its rendering. The whole command runs end to end in tests/cli/study.sh.
+// statistics (Holm, t intervals over seeds, the verdicts) and its rendering. The whole command runs end to end in
+// tests/cli/study.sh.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -177,17 +178,23 @@ TEST(StudyStats, HolmAdjustmentByHand) {
   EXPECT_DOUBLE_EQ(holm_adjust({0.6, 0.7})[1], 1.0);  // capped at 1
 }
 
-TEST(StudyStats, WilsonIntervalKnownValues) {
-  const Interval none = wilson_interval(0, 10);
-  EXPECT_DOUBLE_EQ(none.lo, 0);
-  EXPECT_NEAR(none.hi, 0.27753, 1e-5);  // z²/(n+z²)
-  const Interval half = wilson_interval(5, 10);
-  EXPECT_NEAR(half.lo, 0.23659, 1e-5);
-  EXPECT_NEAR(half.hi, 0.76341, 1e-5);
-  const Interval all = wilson_interval(10, 10);
-  EXPECT_NEAR(all.lo, 1 - 0.27753, 1e-5);
-  EXPECT_DOUBLE_EQ(all.hi, 1);
-  EXPECT_DOUBLE_EQ(wilson_interval(0, 0).hi, 1);
+// Needle intervals take the seed as their unit: Student's t quantiles (tables: 12.706, 4.303, 2.776 at 95 %), the
+// interval of three seeds' rates, clipped to [0, 1], and undefined with one seed.
+TEST(StudyStats, NeedleIntervalsAreOverSeeds) {
+  EXPECT_NEAR(student_t_quantile(0.95, 1), 12.7062, 1e-3);
+  EXPECT_NEAR(student_t_quantile(0.95, 2), 4.3027, 1e-3);
+  EXPECT_NEAR(student_t_quantile(0.95, 4), 2.7764, 1e-3);
+  EXPECT_NEAR(student_t_quantile(0.95, 1e6), 1.9600, 1e-3);
+  const Interval ci = t_interval({0.2, 0.4, 0.6});  // mean 0.4, s 0.2: ± 4.3027 · 0.2 / √3 = ± 0.4968
+  EXPECT_NEAR(ci.lo, 0.4 - 0.4968, 1e-3);
+  EXPECT_NEAR(ci.hi, 0.4 + 0.4968, 1e-3);
+  const Interval rate = rate_interval_over_seeds({0.2, 0.4, 0.6});
+  EXPECT_EQ(rate.lo, 0.0);
+  EXPECT_NEAR(rate.hi, 0.8968, 1e-3);
+  EXPECT_TRUE(std::isnan(t_interval({0.5}).lo));
+  EXPECT_EQ(seed_rate_text({0.2, 0.4, 0.6}), "40 % [0–90] (3 seeds)");
+  EXPECT_EQ(seed_rate_text({0.5}), "50 % (1 seed)");
+  EXPECT_EQ(pooled_rate_text(12, 20), "60 % (12/20)");
 }
 
 TEST(StudyStats, VerdictsAreOnlyAsStrongAsTheCorrectedTest) {

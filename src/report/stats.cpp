@@ -108,12 +108,21 @@ std::vector<double> holm_adjust(const std::vector<double>& p) {
   return adjusted;
 }
 
-Interval wilson_interval(double successes, double n, double z) {
-  if (!(n > 0)) return {0, 1};
-  const double phat = successes / n, z2 = z * z;
-  const double centre = (phat + z2 / (2 * n)) / (1 + z2 / n);
-  const double half = z / (1 + z2 / n) * std::sqrt(phat * (1 - phat) / n + z2 / (4 * n * n));
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+double student_t_quantile(double level, double df) {
+  double lo = 0, hi = 1;
+  while (student_t_two_sided_p(hi, df) > 1 - level) hi *= 2;  // p falls as t grows
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (student_t_two_sided_p(mid, df) > 1 - level ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+Interval t_interval(const std::vector<double>& values, double level) {
+  if (values.size() < 2) return {std::nan(""), std::nan("")};
+  const double n = static_cast<double>(values.size());
+  const double half = student_t_quantile(level, n - 1) * sample_std(values) / std::sqrt(n);
+  return {mean(values) - half, mean(values) + half};
 }
 
 }  // namespace ssmax

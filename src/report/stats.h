@@ -35,11 +35,17 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
 // any false "significant" among the family under any dependence between the tests.
 std::vector<double> holm_adjust(const std::vector<double>& p);
 
-// Wilson score interval of a binomial proportion, successes of n, at the two-sided level of `z` (1.96: 95 %).
-// Unlike p ± z·sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty at 0 or n successes. [0, 1] for n = 0.
+// A two-sided interval [lo, hi].
 struct Interval {
   double lo = 0, hi = 1;
 };
-Interval wilson_interval(double successes, double n, double z = 1.959963984540054);
+
+// Two-sided quantile of Student's t: the t > 0 with P(|T| >= t) = 1 - level, for df > 0 (bisection on
+// student_t_two_sided_p). 12.706 for df = 1 at 95 %, 1.96 as df grows.
+double student_t_quantile(double level, double df);
+
+// Confidence interval of the mean of `values` (independent draws, e.g. one per seed): mean ± t·s/√n. NaN bounds
+// for fewer than two values (no spread to go by).
+Interval t_interval(const std::vector<double>& values, double level = 0.95);
 
 }  // namespace ssmax

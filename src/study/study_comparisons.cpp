@@ -24,11 +24,24 @@ std::string p_value_text(const std::optional<double>& p) {
   return *p < 1e-4 ? "<0.0001" : fixed_text(*p, 4);
 }
 
-std::string rate_text(double successes, double n) {
+std::string pooled_rate_text(double successes, double n) {
   if (!(n > 0)) return "–";
-  const Interval ci = wilson_interval(successes, n);
-  return fixed_text(100 * successes / n, 0) + " % [" + fixed_text(100 * ci.lo, 0) + "–" + fixed_text(100 * ci.hi, 0) +
-         "]";
+  return fixed_text(100 * successes / n, 0) + " % (" + fixed_text(successes, 0) + "/" + fixed_text(n, 0) + ")";
+}
+
+Interval rate_interval_over_seeds(const std::vector<double>& per_seed) {
+  const Interval ci = t_interval(per_seed);
+  if (std::isnan(ci.lo)) return ci;
+  return {std::max(0.0, ci.lo), std::min(1.0, ci.hi)};
+}
+
+std::string seed_rate_text(const std::vector<double>& per_seed) {
+  if (per_seed.empty()) return "–";
+  const std::string rate = fixed_text(100 * mean(per_seed), 0) + " %";
+  if (per_seed.size() < 2) return rate + " (1 seed)";
+  const Interval ci = rate_interval_over_seeds(per_seed);
+  return rate + " [" + fixed_text(100 * ci.lo, 0) + "–" + fixed_text(100 * ci.hi, 0) + "] (" +
+         std::to_string(per_seed.size()) + " seeds)";
 }
 
 json stat_json(const std::vector<double>& values) {

@@ -17,8 +17,12 @@ namespace ssmax {
 std::string mean_std_text(const std::vector<double>& values, int decimals);
 std::string fixed_text(double x, int decimals);  // "–" when not finite
 std::string p_value_text(const std::optional<double>& p);
-// 60 % [31–83]: successes of n as a rate with its Wilson 95 % interval; "–" for n = 0.
-std::string rate_text(double successes, double n);
+// 60 % (12/20): a pooled rate as a description, without an interval (its trials are not independent draws).
+std::string pooled_rate_text(double successes, double n);
+// Per-seed rates in [0, 1]: their mean with a 95 % t interval over seeds, clipped to [0, 1] (NaN with < 2 seeds).
+Interval rate_interval_over_seeds(const std::vector<double>& per_seed);
+// 63 % [41–85] (3 seeds); "63 % (1 seed)"; "–" for none.
+std::string seed_rate_text(const std::vector<double>& per_seed);
 nlohmann::json stat_json(const std::vector<double>& values);  // values, n, mean, std (null when undefined)
 
 // One comparison: the difference mean(b) - mean(a) over seeds.

@@ -32,6 +32,7 @@ PooledNeedle StudyReportBuilder::pool_needle(size_t variant) const {
   PooledNeedle pooled;
   pooled.successes.assign(spec.depths.size(), std::vector<double>(spec.lengths.size(), 0));
   pooled.trials = pooled.successes;
+  pooled.per_seed_by_length.assign(spec.lengths.size(), {});
   for (size_t r = 0; r < runs_.size(); ++r) {
     const auto& needle = results_[r].needle;
     if (runs_[r].variant != variant || !needle) continue;
@@ -51,6 +52,11 @@ PooledNeedle StudyReportBuilder::pool_needle(size_t variant) const {
         }
       }
     if (seed_cells > 0) pooled.beyond_per_seed.push_back(seed_sum / seed_cells);
+    for (size_t l = 0; l < spec.lengths.size(); ++l) {
+      double sum = 0;
+      for (size_t d = 0; d < spec.depths.size(); ++d) sum += needle->exact[d][l];
+      pooled.per_seed_by_length[l].push_back(sum / static_cast<double>(spec.depths.size()));
+    }
   }
   return pooled;
 }
@@ -98,7 +104,9 @@ DocumentSection StudyReportBuilder::overview(size_t done, size_t total) const {
                " tests of this report form one family, Holm–Bonferroni-adjusted: a difference is called significant "
                "only when its adjusted p ≤ α = " +
                short_number(spec_.alpha) +
-               ". Needle rates pool every trial of every seed, with Wilson 95 % intervals.");
+               ". Needle rates: the seed is the unit — each seed's rate, then their mean with a 95 % t interval over "
+               "seeds (the same needles recur in every cell and seed, so pooled prompts are not independent draws; "
+               "pooled counts are shown as description only).");
   if (!warnings_.empty()) section.list(warnings_);
   return section;
 }
@@ -194,41 +202,44 @@ DocumentSection StudyReportBuilder::long_context() {
 DocumentSection StudyReportBuilder::needle() {
   const NeedleSpec& ns = *spec_.needle;
   DocumentSection section{"Needle in a haystack (the paper's Figure 6)", {}};
-  DocumentTable beyond{"Exact-match rate beyond the training length: every depth, trial and seed pooled [Wilson 95 %]",
-                       {"variant", "rate [95 % CI]", "prompts", "per-seed mean ± std"},
+  DocumentTable beyond{"Exact-match rate beyond the training length: mean of the seeds' rates [95 % t interval over "
+                       "seeds]",
+                       {"variant", "rate over seeds [95 % CI]", "per-seed mean ± std", "pooled (descriptive)"},
                        {}};
   json out = json::object();
   Figure figure;
   figure.title = "Needle retrieval by prompt length";
-  figure.note = "exact match, mean over depths; pooled over seeds and trials; band: Wilson 95 %";
+  figure.note = "exact match, mean over depths, then over seeds; band: 95 % t interval over seeds (none with 1 seed)";
   PlotPanel panel;
   panel.x_label = "prompt length (tokens)";
   panel.y_label = "exact-match rate";
   panel.log_x = true;
   for (size_t v = 0; v < names_.size(); ++v) {
     const PooledNeedle& p = needles_[v];
-    beyond.rows.push_back({names_[v], rate_text(p.beyond_successes, p.beyond_trials), fixed_text(p.beyond_trials, 0),
-                           mean_std_text(p.beyond_per_seed, 3)});
-    const Interval ci = wilson_interval(p.beyond_successes, p.beyond_trials);
-    out[names_[v]] = {{"beyond_successes", p.beyond_successes},
-                      {"beyond_trials", p.beyond_trials},
-                      {"beyond_rate", p.beyond_trials > 0 ? json(p.beyond_successes / p.beyond_trials) : json(nullptr)},
-                      {"beyond_ci95", {ci.lo, ci.hi}},
-                      {"beyond_per_seed", p.beyond_per_seed},
-                      {"successes", p.successes},
-                      {"trials", p.trials}};
+    beyond.rows.push_back({names_[v], seed_rate_text(p.beyond_per_seed), mean_std_text(p.beyond_per_seed, 3),
+                           pooled_rate_text(p.beyond_successes, p.beyond_trials)});
+    const Interval ci = rate_interval_over_seeds(p.beyond_per_seed);
+    const auto number_or_null = [](double x) { return std::isnan(x) ? json(nullptr) : json(x); };
+    out[names_[v]] = {
+        {"beyond_successes", p.beyond_successes},
+        {"beyond_trials", p.beyond_trials},
+        {"beyond_pooled_rate", p.beyond_trials > 0 ? json(p.beyond_successes / p.beyond_trials) : json(nullptr)},
+        {"beyond_rate", p.beyond_per_seed.empty() ? json(nullptr) : json(mean(p.beyond_per_seed))},
+        {"beyond_ci95_over_seeds", {number_or_null(ci.lo), number_or_null(ci.hi)}},
+        {"beyond_per_seed", p.beyond_per_seed},
+        {"successes", p.successes},
+        {"trials", p.trials}};
     if (!p.any) continue;
     PlotSeries series;
     series.label = names_[v];
     series.color = v;
     for (size_t l = 0; l < ns.lengths.size(); ++l) {
-      double successes = 0, trials = 0;
-      for (size_t d = 0; d < ns.depths.size(); ++d) successes += p.successes[d][l], trials += p.trials[d][l];
-      const Interval ci_l = wilson_interval(successes, trials);
+      const std::vector<double>& seeds = p.per_seed_by_length[l];
+      const Interval ci_l = rate_interval_over_seeds(seeds);
       series.x.push_back(static_cast<double>(ns.lengths[l]));
-      series.y.push_back(trials > 0 ? successes / trials : std::nan(""));
-      series.lo.push_back(ci_l.lo);
-      series.hi.push_back(ci_l.hi);
+      series.y.push_back(seeds.empty() ? std::nan("") : mean(seeds));
+      series.lo.push_back(std::isnan(ci_l.lo) ? series.y.back() : ci_l.lo);
+      series.hi.push_back(std::isnan(ci_l.hi) ? series.y.back() : ci_l.hi);
     }
     panel.series.push_back(series);
   }
@@ -244,7 +255,8 @@ DocumentSection StudyReportBuilder::needle() {
                  "Needle retrieval by prompt length.");
   for (size_t v = 0; v < names_.size(); ++v) {
     if (!needles_[v].any) continue;
-    DocumentTable grid{names_[v] + ": exact match by depth × length [Wilson 95 %]", {"depth"}, {}};
+    DocumentTable grid{
+        names_[v] + ": exact match by depth × length, pooled over seeds and trials (descriptive)", {"depth"}, {}};
     Heatmap heatmap;
     heatmap.title = "Needle exact match: " + names_[v];
     heatmap.note = "pooled over seeds and trials";
@@ -259,7 +271,7 @@ DocumentSection StudyReportBuilder::needle() {
       heatmap.rows.push_back(fixed_text(ns.depths[d], 2));
       heatmap.values.emplace_back();
       for (size_t l = 0; l < ns.lengths.size(); ++l) {
-        row.push_back(rate_text(needles_[v].successes[d][l], needles_[v].trials[d][l]));
+        row.push_back(pooled_rate_text(needles_[v].successes[d][l], needles_[v].trials[d][l]));
         const double n = needles_[v].trials[d][l];
         heatmap.values.back().push_back(n > 0 ? needles_[v].successes[d][l] / n : std::nan(""));
       }

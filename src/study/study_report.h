@@ -5,8 +5,8 @@
 //
 // Statistics: per variant mean ± sample std over seeds; Welch's t-test for each difference (final losses pairwise,
 // long-context loss per length and needle accuracy beyond the training length against the baseline); all tests of
-// one report form one family, Holm–Bonferroni-adjusted at the study's alpha. Needle rates pool trials over seeds
-// with a Wilson 95 % interval.
+// one report form one family, Holm–Bonferroni-adjusted at the study's alpha. Needle rates: the seed is the unit
+// (each seed's rate, their mean with a 95 % t interval over seeds); pooled counts are descriptive only.
 #include <string>
 #include <vector>
 

@@ -24,6 +24,9 @@ struct PooledNeedle {
   std::vector<std::vector<double>> successes, trials;
   double beyond_successes = 0, beyond_trials = 0;
   std::vector<double> beyond_per_seed;  // each seed's mean rate over the cells beyond the training length
+  // [length][seed]: each seed's rate at that length, mean over depths. The seed is the unit of the intervals: the
+  // same needles recur in every cell and every seed, so pooled trials are not independent draws.
+  std::vector<std::vector<double>> per_seed_by_length;
   int64_t block_size = 0;
   bool any = false;
 };
