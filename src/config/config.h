@@ -32,6 +32,9 @@ struct DataConfig {
 struct AttentionConfig {
   Normalizer normalizer = Normalizer::Softmax;
   double s_init = kDefaultSInit;
+  // "value": s starts at s_init. "length": s starts at 1/ln(block_size), so s·ln n = 1 at the training length
+  // (the paper's variant (e): an SSMax model that starts as the softmax model it is converted from, at T).
+  std::string s_init_mode = "value";
   bool learn_s = true;
   double b_init = 0.0;
 };
@@ -39,6 +42,7 @@ struct AttentionConfig {
 struct ModelConfig {
   int n_layer = 4;
   int n_head = 4;
+  int n_kv_head = 0;  // key/value heads (grouped-query attention); 0: n_head
   int n_embd = 256;
   int block_size = 256;
   double dropout = 0.0;
@@ -53,6 +57,8 @@ struct ModelConfig {
   AttentionConfig attention;
 
   int resolved_mlp_hidden() const;
+  double resolved_s_init() const;  // model.attention.s_init, or 1/ln(block_size) for s_init_mode "length"
+  int resolved_n_kv_head() const { return n_kv_head > 0 ? n_kv_head : n_head; }
 };
 
 struct OptimConfig {
