@@ -195,12 +195,16 @@ void apply_override(json& root, const std::string& assignment) {
   assign(*key, key->field(scratch), value, origin);  // type and range, with the --set text as origin
 }
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+json load_config_json(const std::string& path, const std::vector<std::string>& overrides) {
   const std::string text = read_input_file(path, "config", "presets are in configs/");
   json root = parse_json_strict(text, path);
   if (!root.is_object()) fail(path, "the config must be a JSON object { ... }");
   for (const auto& assignment : overrides) apply_override(root, assignment);
-  return config_from_json(root, path);
+  return root;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return config_from_json(load_config_json(path, overrides), path);
 }
 
 json config_to_json(const Config& config) {

@@ -98,6 +98,7 @@ struct Config {
   std::string name = "run";
   uint64_t seed = 1;
   std::string out_dir = "runs/run";
+  std::string init_from;  // a Hugging Face Llama directory the new run starts from (export/hf_import.h); "" = none
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   int threads = 0;                // 0: all cores
   std::string cpu_blas = "auto";  // auto | openblas | aten: the library of CPU float32 products (train/cpu_blas.h)
@@ -112,6 +113,8 @@ struct Config {
 // schema). Relative paths in data.* and out_dir stay relative to the working directory.
 // Throws UsageError with a one-line message naming file, key, value and what is allowed.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same file as JSON with the overrides applied, not yet validated (train --init-from fills it in first).
+nlohmann::json load_config_json(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // Validates a JSON object (same rules as a file; `origin` names it in messages).
 Config config_from_json(const nlohmann::json& json, const std::string& origin);

@@ -39,6 +39,9 @@ const std::vector<KeySpec>& schema() {
         range("seed", FIELD(seed), 0, 1.8e19,
               "seeds initialisation, data order and dropout; same config + seed ⇒ same numbers on CPU"),
         any("out_dir", FIELD(out_dir), "run directory"),
+        any("init_from", FIELD(init_from),
+            "a Hugging Face Llama model directory (config.json, safetensors weights, tokenizer.model) the new run "
+            "starts from: it sets the model section and the tokenizer (docs/huggingface.md); `train --init-from DIR`"),
         device,
         range("threads", FIELD(threads), 0, 1024, "LibTorch intra-op threads; `0` = all cores"),
         choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
