@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -274,6 +275,22 @@ TEST(Config, EmbeddingMustDivideIntoHeads) {
   EXPECT_CONTAINS(from_json_error({{"optim", {{"lr", 1e-4}, {"min_lr", 1e-3}}}}), "min_lr");
   EXPECT_CONTAINS(from_json_error({{"data", {{"sources", json::array()}}}}), "data.sources");
   EXPECT_CONTAINS(from_json_error({{"out_dir", ""}}), "out_dir");
+}
+
+TEST(Config, KeyValueHeadsMustDivideQueryHeads) {
+  const std::string m = from_json_error({{"model", {{"n_embd", 32}, {"n_head", 4}, {"n_kv_head", 3}}}});
+  EXPECT_CONTAINS(m, "model.n_kv_head = 3 does not divide model.n_head = 4");
+  const auto c = config_from_json({{"model", {{"n_embd", 32}, {"n_head", 4}, {"n_kv_head", 2}}}}, "t");
+  EXPECT_EQ(c.model.resolved_n_kv_head(), 2);
+  EXPECT_EQ(config_from_json(json::object(), "t").model.resolved_n_kv_head(), 4);  // 0 = n_head
+}
+
+TEST(Config, SInitLengthModeMakesSTimesLnBlockSizeOne) {
+  auto c = config_from_json({{"model", {{"block_size", 64}, {"attention", {{"s_init", 0.3}}}}}}, "t");
+  EXPECT_DOUBLE_EQ(c.model.resolved_s_init(), 0.3);
+  c = config_from_json({{"model", {{"block_size", 64}, {"attention", {{"s_init_mode", "length"}}}}}}, "t");
+  EXPECT_DOUBLE_EQ(c.model.resolved_s_init() * std::log(64.0), 1.0);
+  EXPECT_CONTAINS(from_json_error({{"model", {{"attention", {{"s_init_mode", "len"}}}}}}), "s_init_mode");
 }
 
 TEST(Config, DuplicateKeyIsRefusedNamingIt) {

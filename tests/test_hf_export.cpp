@@ -74,8 +74,32 @@ TEST(HfExport, ShapesMapToLlamaOrGpt2AndOthersAreRefusedByKey) {
   EXPECT_NE(refusal(m).find("model.tie_embeddings=false"), std::string::npos) << refusal(m);
   EXPECT_NE(refusal(m).find("exportable: Llama-shaped"), std::string::npos);
   EXPECT_EQ(refusal(m).find('\n'), std::string::npos);
+  m = gpt2_shape();
+  m.n_kv_head = 1;  // grouped-query attention: Llama has it, GPT-2 not
+  EXPECT_NE(refusal(m).find("model.n_kv_head=1 with model.position=learned"), std::string::npos) << refusal(m);
+  m = llama_shape();
+  m.n_kv_head = 1;
+  EXPECT_EQ(hf_architecture(m, "c"), HfArchitecture::Llama);
   EXPECT_THROW(hf_torch_dtype("f16"), UsageError);
   EXPECT_EQ(hf_torch_dtype("bf16"), "bfloat16");
+}
+
+// Grouped-query attention: c_attn's k and v rows are n_kv_head heads each, and config.json says so.
+TEST(HfExport, GroupedQueryAttentionSplitsKeyValueRowsAndWritesTheirHeads) {
+  auto m = llama_shape();
+  m.n_kv_head = 1;
+  torch::manual_seed(4);
+  GPT model(GPTOptions{m, 30});
+  const auto t = hf_state_dict(model, HfArchitecture::Llama);
+  const auto& w = model->h[0]->as<Block>()->attn->c_attn->weight;
+  const int64_t C = m.n_embd, kv = C / m.n_head;
+  ASSERT_EQ(w.size(0), C + 2 * kv);
+  EXPECT_TRUE(torch::equal(t.at("model.layers.0.self_attn.q_proj.weight"), w.slice(0, 0, C)));
+  EXPECT_TRUE(torch::equal(t.at("model.layers.0.self_attn.k_proj.weight"), w.slice(0, C, C + kv)));
+  EXPECT_TRUE(torch::equal(t.at("model.layers.0.self_attn.v_proj.weight"), w.slice(0, C + kv, C + 2 * kv)));
+  const auto config = hf_model_config(m, HfArchitecture::Llama, 30, "float32", SpecialTokens{});
+  EXPECT_EQ(config["num_key_value_heads"], 1);
+  EXPECT_EQ(config["num_attention_heads"], m.n_head);
 }
 
 TEST(HfExport, ConfigNamesTheStockClassForSoftmaxAndTheCustomCodeForSSMax) {

@@ -190,22 +190,55 @@ TEST(Attention, CausalOutputsIgnoreLaterTokens) {
 }
 
 TEST(Attention, KVCacheMatchesFullSequence) {
-  torch::manual_seed(5);
-  AttentionOptions options;
-  options.n_embd = 16;
-  options.n_head = 4;
-  options.rope = true;
-  options.normalizer = options_for(Normalizer::SSMaxBias, 4, 0.6, 0.3);
-  CausalSelfAttention attention(options);
-  attention->eval();
-  auto x = torch::randn({1, 9, 16});
-  auto full = attention(x);
-  KVCache cache;
-  auto first = attention(x.slice(1, 0, 4), &cache);
-  std::vector<torch::Tensor> parts{first};
-  parts.push_back(attention(x.slice(1, 4, 7), &cache));  // a chunk of 3 after a prefix: needs the offset mask
-  for (int64_t t = 7; t < 9; ++t) parts.push_back(attention(x.slice(1, t, t + 1), &cache));
-  EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-6));
+  // n_kv_head 0 (= n_head), 2 and 1: plain, grouped-query and multi-query attention.
+  for (int64_t kv_heads : {0, 2, 1}) {
+    SCOPED_TRACE("n_kv_head " + std::to_string(kv_heads));
+    torch::manual_seed(5);
+    AttentionOptions options;
+    options.n_embd = 16;
+    options.n_head = 4;
+    options.n_kv_head = kv_heads;
+    options.rope = true;
+    options.normalizer = options_for(Normalizer::SSMaxBias, 4, 0.6, 0.3);
+    CausalSelfAttention attention(options);
+    attention->eval();
+    EXPECT_EQ(attention->c_attn->weight.size(0), 16 + 2 * (kv_heads ? kv_heads : 4) * 4);
+    auto x = torch::randn({1, 9, 16});
+    auto full = attention(x);
+    KVCache cache;
+    auto first = attention(x.slice(1, 0, 4), &cache);
+    std::vector<torch::Tensor> parts{first};
+    parts.push_back(attention(x.slice(1, 4, 7), &cache));  // a chunk of 3 after a prefix: needs the offset mask
+    for (int64_t t = 7; t < 9; ++t) parts.push_back(attention(x.slice(1, t, t + 1), &cache));
+    EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-6));
+    EXPECT_EQ(cache.k.size(1), kv_heads ? kv_heads : 4);  // the cache holds the shared heads once
+  }
+}
+
+// Grouped-query attention equals plain attention whose k/v heads are the shared heads repeated per group: the
+// same c_attn weights with the k and v rows copied out to every query head of the group.
+TEST(Attention, GroupedQueryEqualsRepeatedKeyValueHeads) {
+  torch::manual_seed(8);
+  AttentionOptions grouped;
+  grouped.n_embd = 16;
+  grouped.n_head = 4;
+  grouped.n_kv_head = 2;
+  grouped.rope = true;
+  grouped.normalizer = options_for(Normalizer::SSMax, 4, 0.7, 0.0);
+  auto plain = grouped;
+  plain.n_kv_head = 0;
+  CausalSelfAttention a(grouped), b(plain);
+  {
+    torch::NoGradGuard no_grad;
+    const int64_t d = 4;
+    auto w = a->c_attn->weight;  // [16 + 2·8, 16]
+    auto k = w.narrow(0, 16, 8).view({2, 1, d, 16}).expand({2, 2, d, 16}).reshape({16, 16});
+    auto v = w.narrow(0, 24, 8).view({2, 1, d, 16}).expand({2, 2, d, 16}).reshape({16, 16});
+    b->c_attn->weight.copy_(torch::cat({w.narrow(0, 0, 16), k, v}));
+    b->c_proj->weight.copy_(a->c_proj->weight);
+  }
+  auto x = torch::randn({2, 7, 16});
+  EXPECT_TRUE(torch::allclose(a(x), b(x), 1e-5, 1e-6));
 }
 
 TEST(Attention, FusedKernelMatchesExplicitWeights) {

@@ -96,13 +96,29 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
             const int64_t length = std::string(position) == "rope" ? 3 * block : block;
             write_case(dir + "/" + name, config, vocab, length, 100 + cases++);
           }
-  ASSERT_EQ(cases, 48);
+  // Grouped-query attention (4 query heads sharing 2 key/value heads) in the Llama-shaped block, per normalizer.
+  for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"}) {
+    Config config;
+    config.model.n_layer = 2;
+    config.model.n_head = 4;
+    config.model.n_kv_head = 2;
+    config.model.n_embd = 16;
+    config.model.block_size = block;
+    config.model.attention.normalizer = *normalizer_from_name(normalizer);
+    config.model.position = "rope";
+    config.model.rope_theta = 500.0;
+    config.model.norm = "rmsnorm";
+    config.model.mlp = "swiglu";
+    config.model.tie_embeddings = false;
+    write_case(dir + "/gqa-" + normalizer, config, vocab, 3 * block, 100 + cases++);
+  }
+  ASSERT_EQ(cases, 51);
   int status = 0;
   const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
                                              "/tests/reference/reference_gpt.py' '" + dir + "' --tol 1e-5",
                                          &status);
   EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("48 passed, 0 failed"), std::string::npos) << output;
+  EXPECT_NE(output.find("51 passed, 0 failed"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -130,6 +130,9 @@ void check_relations(const Config& c, const std::string& origin) {
   if (m.n_embd % m.n_head != 0)
     fail(origin, "model.n_embd = " + std::to_string(m.n_embd) + " is not divisible by model.n_head = " +
                      std::to_string(m.n_head) + " (each head gets n_embd / n_head dimensions)");
+  if (m.n_kv_head > 0 && m.n_head % m.n_kv_head != 0)
+    fail(origin, "model.n_kv_head = " + std::to_string(m.n_kv_head) + " does not divide model.n_head = " +
+                     std::to_string(m.n_head) + " (each key/value head serves n_head / n_kv_head query heads)");
   if (m.position == "rope" && (m.n_embd / m.n_head) % 2 != 0)
     fail(origin, "model.position = \"rope\" needs an even head size, but n_embd / n_head = " +
                      std::to_string(m.n_embd / m.n_head));
@@ -141,6 +144,11 @@ void check_relations(const Config& c, const std::string& origin) {
 }
 
 }  // namespace
+
+double ModelConfig::resolved_s_init() const {
+  if (attention.s_init_mode == "length") return 1.0 / std::log(static_cast<double>(block_size));
+  return attention.s_init;
+}
 
 int ModelConfig::resolved_mlp_hidden() const {
   if (mlp_hidden > 0) return mlp_hidden;
@@ -187,12 +195,16 @@ void apply_override(json& root, const std::string& assignment) {
   assign(*key, key->field(scratch), value, origin);  // type and range, with the --set text as origin
 }
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+json load_config_json(const std::string& path, const std::vector<std::string>& overrides) {
   const std::string text = read_input_file(path, "config", "presets are in configs/");
   json root = parse_json_strict(text, path);
   if (!root.is_object()) fail(path, "the config must be a JSON object { ... }");
   for (const auto& assignment : overrides) apply_override(root, assignment);
-  return config_from_json(root, path);
+  return root;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return config_from_json(load_config_json(path, overrides), path);
 }
 
 json config_to_json(const Config& config) {
@@ -214,6 +226,13 @@ void upgrade_stored_config(json& stored) {
   if (stored.is_object() && stored.contains("model") && stored["model"].is_object() &&
       !stored["model"].contains("vocab_multiple"))
     stored["model"]["vocab_multiple"] = 1;
+  // Keys added later, whose defaults are what older runs did: one key/value head per query head, s from s_init.
+  if (stored.is_object() && stored.contains("model") && stored["model"].is_object()) {
+    auto& model = stored["model"];
+    if (!model.contains("n_kv_head")) model["n_kv_head"] = 0;
+    if (model.contains("attention") && model["attention"].is_object() && !model["attention"].contains("s_init_mode"))
+      model["attention"]["s_init_mode"] = "value";
+  }
 }
 
 std::vector<std::string> config_differences(const json& a, const json& b) {

@@ -32,6 +32,9 @@ struct DataConfig {
 struct AttentionConfig {
   Normalizer normalizer = Normalizer::Softmax;
   double s_init = kDefaultSInit;
+  // "value": s starts at s_init. "length": s starts at 1/ln(block_size), so s·ln n = 1 at the training length
+  // (the paper's variant (e): an SSMax model that starts as the softmax model it is converted from, at T).
+  std::string s_init_mode = "value";
   bool learn_s = true;
   double b_init = 0.0;
 };
@@ -39,6 +42,7 @@ struct AttentionConfig {
 struct ModelConfig {
   int n_layer = 4;
   int n_head = 4;
+  int n_kv_head = 0;  // key/value heads (grouped-query attention); 0: n_head
   int n_embd = 256;
   int block_size = 256;
   double dropout = 0.0;
@@ -53,6 +57,8 @@ struct ModelConfig {
   AttentionConfig attention;
 
   int resolved_mlp_hidden() const;
+  double resolved_s_init() const;  // model.attention.s_init, or 1/ln(block_size) for s_init_mode "length"
+  int resolved_n_kv_head() const { return n_kv_head > 0 ? n_kv_head : n_head; }
 };
 
 struct OptimConfig {
@@ -92,6 +98,7 @@ struct Config {
   std::string name = "run";
   uint64_t seed = 1;
   std::string out_dir = "runs/run";
+  std::string init_from;  // a Hugging Face Llama directory the new run starts from (export/hf_import.h); "" = none
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   int threads = 0;                // 0: all cores
   std::string cpu_blas = "auto";  // auto | openblas | aten: the library of CPU float32 products (train/cpu_blas.h)
@@ -106,6 +113,8 @@ struct Config {
 // schema). Relative paths in data.* and out_dir stay relative to the working directory.
 // Throws UsageError with a one-line message naming file, key, value and what is allowed.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same file as JSON with the overrides applied, not yet validated (train --init-from fills it in first).
+nlohmann::json load_config_json(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // Validates a JSON object (same rules as a file; `origin` names it in messages).
 Config config_from_json(const nlohmann::json& json, const std::string& origin);

@@ -39,6 +39,9 @@ const std::vector<KeySpec>& schema() {
         range("seed", FIELD(seed), 0, 1.8e19,
               "seeds initialisation, data order and dropout; same config + seed ⇒ same numbers on CPU"),
         any("out_dir", FIELD(out_dir), "run directory"),
+        any("init_from", FIELD(init_from),
+            "a Hugging Face Llama model directory (config.json, safetensors weights, tokenizer.model) the new run "
+            "starts from: it sets the model section and the tokenizer (docs/huggingface.md); `train --init-from DIR`"),
         device,
         range("threads", FIELD(threads), 0, 1024, "LibTorch intra-op threads; `0` = all cores"),
         choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
@@ -70,6 +73,9 @@ const std::vector<KeySpec>& schema() {
               "token ids per shard file; windows are drawn across shards, so it changes files, not batches"),
         range("model.n_layer", FIELD(model.n_layer), 1, 1000, "transformer blocks"),
         range("model.n_head", FIELD(model.n_head), 1, 1024, "attention heads; must divide `model.n_embd`"),
+        range("model.n_kv_head", FIELD(model.n_kv_head), 0, 1024,
+              "key/value heads (grouped-query attention, as Llama's `num_key_value_heads`): each serves "
+              "n_head / n_kv_head query heads; must divide `model.n_head`; `0` = n_head (plain multi-head)"),
         range("model.n_embd", FIELD(model.n_embd), 1, 1 << 16, "width of the residual stream"),
         range("model.block_size", FIELD(model.block_size), 2, 1 << 20, "training context length"),
         range("model.dropout", FIELD(model.dropout), 0, 0.999999, "dropout probability"),
@@ -89,6 +95,9 @@ const std::vector<KeySpec>& schema() {
                "softmax(z), SSMax softmax((s·ln n)·z) or SSMax with bias softmax((s·ln n + b)·z)"),
         range("model.attention.s_init", FIELD(model.attention.s_init), -100, 100,
               "initial `s` (the paper's Figure 1 value; the paper does not state its init)"),
+        choice("model.attention.s_init_mode", FIELD(model.attention.s_init_mode), {"value", "length"},
+               "`value`: `s` starts at `s_init`; `length`: at 1/ln(block_size), so s·ln n = 1 at the training "
+               "length (the paper's variant (e), e.g. for a softmax model switched to SSMax on import or resume)"),
         any("model.attention.learn_s", FIELD(model.attention.learn_s), "`false` freezes `s` (variant (c))"),
         range("model.attention.b_init", FIELD(model.attention.b_init), -100, 100, "initial `b` for `ssmax_bias`"),
         range("optim.lr", FIELD(optim.lr), 0, 10, "peak learning rate", true),

@@ -44,8 +44,9 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
       {"config", config_to_json(config)},
       {"conventions",
        {{"linear", "weight is [out_features, in_features]; y = x·Wᵀ (+ bias)"},
-        {"attention", "h.{i}.attn.c_attn.weight is [3·n_embd, n_embd]: rows are q, k, v (each n_head × head_dim, "
-                      "head-major)"},
+        {"attention", "h.{i}.attn.c_attn.weight is [(n_head + 2·n_kv_head)·head_dim, n_embd]: rows are q "
+                      "(n_head heads), k, v (n_kv_head heads each; n_kv_head 0 = n_head), head-major; query head h "
+                      "uses key/value head h / (n_head / n_kv_head)"},
         {"rope", "rotate-half: the pair (x[j], x[j + d/2]) rotates by position·θ^(-2j/d), applied to q and k"},
         {"normalizer", "h.{i}.attn.normalizer.s (and .b) are [n_head]; query at 0-based position t is scaled by "
                        "(s·ln(t+1) + b)/√head_dim before q·kᵀ"},

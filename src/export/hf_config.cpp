@@ -30,6 +30,9 @@ HfArchitecture hf_architecture(const ModelConfig& m, const std::string& checkpoi
   if (m.mlp != (llama ? "swiglu" : "gelu")) refuse(checkpoint, "mlp", m.mlp, with);
   // GPT2LMHeadModel always ties its head to the token embedding.
   if (!llama && !m.tie_embeddings) refuse(checkpoint, "tie_embeddings", "false", with);
+  // GPT-2's attention has one key/value head per query head.
+  if (!llama && m.resolved_n_kv_head() != m.n_head)
+    refuse(checkpoint, "n_kv_head", std::to_string(m.n_kv_head), with + " (GPT-2 has no grouped-query attention)");
   // Both classes compute the head dimension as n_embd / n_head; ours does too, so this holds for any trained model.
   if (m.n_embd % m.n_head != 0) refuse(checkpoint, "n_embd", std::to_string(m.n_embd), "(not a multiple of n_head)");
   // model.bias: Llama has attention_bias and mlp_bias; GPT-2 always has biases, so a bias-free GPT-2 model is
@@ -55,7 +58,7 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
          {"intermediate_size", m.resolved_mlp_hidden()},
          {"num_hidden_layers", m.n_layer},
          {"num_attention_heads", m.n_head},
-         {"num_key_value_heads", m.n_head},
+         {"num_key_value_heads", m.resolved_n_kv_head()},
          {"head_dim", m.n_embd / m.n_head},
          {"hidden_act", "silu"},
          // The training length. RoPE itself has no limit (the point of SSMax is to go beyond it); transformers uses

@@ -20,7 +20,8 @@ void map_llama_block(const std::string& p, const Tensors& ours, int64_t C, Tenso
     else if (name == "ln_2.weight") out[p + "post_attention_layernorm.weight"] = t;
     else if (name == "attn.c_attn.weight" || name == "attn.c_attn.bias") {
       const std::string kind = ends_with(name, "weight") ? "weight" : "bias";
-      const auto parts = t.split(C, 0);  // rows q | k | v
+      const int64_t kv_rows = (t.size(0) - C) / 2;  // n_kv_head·head_dim (C without grouped-query attention)
+      const auto parts = t.split_with_sizes({C, kv_rows, kv_rows}, 0);  // rows q | k | v
       out[p + "self_attn.q_proj." + kind] = parts[0];
       out[p + "self_attn.k_proj." + kind] = parts[1];
       out[p + "self_attn.v_proj." + kind] = parts[2];

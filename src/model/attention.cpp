@@ -39,8 +39,11 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const AttentionOptions& options) : options_(options) {
-  c_attn = register_module(
-      "c_attn", torch::nn::Linear(torch::nn::LinearOptions(options.n_embd, 3 * options.n_embd).bias(options.bias)));
+  // Rows of c_attn: q (n_head heads), then k and v (n_kv_head heads each); 3·n_embd without grouping.
+  const int64_t head_dim = options.n_embd / options.n_head;
+  const int64_t qkv_rows = options.n_embd + 2 * kv_heads() * head_dim;
+  c_attn = register_module("c_attn",
+                           torch::nn::Linear(torch::nn::LinearOptions(options.n_embd, qkv_rows).bias(options.bias)));
   c_proj = register_module(
       "c_proj", torch::nn::Linear(torch::nn::LinearOptions(options.n_embd, options.n_embd).bias(options.bias)));
   auto normalizer_options = options.normalizer;
@@ -76,7 +79,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
   auto factor = qkv.options().dtype(at::promote_types(qkv.scalar_type(), torch::kFloat32));
   auto row_scale = normalizer->row_scale(T, offset, factor);
   auto q_scale = row_scale.defined() ? row_scale.squeeze(-1) * inv_sqrt_d : torch::full({1, 1}, inv_sqrt_d, factor);
-  auto [q, k, v] = split_heads(qkv, H, cos, sin, q_scale);
+  const int64_t H_kv = kv_heads();
+  auto [q, k, v] =
+      H_kv == H ? split_heads(qkv, H, cos, sin, q_scale) : split_heads_grouped(qkv, H, H_kv, cos, sin, q_scale);
   if (cache) {
     if (cache->k.defined()) {
       k = torch::cat({cache->k, k}, 2);
@@ -84,6 +89,12 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* 
     }
     cache->k = k;
     cache->v = v;
+  }
+  if (H_kv != H) {
+    // Query head h reads key/value head h / (H / H_kv): Hugging Face Llama's repeat_kv. The cache keeps the
+    // H_kv heads; the copies exist only for this call.
+    k = k.repeat_interleave(H / H_kv, 1);
+    v = v.repeat_interleave(H / H_kv, 1);
   }
   auto y = causal_attention_prescaled(q, k, v, options_.dropout, is_training(), weights_out);
   y = y.transpose(1, 2).contiguous().view({B, T, C});

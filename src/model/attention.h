@@ -8,13 +8,14 @@ namespace ssmax {
 
 // Keys and values already computed for earlier positions (incremental decoding).
 struct KVCache {
-  torch::Tensor k, v;  // [B, n_head, T_past, head_dim]; undefined when empty
+  torch::Tensor k, v;  // [B, n_kv_head, T_past, head_dim]; undefined when empty
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
 };
 
 struct AttentionOptions {
   int64_t n_embd = 256;
   int64_t n_head = 4;
+  int64_t n_kv_head = 0;  // grouped-query attention: key/value heads, each shared by n_head / n_kv_head; 0 = n_head
   bool bias = false;
   double dropout = 0.0;
   bool rope = false;
@@ -46,6 +47,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
     torch::TensorOptions options;
     torch::Tensor cos, sin;
   } rope_cache_;
+  int64_t kv_heads() const { return options_.n_kv_head > 0 ? options_.n_kv_head : options_.n_head; }
   AttentionOptions options_;
 };
 TORCH_MODULE(CausalSelfAttention);

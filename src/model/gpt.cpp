@@ -46,12 +46,13 @@ BlockImpl::BlockImpl(const GPTOptions& options) {
   AttentionOptions attention;
   attention.n_embd = m.n_embd;
   attention.n_head = m.n_head;
+  attention.n_kv_head = m.resolved_n_kv_head();
   attention.bias = m.bias;
   attention.dropout = m.dropout;
   attention.rope = m.position == "rope";
   attention.rope_theta = m.rope_theta;
   attention.normalizer.kind = m.attention.normalizer;
-  attention.normalizer.s_init = m.attention.s_init;
+  attention.normalizer.s_init = m.resolved_s_init();
   attention.normalizer.learn_s = m.attention.learn_s;
   attention.normalizer.b_init = m.attention.b_init;
   attn = register_module("attn", CausalSelfAttention(attention));

@@ -186,6 +186,27 @@ HeadTensors split_heads_composite(const torch::Tensor& qkv, int64_t n_head, cons
   return {(q * scale).to(k.dtype()), k, v};
 }
 
+HeadTensors split_heads_grouped(const torch::Tensor& qkv, int64_t n_head, int64_t n_kv_head, const torch::Tensor& cos,
+                                const torch::Tensor& sin, const torch::Tensor& q_scale) {
+  TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (n_head + 2 * n_kv_head) == 0,
+              "split_heads_grouped: qkv must be [B, T, (n_head + 2·n_kv_head)·head_dim], got ", qkv.sizes());
+  const int64_t B = qkv.size(0), T = qkv.size(1), d = qkv.size(2) / (n_head + 2 * n_kv_head);
+  auto parts = qkv.split({n_head * d, n_kv_head * d, n_kv_head * d}, -1);
+  auto heads = [&](const torch::Tensor& x, int64_t n) { return x.view({B, T, n, d}).transpose(1, 2); };
+  auto q = heads(parts[0], n_head), k = heads(parts[1], n_kv_head), v = heads(parts[2], n_kv_head);
+  if (cos.defined()) {
+    auto rotate = [&](const torch::Tensor& x) {
+      const int64_t half = d / 2;
+      auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+      return torch::cat({x1 * cos - x2 * sin, x1 * sin + x2 * cos}, -1);
+    };
+    q = rotate(q);
+    k = rotate(k);
+  }
+  auto scale = q_scale.dim() == 2 ? q_scale.unsqueeze(-1) : q_scale;  // [H, T, 1] against [B, H, T, d]
+  return {(q * scale).to(k.dtype()).contiguous(), k.contiguous(), v.contiguous()};
+}
+
 HeadTensors split_heads(const torch::Tensor& qkv, int64_t n_head, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& q_scale) {
   TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * n_head) == 0, "split_heads: qkv must be [B, T, 3·C], got ",

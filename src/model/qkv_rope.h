@@ -31,4 +31,9 @@ HeadTensors split_heads(const torch::Tensor& qkv, int64_t n_head, const torch::T
 HeadTensors split_heads_composite(const torch::Tensor& qkv, int64_t n_head, const torch::Tensor& cos,
                                   const torch::Tensor& sin, const torch::Tensor& q_scale);
 
+// Grouped-query attention: qkv is [B, T, (n_head + 2·n_kv_head)·head_dim] (q rows, then k, then v); k and v come
+// back with n_kv_head heads. Composite ATen ops only: the fused kernel serves the ungrouped layout.
+HeadTensors split_heads_grouped(const torch::Tensor& qkv, int64_t n_head, int64_t n_kv_head, const torch::Tensor& cos,
+                                const torch::Tensor& sin, const torch::Tensor& q_scale);
+
 }  // namespace ssmax

@@ -157,7 +157,7 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
     std::string event =
         "normalizer switched from " + normalizer_name(old_normalizer) + " to " + normalizer_name(a.normalizer);
     spdlog::info("{} at step {} (s_init {}, learn_s {}, b_init {}); new parameters start with fresh optimizer state",
-                 event, session->meta.step, a.s_init, a.learn_s, a.b_init);
+                 event, session->meta.step, config.model.resolved_s_init(), a.learn_s, a.b_init);
     MetricsRecord record;
     record.step = session->meta.step;
     record.tokens = session->meta.tokens;

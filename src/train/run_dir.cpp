@@ -74,7 +74,7 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
   const auto& a = m.attention;
   std::string normalizer = normalizer_name(a.normalizer);
   if (has_learned_scale(a.normalizer)) {
-    normalizer += " (s_init " + fmt::format("{:g}", a.s_init) + (a.learn_s ? ", learned" : ", fixed");
+    normalizer += " (s_init " + fmt::format("{:g}", m.resolved_s_init()) + (a.learn_s ? ", learned" : ", fixed");
     if (has_bias(a.normalizer)) normalizer += fmt::format(", b_init {:g}", a.b_init);
     normalizer += ")";
   }
@@ -82,8 +82,10 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
   const int64_t tokens_per_step = int64_t{c.train.batch_size} * c.train.grad_accum_steps * world * m.block_size;
   const std::vector<std::pair<std::string, std::string>> rows = {
       {"run", c.name + "  →  " + c.out_dir},
-      {"model", fmt::format("{} layers × {} heads × {} wide, block {}, vocab {}, {:.2f}M parameters", m.n_layer,
-                            m.n_head, m.n_embd, m.block_size, vocab_size, parameters / 1e6)},
+      {"model",
+       fmt::format("{} layers × {} heads{} × {} wide, block {}, vocab {}, {:.2f}M parameters", m.n_layer, m.n_head,
+                   m.resolved_n_kv_head() != m.n_head ? fmt::format(" ({} kv)", m.resolved_n_kv_head()) : "", m.n_embd,
+                   m.block_size, vocab_size, parameters / 1e6)},
       {"block", fmt::format("{} norm, {} MLP ({} hidden), {} positions{}, {}", m.norm, m.mlp, m.resolved_mlp_hidden(),
                             m.position, m.position == "rope" ? fmt::format(" (θ={:g})", m.rope_theta) : "",
                             m.tie_embeddings ? "tied embeddings" : "untied embeddings")},

@@ -13,6 +13,7 @@
 #include "dist/distributed.h"
 #include "dist/gradient_sync.h"
 #include "dist/replicas.h"
+#include "export/hf_import.h"
 #include "report/metrics.h"
 #include "report/tensorboard.h"
 #include "train/optimizer.h"
@@ -321,6 +322,10 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
   }
   if (dist.is_main()) log_to_file((fs::path(run_dir) / "train.log").string());
   auto session = make_session(config, run_dir);
+  if (!config.init_from.empty()) {
+    load_hf_weights(config.init_from, session->model);
+    spdlog::info("initialised from the Hugging Face checkpoint in {}", config.init_from);
+  }
   const auto ranks = describe_ranks(session->device);
   log_run_header(config, session->model->num_parameters(), session->dataset.vocab_size, session->device.str(),
                  session->dataset.dir, session->dataset.unigram_entropy_nats, ranks);

@@ -52,9 +52,16 @@ def attention(x, w, prefix, cfg):
     H = cfg["n_head"]
     d = C // H
     qkv = linear(x, w[prefix + "c_attn.weight"], w.get(prefix + "c_attn.bias"))
-    q, k, v = (t.reshape(B, T, H, d).transpose(1, 2) for t in qkv.split(C, dim=-1))
+    # Grouped-query attention: c_attn's rows are q (H heads), k and v (H_kv heads each).
+    H_kv = cfg.get("n_kv_head", 0) or H
+    q, k, v = qkv.split([C, H_kv * d, H_kv * d], dim=-1)
+    q = q.reshape(B, T, H, d).transpose(1, 2)
+    k, v = (t.reshape(B, T, H_kv, d).transpose(1, 2) for t in (k, v))
     if cfg["position"] == "rope":
         q, k = rope(q, cfg["rope_theta"]), rope(k, cfg["rope_theta"])
+    # Query head h uses key/value head h // (H / H_kv), as Hugging Face Llama's repeat_kv (expand, then flatten).
+    group = H // H_kv
+    k, v = (t[:, :, None].expand(B, H_kv, group, T, d).reshape(B, H, T, d) for t in (k, v))
     logits = (q @ k.transpose(-1, -2)) / math.sqrt(d)  # [B, H, T, T]
     kind = cfg["attention"]["normalizer"]
     if kind != "softmax":

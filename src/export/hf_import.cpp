@@ -1,0 +1,133 @@
+#include "export/hf_import.h"
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "config/json_paths.h"
+#include "export/safetensors.h"
+#include "util/errors.h"
+#include "util/files.h"
+
+namespace ssmax {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct HfTensors {
+  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, std::string> file_of;  // tensor name → the file it came from (for messages)
+};
+
+// model.safetensors, or every shard the index names (each read once).
+HfTensors read_checkpoint(const std::string& dir) {
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  const fs::path single = fs::path(dir) / "model.safetensors";
+  std::set<std::string> files;
+  if (fs::exists(index)) {
+    const auto j = parse_json_strict(read_input_file(index.string(), "safetensors index"), index.string());
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw RuntimeFailure(index.string() + ": no 'weight_map' object (tensor name → shard file)");
+    for (const auto& [name, shard] : j["weight_map"].items()) {
+      if (!shard.is_string() || fs::path(shard.get<std::string>()).has_parent_path())
+        throw RuntimeFailure(index.string() + ": weight_map['" + name + "'] = " + shard.dump() +
+                             " is not a file name in the same directory");
+      files.insert((fs::path(dir) / shard.get<std::string>()).string());
+    }
+  } else if (fs::exists(single)) {
+    files.insert(single.string());
+  } else {
+    throw UsageError("init_from = '" + dir +
+                     "': no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not read: "
+                     "save with save_pretrained(..., safe_serialization=True))");
+  }
+  HfTensors out;
+  for (const auto& file : files)
+    for (auto& [name, tensor] : read_safetensors(file).tensors) {
+      if (out.tensors.count(name)) throw RuntimeFailure(file + ": tensor " + name + " is also in " + out.file_of[name]);
+      out.tensors[name] = tensor;
+      out.file_of[name] = file;
+    }
+  return out;
+}
+
+// The checkpoint's name(s) for one of our parameters; several are stacked along rows (c_attn: q, k, v).
+std::vector<std::string> hf_names(const std::string& ours) {
+  static const std::regex block(R"(h\.(\d+)\.(.+))");
+  std::smatch m;
+  if (ours == "wte.weight") return {"model.embed_tokens.weight"};
+  if (ours == "lm_head.weight") return {"lm_head.weight"};
+  if (ours == "ln_f.weight") return {"model.norm.weight"};
+  if (!std::regex_match(ours, m, block)) return {};
+  const std::string p = "model.layers." + m[1].str() + ".", rest = m[2];
+  const auto kind = rest.substr(rest.rfind('.') + 1);  // weight | bias | s | b
+  if (rest == "ln_1.weight") return {p + "input_layernorm.weight"};
+  if (rest == "ln_2.weight") return {p + "post_attention_layernorm.weight"};
+  if (rest.rfind("attn.c_attn.", 0) == 0)
+    return {p + "self_attn.q_proj." + kind, p + "self_attn.k_proj." + kind, p + "self_attn.v_proj." + kind};
+  if (rest.rfind("attn.c_proj.", 0) == 0) return {p + "self_attn.o_proj." + kind};
+  if (rest.rfind("attn.normalizer.", 0) == 0) return {p + "self_attn.normalizer." + kind};
+  if (rest.rfind("mlp.c_gate.", 0) == 0) return {p + "mlp.gate_proj." + kind};
+  if (rest.rfind("mlp.c_fc.", 0) == 0) return {p + "mlp.up_proj." + kind};
+  if (rest.rfind("mlp.c_proj.", 0) == 0) return {p + "mlp.down_proj." + kind};
+  return {};
+}
+
+std::string shape(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+void load_hf_weights(const std::string& dir, GPT& model) {
+  HfTensors hf = read_checkpoint(dir);
+  std::set<std::string> unused;
+  for (const auto& [name, t] : hf.tensors) unused.insert(name);
+  // transformers ties lm_head to embed_tokens; a checkpoint that still stores the tied copy has nothing new in it.
+  if (model->options().model.tie_embeddings) unused.erase("lm_head.weight");
+
+  const int64_t vocab = model->options().vocab_size;
+  torch::NoGradGuard no_grad;
+  for (const auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    const auto names = hf_names(name);
+    if (names.empty()) throw RuntimeFailure("init_from: no Hugging Face Llama name for our parameter " + name);
+    const bool normalizer = name.find("attn.normalizer.") != std::string::npos;
+    if (normalizer && !hf.tensors.count(names[0])) continue;  // a softmax Llama switched to SSMax: s, b start new
+    std::vector<torch::Tensor> parts;
+    for (const auto& n : names) {
+      if (!hf.tensors.count(n))
+        throw RuntimeFailure("init_from = '" + dir + "': the checkpoint has no tensor " + n + " (for our " + name +
+                             ")");
+      parts.push_back(hf.tensors[n].to(torch::kFloat32));
+      unused.erase(n);
+    }
+    auto source = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+    auto target = item.value();
+    const bool vocab_rows = name == "wte.weight" || name == "lm_head.weight";
+    if (vocab_rows && source.dim() == 2 && source.size(0) != vocab)
+      throw RuntimeFailure(hf.file_of[names[0]] + ": " + names[0] + " has " + std::to_string(source.size(0)) +
+                           " rows but the tokenizer (" + dir + "/tokenizer.model) has " + std::to_string(vocab) +
+                           " pieces; they must match");
+    if (vocab_rows) target = target.narrow(0, 0, vocab);  // the padding rows stay zero
+    if (source.sizes() != target.sizes())
+      throw RuntimeFailure(hf.file_of[names[0]] + ": " + (names.size() == 1 ? names[0] : names[0] + " + k, v") +
+                           " is " + shape(source) + " but our " + name + " is " + shape(target) +
+                           " (from config.json)");
+    target.copy_(source);
+  }
+  // Rotary tables are recomputed, never stored by current transformers, but older saves have them.
+  for (auto it = unused.begin(); it != unused.end();)
+    it = it->find("rotary_emb.inv_freq") != std::string::npos ? unused.erase(it) : std::next(it);
+  if (!unused.empty())
+    throw RuntimeFailure("init_from = '" + dir + "': tensor " + *unused.begin() + " (in " +
+                         hf.file_of[*unused.begin()] + ") has no place in the model config.json describes (" +
+                         std::to_string(unused.size()) + " such tensors)");
+}
+
+}  // namespace ssmax

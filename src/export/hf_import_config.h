@@ -1,0 +1,20 @@
+#pragma once
+// `train --init-from DIR` (config key init_from), the torch-free half: a Hugging Face Llama directory's config.json
+// becomes the run's model section, and its tokenizer.model the run's tokenizer. The weights are export/hf_import.h.
+//
+// Read: LlamaForCausalLM, and ssmax-gpt's own export SSMaxLlamaForCausalLM (export/hf_config.h), with
+// rope_scaling unset, hidden_act silu, rms_norm_eps 1e-5 (ours is fixed) and attention_bias = mlp_bias.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ssmax {
+
+// The config JSON `root` (a config file with --set overrides applied) with its model section and
+// data.tokenizer.model filled from root["init_from"]'s config.json. A key the user set explicitly must agree with
+// the checkpoint (UsageError naming both values); model.block_size is the checkpoint's max_position_embeddings
+// unless the user set it. An unsupported architecture is a UsageError naming the file, key and value.
+// `origin` names the config in messages. No init_from (or "") leaves `root` as it is.
+void apply_hf_init(nlohmann::json& root, const std::string& origin);
+
+}  // namespace ssmax
