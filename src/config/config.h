@@ -132,8 +132,8 @@ std::vector<std::string> config_keys();
 std::vector<std::string> config_differences(const nlohmann::json& a, const nlohmann::json& b);
 
 // A config stored by an older ssmax-gpt (a checkpoint's, a run directory's config.json), given the values that
-// describe what that version did where a new key's default would describe something else: model.vocab_multiple
-// is 1 (no padding) for models written before padding existed.
+// describe what that version did where a new key's default would describe something else (model.vocab_multiple
+// is 1: no padding before padding existed), and the keys added since with their defaults (config.cpp lists them).
 void upgrade_stored_config(nlohmann::json& stored);
 
 // The schema's checks for a data section built in code rather than read from a file (prepare is given one), with
