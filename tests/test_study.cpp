@@ -133,6 +133,10 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
        },
        "needle.depths must hold numbers in [0, 1], got 1.5"},
       {[](json& s) { s["alpha"] = 0.9; }, "alpha must be a number in [1e-06, 0.5]"},
+      {[](json& s) {
+         s["set"] = {{"init_from", "hf-model"}};
+       },
+       "init_from = 'hf-model': a study does not start runs from a Hugging Face checkpoint"},
       // Counts are checked at the JSON number's width, before narrowing to int: 2^32 trials is not 0 trials, and
       // 2^32 + 1 windows is not 1 window (which would run).
       {[](json& s) { s["needle"]["trials"] = uint64_t{1} << 32; },

@@ -131,6 +131,10 @@ StudyVariant read_variant(const json& node, const std::string& file, const std::
 void check_variant(const StudySpec& spec, const StudyRun& run) {
   const std::string& path = spec.path;
   const Config config = load_config(spec.config_path, run.overrides);
+  if (!config.init_from.empty())  // its model section comes from the checkpoint, which only `train` reads
+    throw UsageError(path + ": init_from = '" + config.init_from +
+                     "': a study does not start runs from a Hugging "
+                     "Face checkpoint (only `train --init-from` imports one); leave init_from empty");
   const auto& variant = spec.variants[run.variant];
   if (variant.normalizer_switch) {
     auto overrides = run.overrides;

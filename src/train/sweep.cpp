@@ -52,6 +52,10 @@ SweepResult run_sweep(const SweepPlan& plan) {
     overrides.push_back("out_dir=" + (fs::path(base.out_dir) / run.name).string());
     overrides.push_back("name=" + base.name + "/" + run.name);
     configs.push_back(load_config(plan.config_path, overrides));
+    if (!configs.back().init_from.empty())  // its model section comes from the checkpoint, which only `train` reads
+      throw UsageError(plan.config_path + ": init_from = '" + configs.back().init_from +
+                       "': a sweep does not start runs from a Hugging Face checkpoint (only `train --init-from` "
+                       "imports one); leave init_from empty");
   }
   result.runs = static_cast<int>(configs.size());
   for (size_t i = 0; i < configs.size(); ++i) {

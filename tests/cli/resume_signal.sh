@@ -83,6 +83,9 @@ check "--vary set the value" grep -q '"s_init": 0.5' "$S/vary/normalizer=ssmax_s
 rc=$?
 check "sweep validates every combination first (exit 2, got $rc)" test "$rc" -eq 2
 check "nothing trained for an invalid sweep" test ! -e "$S/bad/n_head=3"
+expect_fail 2 "init_from = '$S/hf': a sweep does not start runs from a Hugging Face checkpoint" -- \
+  "$BIN" sweep "$S/config.json" --normalizers softmax,ssmax --set init_from="$S/hf" --set out_dir="$S/bad-hf"
+check "nothing trained for a sweep with init_from" test ! -e "$S/bad-hf"
 
 # 6. The newest checkpoint deleted by hand: a run directory falls back to the previous one, and says which is gone.
 rm "$S/run/checkpoints/step_00000200.pt"
