@@ -73,14 +73,17 @@ pack() {
   echo "gpu_check pack: $bundle is $(du -sh "$bundle" | cut -f1) ($(ls "$bundle/lib" | wc -l) libraries)"
 }
 
+# The dataset directory a `prepare` log names (its last "dataset DIR: vocab …" line).
+prepared_dir() { sed -nE 's/.*dataset ([^:]+): vocab.*/\1/p' "$1" | tail -n 1; }
+
 # The study's dataset, prepared here (the GPU machine has neither the Debian packages nor the time to tokenize):
 # 32 M tokens are 64 MB as uint16, 18 MB once xz'd, which keeps the bundle under the 64 MiB a device call carries.
 pack_study_data() {
   bash scripts/fetch_manuals.sh
-  local cache=data/cache dir
-  ./build/ssmax-gpt prepare configs/manuals-h100.json --set data.dataset_dir=$cache
-  dir=$(./build/ssmax-gpt prepare configs/manuals-h100.json --set data.dataset_dir=$cache 2>&1 |
-        sed -nE 's/.*dataset ([^:]+): vocab.*/\1/p' | tail -n 1)
+  local dir
+  ./build/ssmax-gpt prepare configs/manuals-h100.json --set data.dataset_dir=data/cache 2>&1 | tee "$bundle/prepare.log"
+  dir=$(prepared_dir "$bundle/prepare.log")
+  rm -f "$bundle/prepare.log"
   [ -f "$dir/meta.json" ] || { echo "gpu_check pack: cannot find the prepared manuals dataset ($dir)" >&2; return 1; }
   mkdir -p "$bundle/data/manuals"
   cp "$dir/meta.json" "$dir/tokenizer.model" "$dir"/val-*.bin "$bundle/data/manuals/"
@@ -189,7 +192,7 @@ study() {
     "$bin" prepare configs/manuals-h100.json --set data.sources="$bundle/data/kjv.txt" \
       --set data.dataset_dir="$work/cache" --set data.tokenizer.vocab_size=512 >"$work/prepare.log" 2>&1 ||
       { cat "$work/prepare.log"; echo "== gpu_check study FAILED: preparing the dry run's data"; return 1; }
-    dataset=$(sed -nE 's/.*dataset ([^:]+): vocab.*/\1/p' "$work/prepare.log" | tail -n 1)
+    dataset=$(prepared_dir "$work/prepare.log")
     sets=(--set device=cpu --set threads=1 --set train.precision=fp32 --set model.n_layer=1 --set model.n_head=2
           --set model.n_embd=32 --set model.mlp_hidden=64 --set model.block_size=128 --set train.batch_size=2)
     jobs=1

@@ -223,16 +223,14 @@ std::vector<std::string> config_keys() {
 }
 
 void upgrade_stored_config(json& stored) {
-  if (stored.is_object() && stored.contains("model") && stored["model"].is_object() &&
-      !stored["model"].contains("vocab_multiple"))
-    stored["model"]["vocab_multiple"] = 1;
-  // Keys added later, whose defaults are what older runs did: one key/value head per query head, s from s_init.
-  if (stored.is_object() && stored.contains("model") && stored["model"].is_object()) {
-    auto& model = stored["model"];
-    if (!model.contains("n_kv_head")) model["n_kv_head"] = 0;
-    if (model.contains("attention") && model["attention"].is_object() && !model["attention"].contains("s_init_mode"))
-      model["attention"]["s_init_mode"] = "value";
-  }
+  if (!stored.is_object() || !stored.contains("model") || !stored["model"].is_object()) return;
+  auto& model = stored["model"];
+  // What older versions did, where today's default would say otherwise: no vocabulary padding.
+  if (!model.contains("vocab_multiple")) model["vocab_multiple"] = 1;
+  // Keys added later whose defaults are what older runs did: one key/value head per query head, s from s_init.
+  if (!model.contains("n_kv_head")) model["n_kv_head"] = 0;
+  if (model.contains("attention") && model["attention"].is_object() && !model["attention"].contains("s_init_mode"))
+    model["attention"]["s_init_mode"] = "value";
 }
 
 std::vector<std::string> config_differences(const json& a, const json& b) {

@@ -109,7 +109,7 @@ void load_hf_weights(const std::string& dir, GPT& model) {
     }
     auto source = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
     auto target = item.value();
-    const bool vocab_rows = name == "wte.weight" || name == "lm_head.weight";
+    const bool vocab_rows = GPTImpl::has_vocabulary_rows(name);
     if (vocab_rows && source.dim() == 2 && source.size(0) != vocab)
       throw RuntimeFailure(hf.file_of[names[0]] + ": " + names[0] + " has " + std::to_string(source.size(0)) +
                            " rows but the tokenizer (" + dir + "/tokenizer.model) has " + std::to_string(vocab) +

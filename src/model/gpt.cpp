@@ -147,7 +147,7 @@ torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targe
 std::vector<std::pair<std::string, torch::Tensor>> GPTImpl::named_tensors_unpadded() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : named_parameters()) {
-    const bool vocab_rows = item.key() == "wte.weight" || item.key() == "lm_head.weight";
+    const bool vocab_rows = has_vocabulary_rows(item.key());
     out.emplace_back(item.key(), vocab_rows ? item.value().narrow(0, 0, options_.vocab_size) : item.value());
   }
   for (const auto& item : named_buffers()) out.emplace_back(item.key(), item.value());
@@ -162,7 +162,7 @@ void GPTImpl::set_rope_theta(double theta) {
 int64_t GPTImpl::num_parameters() const {
   int64_t n = 0;
   for (const auto& item : named_parameters()) {
-    const bool vocab_rows = item.key() == "wte.weight" || item.key() == "lm_head.weight";
+    const bool vocab_rows = has_vocabulary_rows(item.key());
     n += vocab_rows ? options_.vocab_size * item.value().size(1) : item.value().numel();
   }
   return n;

@@ -71,6 +71,9 @@ class GPTImpl : public torch::nn::Module {
   // Mean cross-entropy of next-token prediction; the logits are made a chunk of rows at a time.
   torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets);
 
+  // Whether a parameter has one row per vocabulary entry (padding included): the embedding and the untied head.
+  static bool has_vocabulary_rows(const std::string& name) { return name == "wte.weight" || name == "lm_head.weight"; }
+
   // Every parameter and buffer by name, the embedding and head cut to vocab_size rows: what leaves the program.
   std::vector<std::pair<std::string, torch::Tensor>> named_tensors_unpadded() const;
 
