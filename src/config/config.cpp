@@ -231,6 +231,10 @@ void upgrade_stored_config(json& stored) {
   if (!model.contains("n_kv_head")) model["n_kv_head"] = 0;
   if (model.contains("attention") && model["attention"].is_object() && !model["attention"].contains("s_init_mode"))
     model["attention"]["s_init_mode"] = "value";
+  if (model.contains("attention") && model["attention"].is_object() && !model["attention"].contains("document_mask"))
+    model["attention"]["document_mask"] = false;
+  if (stored.contains("data") && stored["data"].is_object() && !stored["data"].contains("text_documents"))
+    stored["data"]["text_documents"] = "file";
 }
 
 std::vector<std::string> config_differences(const json& a, const json& b) {

@@ -27,6 +27,7 @@ struct DataConfig {
   std::string text_field = "text";    // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
   uint64_t shard_tokens = 100000000;  // tokens per shard file (the last of a split holds the rest)
   std::string prepared;               // a dataset directory `prepare` wrote: used as it is, sources not read
+  std::string text_documents = "file";  // plain-text sources: "file" (one document each) | "blank_line" (splits)
 };
 
 struct AttentionConfig {
@@ -37,6 +38,9 @@ struct AttentionConfig {
   std::string s_init_mode = "value";
   bool learn_s = true;
   double b_init = 0.0;
+  // Packed windows hold several documents: true keeps each query inside its own document (SSMax's n and the
+  // positions count from the document's start); false lets attention run across the whole window.
+  bool document_mask = false;
 };
 
 struct ModelConfig {

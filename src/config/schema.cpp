@@ -69,6 +69,9 @@ const std::vector<KeySpec>& schema() {
         any("data.text_field", FIELD(data.text_field),
             "the field of each JSON Lines record that holds its text; a record without it is an error naming file "
             "and line"),
+        choice("data.text_documents", FIELD(data.text_documents), {"file", "blank_line"},
+               "documents in plain-text sources: `file` = each file is one document; `blank_line` = a blank line "
+               "also ends one (JSON Lines: each record is one document either way)"),
         range("data.shard_tokens", FIELD(data.shard_tokens), 1024, 1e12,
               "token ids per shard file; windows are drawn across shards, so it changes files, not batches"),
         range("model.n_layer", FIELD(model.n_layer), 1, 1000, "transformer blocks"),
@@ -100,6 +103,10 @@ const std::vector<KeySpec>& schema() {
                "length (the paper's variant (e), e.g. for a softmax model switched to SSMax on import or resume)"),
         any("model.attention.learn_s", FIELD(model.attention.learn_s), "`false` freezes `s` (variant (c))"),
         range("model.attention.b_init", FIELD(model.attention.b_init), -100, 100, "initial `b` for `ssmax_bias`"),
+        any("model.attention.document_mask", FIELD(model.attention.document_mask),
+            "`true`: a query attends only to earlier tokens of its own document in a packed window; SSMax's n and "
+            "the positions count from the document's start (needs a dataset prepared by this version; not "
+            "changeable on resume)"),
         range("optim.lr", FIELD(optim.lr), 0, 10, "peak learning rate", true),
         range("optim.min_lr", FIELD(optim.min_lr), 0, 10, "final learning rate; at most `optim.lr`"),
         choice("optim.schedule", FIELD(optim.schedule), {"cosine", "constant", "linear"},
