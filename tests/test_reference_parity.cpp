@@ -1,7 +1,7 @@
 // Parity with an independent implementation: tests/reference/reference_gpt.py (plain PyTorch, float64, written
 // from the README's maths) loads our safetensors export and must reproduce our logits and loss.
 // Matrix: softmax/ssmax/ssmax_bias × learned/RoPE × LayerNorm/RMSNorm × GELU/SwiGLU × tied/untied; RoPE cases
-// run to 3× the training length.
+// run to 3× the training length; grouped-query attention; document masking (packed windows, positions per row).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "export/export_model.h"
 #include "export/safetensors.h"
@@ -34,7 +35,21 @@ void perturb(GPT& model) {
 }
 
 // Writes one case directory: the model exported as a user would, plus inputs and what we computed.
-void write_case(const std::string& dir, const Config& config, int64_t vocab, int64_t length, uint64_t seed) {
+// Document starts, when `packed`: row 0 holds several documents (one of length 1), row 1 starts mid-window.
+torch::Tensor packed_positions(int64_t length) {
+  std::vector<int64_t> starts[2] = {{0, 3, 4, length / 2 + 1}, {0, length - 5}};
+  auto positions = torch::empty({2, length}, torch::kLong);
+  for (int64_t row = 0; row < 2; ++row)
+    for (int64_t t = 0, start = 0; t < length; ++t) {
+      for (int64_t s : starts[row])
+        if (s <= t) start = s;
+      positions[row][t] = t - start;
+    }
+  return positions;
+}
+
+void write_case(const std::string& dir, const Config& config, int64_t vocab, int64_t length, uint64_t seed,
+                bool packed = false) {
   torch::manual_seed(seed);
   GPT model(GPTOptions{config.model, vocab});
   perturb(model);
@@ -54,10 +69,13 @@ void write_case(const std::string& dir, const Config& config, int64_t vocab, int
   torch::NoGradGuard no_grad;
   auto idx = torch::randint(vocab, {2, length}, torch::kLong);
   auto targets = torch::randint(vocab, {2, length}, torch::kLong);
-  auto logits = model->forward(idx);
+  const torch::Tensor positions = packed ? packed_positions(length) : torch::Tensor();
+  auto logits = model->forward(idx, nullptr, nullptr, positions);
   auto loss = torch::nn::functional::cross_entropy(logits.view({-1, vocab}), targets.view({-1}));
-  write_safetensors(dir + "/inputs.safetensors",
-                    {{"idx", idx}, {"targets", targets}, {"logits", logits}, {"loss", loss.view({1})}}, {});
+  std::map<std::string, torch::Tensor> tensors = {
+      {"idx", idx}, {"targets", targets}, {"logits", logits}, {"loss", loss.view({1})}};
+  if (packed) tensors["positions"] = positions;
+  write_safetensors(dir + "/inputs.safetensors", tensors, {});
 }
 
 std::string run_command(const std::string& command, int* status) {
@@ -112,13 +130,34 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
     config.model.tie_embeddings = false;
     write_case(dir + "/gqa-" + normalizer, config, vocab, 3 * block, 100 + cases++);
   }
-  ASSERT_EQ(cases, 51);
+  // Document masking: each normalizer with learned positions (GPT-2 block) and RoPE (Llama block, 2× the length).
+  for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
+    for (const char* position : {"learned", "rope"}) {
+      Config config;
+      config.model.n_layer = 2;
+      config.model.n_head = 2;
+      config.model.n_embd = 16;
+      config.model.block_size = block;
+      config.model.attention.normalizer = *normalizer_from_name(normalizer);
+      config.model.attention.document_mask = true;
+      config.model.position = position;
+      config.model.rope_theta = 500.0;
+      const bool rope = std::string(position) == "rope";
+      if (rope) {
+        config.model.norm = "rmsnorm";
+        config.model.mlp = "swiglu";
+        config.model.tie_embeddings = false;
+      }
+      write_case(dir + "/documents-" + normalizer + "-" + position, config, vocab, rope ? 2 * block : block,
+                 100 + cases++, /*packed=*/true);
+    }
+  ASSERT_EQ(cases, 57);
   int status = 0;
   const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
                                              "/tests/reference/reference_gpt.py' '" + dir + "' --tol 1e-5",
                                          &status);
   EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("51 passed, 0 failed"), std::string::npos) << output;
+  EXPECT_NE(output.find("57 passed, 0 failed"), std::string::npos) << output;
 }
 
 }  // namespace

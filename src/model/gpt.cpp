@@ -60,8 +60,9 @@ BlockImpl::BlockImpl(const GPTOptions& options) {
   mlp = register_module("mlp", MLP(m.n_embd, m.resolved_mlp_hidden(), m.mlp == "swiglu", m.bias, m.dropout));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out) {
-  auto y = x + attn(ln_1(x), cache, weights_out);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, torch::Tensor* weights_out,
+                                 const DocumentLayout* documents) {
+  auto y = x + attn(ln_1(x), cache, weights_out, documents);
   return y + mlp(ln_2(y));
 }
 
@@ -112,33 +113,40 @@ void GPTImpl::init_weights() {
 }
 
 torch::Tensor GPTImpl::hidden_states(const torch::Tensor& idx, std::vector<KVCache>* caches,
-                                     std::vector<torch::Tensor>* attention_out) {
+                                     std::vector<torch::Tensor>* attention_out, const torch::Tensor& positions) {
   const int64_t T = idx.size(1);
   const int64_t offset = caches && !caches->empty() ? (*caches)[0].length() : 0;
   if (wpe && offset + T > options_.model.block_size)
     throw UsageError("sequence of " + std::to_string(offset + T) + " tokens exceeds model.block_size = " +
                      std::to_string(options_.model.block_size) + " (learned positions cannot go further)");
+  // Built once for all layers; empty when the model attends across documents or the rows hold one document each.
+  const DocumentLayout documents = options_.model.attention.document_mask && positions.defined()
+                                       ? DocumentLayout::from_positions(positions.to(idx.device()))
+                                       : DocumentLayout{};
   auto x = wte(idx);
-  if (wpe) x = x + wpe(torch::arange(offset, offset + T, idx.options().dtype(torch::kLong)));
+  if (wpe)
+    x = x + wpe(documents.empty() ? torch::arange(offset, offset + T, idx.options().dtype(torch::kLong))
+                                  : documents.positions);
   if (is_training() && options_.model.dropout > 0) x = torch::dropout(x, options_.model.dropout, true);
   if (caches && caches->size() != h->size()) caches->resize(h->size());
   if (attention_out) attention_out->assign(h->size(), torch::Tensor());
   for (size_t i = 0; i < h->size(); ++i)
-    x = h[i]->as<Block>()->forward(x, caches ? &(*caches)[i] : nullptr, attention_out ? &(*attention_out)[i] : nullptr);
+    x = h[i]->as<Block>()->forward(x, caches ? &(*caches)[i] : nullptr, attention_out ? &(*attention_out)[i] : nullptr,
+                                   &documents);
   return ln_f(x);
 }
 
 torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* caches,
-                               std::vector<torch::Tensor>* attention_out) {
-  auto x = hidden_states(idx, caches, attention_out);
+                               std::vector<torch::Tensor>* attention_out, const torch::Tensor& positions) {
+  auto x = hidden_states(idx, caches, attention_out, positions);
   auto logits = gemm_linear(x, lm_head ? lm_head->weight : wte->weight);
   const int64_t vocab = options_.vocab_size;
   return logits.size(-1) == vocab ? logits : logits.narrow(-1, 0, vocab).contiguous();
 }
 
 // The head and the loss fused (linear_cross_entropy.h): the full logits are never made.
-torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets) {
-  auto x = hidden_states(idx);
+torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets, const torch::Tensor& positions) {
+  auto x = hidden_states(idx, nullptr, nullptr, positions);
   const auto& head = lm_head ? lm_head->weight : wte->weight;
   return linear_cross_entropy(x.reshape({-1, x.size(-1)}), head, targets.reshape({-1}), /*chunk_rows=*/0,
                               options_.vocab_size);

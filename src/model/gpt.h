@@ -47,7 +47,8 @@ TORCH_MODULE(MLP);
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const GPTOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, torch::Tensor* weights_out = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, torch::Tensor* weights_out = nullptr,
+                        const DocumentLayout* documents = nullptr);
   Norm ln_1{nullptr}, ln_2{nullptr};
   CausalSelfAttention attn{nullptr};
   MLP mlp{nullptr};
@@ -61,15 +62,18 @@ class GPTImpl : public torch::nn::Module {
 
   // idx: [B, T] token ids → logits [B, T, vocab_size] (padding rows dropped). With caches (one per layer) decoding
   // continues at position caches[0].length(); `attention_out` (optional) receives each layer's attention weights.
+  // `positions` ([B, T] int64, each token's position within its document; data/loader.h makes them) packs several
+  // documents into a row: each then computes what it computes alone (attention.h, DocumentLayout). Undefined, or
+  // with model.attention.document_mask false: the row is one sequence.
   torch::Tensor forward(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
-                        std::vector<torch::Tensor>* attention_out = nullptr);
+                        std::vector<torch::Tensor>* attention_out = nullptr, const torch::Tensor& positions = {});
 
   // The final normalised hidden states [B, T, n_embd] (what the head multiplies); arguments as forward's.
   torch::Tensor hidden_states(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
-                              std::vector<torch::Tensor>* attention_out = nullptr);
+                              std::vector<torch::Tensor>* attention_out = nullptr, const torch::Tensor& positions = {});
 
   // Mean cross-entropy of next-token prediction; the logits are made a chunk of rows at a time.
-  torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets);
+  torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets, const torch::Tensor& positions = {});
 
   // Whether a parameter has one row per vocabulary entry (padding included): the embedding and the untied head.
   static bool has_vocabulary_rows(const std::string& name) { return name == "wte.weight" || name == "lm_head.weight"; }

@@ -11,7 +11,18 @@ AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& option
 torch::Tensor AttentionNormalizerImpl::row_scale(int64_t T, int64_t offset, const torch::TensorOptions& options) const {
   if (options_.kind == Normalizer::Softmax) return {};
   // ln n for n = offset+1 … offset+T keys, one per query row.
-  auto log_n = torch::arange(offset + 1, offset + T + 1, options).log().view({1, T, 1});
+  return factor(torch::arange(offset + 1, offset + T + 1, options).log().view({1, T, 1}), options);
+}
+
+torch::Tensor AttentionNormalizerImpl::row_scale_at(const torch::Tensor& positions,
+                                                    const torch::TensorOptions& options) const {
+  if (options_.kind == Normalizer::Softmax) return {};
+  const int64_t B = positions.size(0), T = positions.size(1);
+  // The query at position p of its document sees n = p+1 keys.
+  return factor((positions.to(options) + 1).log().view({B, 1, T, 1}), options);
+}
+
+torch::Tensor AttentionNormalizerImpl::factor(const torch::Tensor& log_n, const torch::TensorOptions& options) const {
   auto scale = s.to(options).view({-1, 1, 1}) * log_n;
   if (options_.kind == Normalizer::SSMaxBias) scale = scale + b.to(options).view({-1, 1, 1});
   return scale;

@@ -6,7 +6,8 @@
 //   ssmax_bias:  weights = softmax((s·ln n + b)·q·kᵀ/√d)
 //
 // n is the number of keys the query normalises over. In causal attention the query at 0-based
-// position t sees n = t+1 keys, so every row has its own factor s·ln(t+1) (not one global n).
+// position t sees n = t+1 keys, so every row has its own factor s·ln(t+1) (not one global n). With
+// document masking (attention.h, DocumentLayout) t is the query's position within its own document.
 // s and b are learnable scalars per head (learn_s=false freezes s: the paper's variant (c)).
 // Because the factor multiplies a whole row of logits, it equals scaling q before q·kᵀ: the same
 // (fused, where available) causal attention serves all three normalizers.
@@ -36,6 +37,10 @@ class AttentionNormalizerImpl : public torch::nn::Module {
   // undefined for softmax. `offset` is the absolute position of the first query (KV-cache decoding).
   torch::Tensor row_scale(int64_t T, int64_t offset, const torch::TensorOptions& options) const;
 
+  // The same factor for queries at the given positions within their documents: positions [B, T] int64 →
+  // c[b, h, t] = s_h·ln(positions[b, t]+1) (+ b_h), shape [B, n_head, T, 1]; undefined for softmax.
+  torch::Tensor row_scale_at(const torch::Tensor& positions, const torch::TensorOptions& options) const;
+
   // q: [B, n_head, T, head_dim] → q scaled per row, ready for softmax(q·kᵀ/√d).
   torch::Tensor scale_queries(const torch::Tensor& q, int64_t offset = 0) const;
 
@@ -45,6 +50,8 @@ class AttentionNormalizerImpl : public torch::nn::Module {
   torch::Tensor b;  // [n_head]; defined for ssmax_bias
 
  private:
+  // s·ln n (+ b) for ln n broadcast against [n_head, …]: the formula, written once.
+  torch::Tensor factor(const torch::Tensor& log_n, const torch::TensorOptions& options) const;
   NormalizerOptions options_;
 };
 TORCH_MODULE(AttentionNormalizer);

@@ -6,7 +6,8 @@ Usage: reference_gpt.py CASES_DIR [--tol 1e-5]
 Every sub-directory of CASES_DIR is one case, written by the C++ parity test:
   model.safetensors, model.config.json   `ssmax-gpt export` of a model
   inputs.safetensors                      idx, targets [B, T] int64; logits [B, T, vocab] and loss [1] float32:
-                                          what ssmax-gpt computed for them
+                                          what ssmax-gpt computed for them; optionally positions [B, T] int64,
+                                          each token's position within its document (packed documents)
 The reference recomputes logits and loss from the exported weights and compares. Prints one line per case;
 exits 1 when any case differs by more than --tol (absolute, on logits and loss), 2 on a usage error.
 """
@@ -36,18 +37,19 @@ def linear(x, w, b=None):
     return y + b if b is not None else y
 
 
-def rope(x, theta):
-    """Rotate-half RoPE on [B, H, T, d]: the pair (x[j], x[j + d/2]) turns by position·θ^(-2j/d)."""
-    T, d = x.shape[-2], x.shape[-1]
+def rope(x, theta, pos):
+    """Rotate-half RoPE on [B, H, T, d]: the pair (x[j], x[j + d/2]) turns by pos[b, t]·θ^(-2j/d)."""
+    d = x.shape[-1]
     half = d // 2
     j = torch.arange(half, dtype=torch.float64)
-    angle = torch.arange(T, dtype=torch.float64)[:, None] * theta ** (-2.0 * j / d)[None, :]
+    angle = pos.to(torch.float64)[:, None, :, None] * theta ** (-2.0 * j / d)  # [B, 1, T, half]
     cos, sin = torch.cos(angle), torch.sin(angle)
     a, b = x[..., :half], x[..., half:]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
 
-def attention(x, w, prefix, cfg):
+def attention(x, w, prefix, cfg, pos):
+    """pos [B, T]: each token's position within its document; a query sees the keys of its own document only."""
     B, T, C = x.shape
     H = cfg["n_head"]
     d = C // H
@@ -58,22 +60,26 @@ def attention(x, w, prefix, cfg):
     q = q.reshape(B, T, H, d).transpose(1, 2)
     k, v = (t.reshape(B, T, H_kv, d).transpose(1, 2) for t in (k, v))
     if cfg["position"] == "rope":
-        q, k = rope(q, cfg["rope_theta"]), rope(k, cfg["rope_theta"])
+        q, k = rope(q, cfg["rope_theta"], pos), rope(k, cfg["rope_theta"], pos)
     # Query head h uses key/value head h // (H / H_kv), as Hugging Face Llama's repeat_kv (expand, then flatten).
     group = H // H_kv
     k, v = (t[:, :, None].expand(B, H_kv, group, T, d).reshape(B, H, T, d) for t in (k, v))
     logits = (q @ k.transpose(-1, -2)) / math.sqrt(d)  # [B, H, T, T]
     kind = cfg["attention"]["normalizer"]
     if kind != "softmax":
-        # The query at 0-based position t normalises over n = t + 1 keys: its row is multiplied by s·ln n (+ b).
-        n = torch.arange(1, T + 1, dtype=torch.float64)
-        s = w[prefix + "normalizer.s"].view(H, 1, 1)
-        factor = s * torch.log(n).view(1, T, 1)
+        # The query at position p of its document normalises over n = p + 1 keys: its row is multiplied by
+        # s·ln n (+ b).
+        n = pos.to(torch.float64) + 1  # [B, T]
+        s = w[prefix + "normalizer.s"].view(1, H, 1, 1)
+        factor = s * torch.log(n).view(B, 1, T, 1)
         if kind == "ssmax_bias":
-            factor = factor + w[prefix + "normalizer.b"].view(H, 1, 1)
+            factor = factor + w[prefix + "normalizer.b"].view(1, H, 1, 1)
         logits = logits * factor
-    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
-    logits = logits.masked_fill(future, float("-inf"))
+    # Key j is hidden from query i when it is in i's future or before the start of i's document (i - pos[i]).
+    i = torch.arange(T)
+    future = i[None, :] > i[:, None]  # [T, T]
+    other_document = i[None, None, :] < (i[None, :] - pos)[:, :, None]  # [B, T, T]
+    logits = logits.masked_fill((future[None] | other_document)[:, None], float("-inf"))
     y = torch.softmax(logits, dim=-1) @ v
     y = y.transpose(1, 2).reshape(B, T, C)
     return linear(y, w[prefix + "c_proj.weight"], w.get(prefix + "c_proj.bias"))
@@ -89,14 +95,13 @@ def mlp(x, w, prefix, cfg):
     return linear(hidden, w[prefix + "c_proj.weight"], w.get(prefix + "c_proj.bias"))
 
 
-def forward(idx, w, cfg):
-    T = idx.shape[1]
+def forward(idx, w, cfg, pos):
     x = w["wte.weight"][idx]
     if cfg["position"] == "learned":
-        x = x + w["wpe.weight"][:T]
+        x = x + w["wpe.weight"][pos]
     for i in range(cfg["n_layer"]):
         p = f"h.{i}."
-        x = x + attention(norm(x, w[p + "ln_1.weight"], w.get(p + "ln_1.bias"), cfg["norm"]), w, p + "attn.", cfg)
+        x = x + attention(norm(x, w[p + "ln_1.weight"], w.get(p + "ln_1.bias"), cfg["norm"]), w, p + "attn.", cfg, pos)
         x = x + mlp(norm(x, w[p + "ln_2.weight"], w.get(p + "ln_2.bias"), cfg["norm"]), w, p + "mlp.", cfg)
     x = norm(x, w["ln_f.weight"], w.get("ln_f.bias"), cfg["norm"])
     head = w["wte.weight"] if cfg["tie_embeddings"] else w["lm_head.weight"]
@@ -110,12 +115,16 @@ def check_case(case_dir, tol):
     if cfg["tie_embeddings"] == ("lm_head.weight" in weights):
         raise SystemExit(f"{case_dir}: lm_head.weight present/absent contradicts tie_embeddings")
     inputs = load_file(str(case_dir / "inputs.safetensors"))
-    logits = forward(inputs["idx"], weights, cfg)
+    B, T = inputs["idx"].shape
+    # Without document masking every row is one sequence from position 0, whatever positions a case gives.
+    packed = "positions" in inputs and cfg["attention"].get("document_mask", False)
+    pos = inputs["positions"] if packed else torch.arange(T).expand(B, T)
+    logits = forward(inputs["idx"], weights, cfg, pos)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), inputs["targets"].reshape(-1))
     logits_diff = (logits - inputs["logits"].to(torch.float64)).abs().max().item()
     loss_diff = abs(loss.item() - inputs["loss"].item())
     ok = logits_diff <= tol and loss_diff <= tol  # NaN compares False: a NaN fails
-    print(f"{'PASS' if ok else 'FAIL'} {case_dir.name}: T={inputs['idx'].shape[1]} "
+    print(f"{'PASS' if ok else 'FAIL'} {case_dir.name}: T={T}{' packed' if packed else ''} "
           f"max|Δlogits|={logits_diff:.2e} |Δloss|={loss_diff:.2e} (loss {loss.item():.4f}, "
           f"max|logit| {logits.abs().max().item():.2f})")
     return ok
