@@ -24,9 +24,9 @@ struct DataConfig {
   std::string dataset_dir = "data/cache";            // tokenizer and shards are cached here
   TokenizerConfig tokenizer;
   double val_fraction = 0.05;
-  std::string text_field = "text";    // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
-  uint64_t shard_tokens = 100000000;  // tokens per shard file (the last of a split holds the rest)
-  std::string prepared;               // a dataset directory `prepare` wrote: used as it is, sources not read
+  std::string text_field = "text";      // the field holding the text in JSON Lines sources (*.jsonl, *.jsonl.gz)
+  uint64_t shard_tokens = 100000000;    // tokens per shard file (the last of a split holds the rest)
+  std::string prepared;                 // a dataset directory `prepare` wrote: used as it is, sources not read
   std::string text_documents = "file";  // plain-text sources: "file" (one document each) | "blank_line" (splits)
 };
 
