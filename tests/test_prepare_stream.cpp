@@ -68,7 +68,15 @@ TEST(PieceCutter, StreamedInAnyBlocksCutsLikeTheWholeText) {
     std::vector<std::string> expected, got;
     for (const auto& doc : docs)
       for (auto& p : cut_document(doc, piece_bytes)) expected.push_back(p);
-    PieceCutter cutter(piece_bytes, [&](std::string_view p) { got.emplace_back(p); });
+    std::vector<bool> got_ends, expected_ends;
+    for (const auto& doc : docs) {
+      const size_t n = cut_document(doc, piece_bytes).size();
+      for (size_t i = 0; i < n; ++i) expected_ends.push_back(i + 1 == n);
+    }
+    PieceCutter cutter(piece_bytes, [&](std::string_view p, bool end) {
+      got.emplace_back(p);
+      got_ends.push_back(end);
+    });
     std::mt19937 rng(static_cast<unsigned>(piece_bytes));
     for (const auto& doc : docs) {
       for (size_t at = 0; at < doc.size();) {
@@ -79,6 +87,7 @@ TEST(PieceCutter, StreamedInAnyBlocksCutsLikeTheWholeText) {
       cutter.add({}, true);
     }
     EXPECT_EQ(got, expected) << "piece_bytes " << piece_bytes;
+    EXPECT_EQ(got_ends, expected_ends) << "piece_bytes " << piece_bytes;
   }
   EXPECT_EQ(split_period(0.05), 20u);
   EXPECT_EQ(split_period(0.5), 2u);
@@ -194,11 +203,11 @@ TEST(TokenStream, BatchesDoNotDependOnTheShardSize) {
   const TokenStream a = TokenStream::open({dir + "/one.bin"}), b = TokenStream::open(many);
   const BatchLoader la(a, 64, 8, 5), lb(b, 64, 8, 5);
   for (int step = 0; step < 20; ++step) {
-    const auto [xa, ya] = la.train_batch(step, step % 3);
-    const auto [xb, yb] = lb.train_batch(step, step % 3);
+    const auto [xa, ya, pa] = la.train_batch(step, step % 3);
+    const auto [xb, yb, pb] = lb.train_batch(step, step % 3);
     EXPECT_TRUE(torch::equal(xa, xb) && torch::equal(ya, yb)) << "step " << step;
   }
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(torch::equal(la.eval_batch(i, 4).first, lb.eval_batch(i, 4).first));
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(torch::equal(la.eval_batch(i, 4).inputs, lb.eval_batch(i, 4).inputs));
 }
 
 // The trainer's prefetching: what it asks for is what the loader gives, whether it was prefetched (the usual
@@ -212,8 +221,8 @@ TEST(TokenStream, PrefetchedBatchesAreTheLoadersBatches) {
   const BatchLoader loader(stream, 32, 4, 9);
   PrefetchingLoader prefetching(loader, torch::kCPU);
   auto expect_batch = [&](int64_t step, int64_t micro) {
-    const auto [x, y] = prefetching.train_batch(step, micro);
-    const auto [ex, ey] = loader.train_batch(step, micro);
+    const auto [x, y, p] = prefetching.train_batch(step, micro);
+    const auto [ex, ey, ep] = loader.train_batch(step, micro);
     EXPECT_TRUE(torch::equal(x, ex) && torch::equal(y, ey)) << "step " << step << " micro " << micro;
   };
   expect_batch(0, 0);  // nothing prefetched yet
@@ -276,9 +285,12 @@ ReferenceSplit encode_in_memory(const std::string& corpus_dir, const Tokenizer& 
   const size_t period = std::max<size_t>(2, static_cast<size_t>(std::lround(1.0 / val_fraction)));
   const size_t piece_bytes = std::clamp<size_t>(bytes / (4 * period), 1, 32 * 1024);
   std::vector<std::vector<uint32_t>> pieces;
+  const uint32_t eos = static_cast<uint32_t>(tok.special_tokens().eos.id);
   for (const auto& f : files)
-    for (const auto& doc : documents_of(f))
+    for (const auto& doc : documents_of(f)) {
       for (const auto& piece : cut_document(doc, piece_bytes)) pieces.push_back(tok.encode(piece));
+      if (!doc.empty()) pieces.back().push_back(eos);  // format 4: the document's last token, in its last piece
+    }
   ReferenceSplit split;
   for (size_t i = 0; i < pieces.size(); ++i) {
     auto& dst = i % period == period - 1 ? split.val : split.train;
@@ -327,7 +339,7 @@ TEST(PrepareStream, ThreadsAndShardSizeDoNotChangeTheTokens) {
   EXPECT_EQ(ids_of(TokenStream::open(a.val_shards)), ids_of(TokenStream::open(b.val_shards)));
   EXPECT_DOUBLE_EQ(a.unigram_entropy_nats, b.unigram_entropy_nats);
   const auto meta = nlohmann::json::parse(slurp(a.dir + "/meta.json"));
-  EXPECT_EQ(meta.at("format"), 3);
+  EXPECT_EQ(meta.at("format"), 4);
   EXPECT_EQ(meta.at("token_bytes"), 2);
   EXPECT_FALSE(fs::exists(a.dir + "/tokenizer-sample.txt"));
 }
@@ -354,8 +366,12 @@ TEST(PrepareStream, OlderDatasetsAreReadAndNewerOnesRefused) {
   const PreparedDataset legacy = load_prepared_dataset(old);
   EXPECT_EQ(legacy.train_shards, std::vector<std::string>{old + "/train.bin"});
   EXPECT_EQ(legacy.train_tokens, built.train_tokens);
-  // A one-shard split is fingerprinted under its old name: the same bytes in the old layout hash the same.
-  EXPECT_EQ(dataset_fingerprint(old, "tokenizer.model", {"train.bin"}, {"val.bin"}), built.fingerprint);
+  // A one-shard split is fingerprinted under its old name: the same bytes in the old layout hash the same (format 4
+  // adds its document indexes to the fingerprint; the old layout has none).
+  EXPECT_EQ(dataset_fingerprint(old, "tokenizer.model", {"train.bin"}, {"val.bin"}),
+            dataset_fingerprint(built.dir, "tokenizer.model", {"train-000000.bin"}, {"val-000000.bin"}));
+  EXPECT_EQ(legacy.train_documents, "");
+  EXPECT_EQ(legacy.document_end_token, -1);
   meta["format"] = 99;
   std::ofstream(old + "/meta.json") << meta.dump();
   try {

@@ -71,7 +71,7 @@ const std::vector<KeySpec>& schema() {
             "and line"),
         choice("data.text_documents", FIELD(data.text_documents), {"file", "blank_line"},
                "documents in plain-text sources: `file` = each file is one document; `blank_line` = a blank line "
-               "also ends one (JSON Lines: each record is one document either way)"),
+               "also ends one, and is dropped (JSON Lines: each record is one document either way)"),
         range("data.shard_tokens", FIELD(data.shard_tokens), 1024, 1e12,
               "token ids per shard file; windows are drawn across shards, so it changes files, not batches"),
         range("model.n_layer", FIELD(model.n_layer), 1, 1000, "transformer blocks"),

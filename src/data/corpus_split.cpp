@@ -26,12 +26,17 @@ void PieceCutter::add(std::string_view text, bool document_end) {
       scanned_ = pending_.size() - start;
       break;
     }
-    emit_(std::string_view(pending_).substr(start, nl + 1 - start));
+    const bool last = nl + 1 == pending_.size();
+    if (last && !document_end) {
+      scanned_ = nl - start;  // found again, without a rescan, by the next call
+      break;
+    }
+    emit_(std::string_view(pending_).substr(start, nl + 1 - start), last);
     start = nl + 1;
     scanned_ = 0;
   }
   if (document_end) {
-    if (start < pending_.size()) emit_(std::string_view(pending_).substr(start));
+    if (start < pending_.size()) emit_(std::string_view(pending_).substr(start), true);
     pending_.clear();
     scanned_ = 0;
     return;

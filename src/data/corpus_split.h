@@ -23,7 +23,10 @@ size_t piece_bytes_for(uint64_t corpus_bytes, double val_fraction);
 
 class PieceCutter {
  public:
-  using Emit = std::function<void(std::string_view piece)>;
+  // `document_end`: the piece is its document's last. A piece that ends exactly where the text so far ends is held
+  // back until the next call says whether its document goes on, so that flag is always known when it is emitted
+  // (pieces stay the same; an empty document emits nothing).
+  using Emit = std::function<void(std::string_view piece, bool document_end)>;
   PieceCutter(size_t piece_bytes, Emit emit) : piece_bytes_(piece_bytes), emit_(std::move(emit)) {}
   // The corpus's text in order (a TextSink): pieces are emitted as soon as they are complete.
   void add(std::string_view text, bool document_end);

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "data/document_index.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "util/errors.h"
@@ -39,6 +41,10 @@ void hash_settings(Hasher64& key, const DataConfig& data, const std::vector<Sour
   const bool json_lines =
       std::any_of(files.begin(), files.end(), [](const SourceFile& f) { return is_json_lines(f.path); });
   if (json_lines) key.update_field("text_field").update_field(data.text_field);
+  // Only where it changes something (plain-text sources split on blank lines), so the default keys stay as they were.
+  const bool plain =
+      std::any_of(files.begin(), files.end(), [](const SourceFile& f) { return !is_json_lines(f.path); });
+  if (plain && data.text_documents != "file") key.update_field("text_documents").update_field(data.text_documents);
   key.update_u64(files.size());
 }
 
@@ -94,6 +100,9 @@ bool dataset_complete(const std::string& dir) {
     std::vector<std::string> names{files.at("tokenizer_model").get<std::string>()};
     for (const char* split : {"train_shards", "val_shards"})
       for (const auto& name : files.at(split)) names.push_back(name.get<std::string>());
+    if (meta.at("format").get<int>() >= 4)
+      for (const char* index : {"train_documents", "val_documents"})
+        names.push_back(files.at(index).get<std::string>());
     for (const auto& name : names)
       if (!fs::is_regular_file(dir + "/" + name, ec)) return false;
     return true;
@@ -118,7 +127,7 @@ void remove_interrupted_builds(const std::string& dataset_dir) {
 }
 
 std::string dataset_fingerprint(const std::string& dir, const std::string& model, const std::vector<std::string>& train,
-                                const std::vector<std::string>& val) {
+                                const std::vector<std::string>& val, const std::vector<std::string>& documents) {
   Hasher64 fp;
   const auto add = [&](const std::string& label, const std::string& name) {
     const std::string path = dir + "/" + name;
@@ -129,6 +138,7 @@ std::string dataset_fingerprint(const std::string& dir, const std::string& model
   for (const auto* split : {&train, &val}) {
     for (const auto& name : *split) add(split->size() == 1 ? (split == &train ? "train.bin" : "val.bin") : name, name);
   }
+  for (const auto& name : documents) add(name, name);
   return fp.hex();
 }
 
@@ -167,12 +177,20 @@ PreparedDataset load_prepared_dataset(const std::string& dir) {
     ds.train_tokens = meta.at("train_tokens").get<uint64_t>();
     ds.val_tokens = meta.at("val_tokens").get<uint64_t>();
     ds.unigram_entropy_nats = meta.at("unigram_entropy_nats").get<double>();
+    // Formats 1-3 leave the boundaries unknown (empty paths): never guessed from the token stream.
+    if (format >= 4) {
+      ds.train_documents = dir + "/" + files.at("train_documents").get<std::string>();
+      ds.val_documents = dir + "/" + files.at("val_documents").get<std::string>();
+      ds.document_end_token = meta.at("document_end_token").get<int>();
+    }
   } catch (const json::exception& e) {
     throw RuntimeFailure(meta_path + ": missing or invalid field (" + e.what() + "); " + kRebuild);
   }
   std::vector<std::string> paths{ds.tokenizer_model};
   paths.insert(paths.end(), ds.train_shards.begin(), ds.train_shards.end());
   paths.insert(paths.end(), ds.val_shards.begin(), ds.val_shards.end());
+  for (const auto* index : {&ds.train_documents, &ds.val_documents})
+    if (!index->empty()) paths.push_back(*index);
   for (const auto& path : paths)
     if (!fs::is_regular_file(path, ec))
       throw RuntimeFailure(path + ": missing from the prepared dataset (" + kRebuild + ")");
@@ -191,7 +209,12 @@ PreparedDataset load_prepared_dataset(const std::string& dir) {
       throw RuntimeFailure(stream.name() + ": holds " + std::to_string(stream.size()) + " tokens but meta.json says " +
                            std::to_string(expected) + "; " + kRebuild);
     }
+    const std::string& index = split == &ds.train_shards ? ds.train_documents : ds.val_documents;
+    if (!index.empty()) DocumentIndex::open(index, stream.size());  // checks it all, naming the file
   }
+  if (ds.document_end_token < -1 || ds.document_end_token >= tok_vocab)
+    throw RuntimeFailure(meta_path + ": document_end_token " + std::to_string(ds.document_end_token) +
+                         " is outside the vocabulary of " + std::to_string(tok_vocab) + "; " + kRebuild);
   return ds;
 }
 

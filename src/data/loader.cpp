@@ -15,8 +15,13 @@ uint64_t mix(uint64_t x) {
 
 }  // namespace
 
-BatchLoader::BatchLoader(const TokenStream& shard, int64_t block_size, int64_t batch_size, uint64_t seed)
-    : shard_(shard), block_size_(block_size), batch_size_(batch_size), seed_(seed) {
+BatchLoader::BatchLoader(const TokenStream& shard, int64_t block_size, int64_t batch_size, uint64_t seed,
+                         const DocumentIndex* documents)
+    : shard_(shard), documents_(documents), block_size_(block_size), batch_size_(batch_size), seed_(seed) {
+  if (documents && documents->stream_tokens() != shard.size())
+    throw RuntimeFailure(documents->path() + ": indexes a stream of " + std::to_string(documents->stream_tokens()) +
+                         " tokens, but " + shard.name() + " holds " + std::to_string(shard.size()) +
+                         " (delete the dataset directory and run `ssmax-gpt prepare CONFIG`)");
   if (shard.size() < static_cast<size_t>(block_size) + 1)
     throw RuntimeFailure(shard.name() + ": holds " + std::to_string(shard.size()) +
                          " tokens, fewer than one window of model.block_size + 1 = " + std::to_string(block_size + 1) +
@@ -28,7 +33,13 @@ Batch BatchLoader::gather(const std::vector<size_t>& starts) const {
   auto window = torch::empty({B, T + 1}, torch::kLong);
   auto* out = window.data_ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) shard_.copy_to(starts[b], T + 1, out + b * (T + 1));
-  return {window.narrow(1, 0, T).contiguous(), window.narrow(1, 1, T).contiguous()};
+  Batch batch{window.narrow(1, 0, T).contiguous(), window.narrow(1, 1, T).contiguous(), {}};
+  if (documents_) {
+    batch.positions = torch::empty({B, T}, torch::kLong);
+    auto* pos = batch.positions.data_ptr<int64_t>();
+    for (int64_t b = 0; b < B; ++b) documents_->positions(starts[b], T, pos + b * T);
+  }
+  return batch;
 }
 
 Batch BatchLoader::train_batch(int64_t step, int64_t micro_step) const {
@@ -58,8 +69,10 @@ Batch PrefetchingLoader::to_device(Batch batch) const {
   if (device_.is_cpu()) return batch;
   // From page-locked memory a non_blocking copy is queued on the stream and the host goes on; the caching host
   // allocator keeps the pinned block until the copy has run.
-  return {batch.first.pin_memory().to(device_, /*non_blocking=*/true),
-          batch.second.pin_memory().to(device_, /*non_blocking=*/true)};
+  const auto move = [&](const torch::Tensor& t) {
+    return t.defined() ? t.pin_memory().to(device_, /*non_blocking=*/true) : t;
+  };
+  return {move(batch.inputs), move(batch.targets), move(batch.positions)};
 }
 
 Batch PrefetchingLoader::train_batch(int64_t step, int64_t micro_step) {

@@ -2,23 +2,31 @@
 // Batches of (input, target) windows cut from a split's token stream (its shards read as one sequence).
 // Training windows are a pure function of (seed, step, micro_step): resuming at any step replays
 // exactly, with no loader state to save. Validation uses one fixed set of windows, spread evenly
-// over the split, identical at every evaluation.
+// over the split, identical at every evaluation. Given the split's document index (dataset format 4), a batch also
+// says where each input token stands in its document; the windows are the same with or without it.
 #include <torch/torch.h>
 
 #include <future>
 #include <optional>
-#include <utility>
 
+#include "data/document_index.h"
 #include "data/token_stream.h"
 
 namespace ssmax {
 
-using Batch = std::pair<torch::Tensor, torch::Tensor>;  // inputs [B, T], targets [B, T] (int64)
+struct Batch {
+  torch::Tensor inputs, targets;  // [B, T] int64: a window and the same window one token on
+  // [B, T] int64: each input token's position within its document, counted from the window's start (a document
+  // that began before the window counts from 0 at the window's first token). Undefined without a document index.
+  torch::Tensor positions;
+};
 
 class BatchLoader {
  public:
-  // Throws RuntimeFailure when the stream is shorter than one window (block_size + 1 tokens).
-  BatchLoader(const TokenStream& tokens, int64_t block_size, int64_t batch_size, uint64_t seed);
+  // Throws RuntimeFailure when the stream is shorter than one window (block_size + 1 tokens), or when `documents`
+  // describes a stream of another length. `documents` (may be null) must outlive the loader, like `tokens`.
+  BatchLoader(const TokenStream& tokens, int64_t block_size, int64_t batch_size, uint64_t seed,
+              const DocumentIndex* documents = nullptr);
 
   Batch train_batch(int64_t step, int64_t micro_step) const;
   // Batch `index` of the fixed validation set of `num_batches` batches.
@@ -27,6 +35,7 @@ class BatchLoader {
  private:
   Batch gather(const std::vector<size_t>& starts) const;
   const TokenStream& shard_;
+  const DocumentIndex* documents_;
   int64_t block_size_, batch_size_;
   uint64_t seed_;
 };

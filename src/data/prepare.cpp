@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "data/dataset_cache.h"
 #include "data/parallel_encoder.h"
 #include "data/sources.h"
+#include "data/split_writer.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_sample.h"
@@ -49,6 +51,8 @@ std::string utc_now() {
   return buf;
 }
 
+bool blank_line_documents(const DataConfig& data) { return data.text_documents == "blank_line"; }
+
 UsageError no_text(size_t files) {
   return UsageError("data.sources: no text in the " + std::to_string(files) +
                     " source file(s) (compressed files and JSON Lines records are all empty)");
@@ -76,7 +80,7 @@ LineSample sample_sources(BuildContext& ctx) {
           sample.add(text);
           progress.update(raw);
         },
-        hash, raw);
+        hash, raw, blank_line_documents(ctx.data));
     ctx.hashes[i] = hash.hex();
   }
   sample.finish();
@@ -106,60 +110,6 @@ void train_on_sample(const BuildContext& ctx, const LineSample& sample) {
   spdlog::info("tokenizer: trained in {:.1f} s", seconds_since(t0));
 }
 
-// Pieces arrive in corpus order; each goes to the train or validation shards. The newest piece is held back until
-// the next one arrives, so that a corpus whose period gives no validation piece can give it its last piece.
-class SplitWriter {
- public:
-  SplitWriter(const std::string& dir, uint32_t vocab, const DataConfig& data)
-      : period_(split_period(data.val_fraction)),
-        train_(dir, "train", vocab, data.shard_tokens),
-        val_(dir, "val", vocab, data.shard_tokens),
-        counts_(vocab, 0) {}
-
-  void add(std::vector<uint32_t>&& tokens) {
-    if (pieces_ > 0) commit(held_, is_validation_piece(pieces_ - 1, period_));
-    held_ = std::move(tokens);
-    ++pieces_;
-  }
-
-  void finish() {
-    if (pieces_ > 0) commit(held_, is_validation_piece(pieces_ - 1, period_) || val_pieces_ == 0);
-    train_names = train_.finish();
-    val_names = val_.finish();
-  }
-
-  double unigram_entropy() const {
-    double h = 0;
-    const double n = static_cast<double>(train_.tokens());
-    for (uint64_t c : counts_)
-      if (c) h -= (c / n) * std::log(c / n);
-    return h;
-  }
-
-  uint64_t pieces() const { return pieces_; }
-  uint64_t val_pieces() const { return val_pieces_; }
-  uint64_t train_tokens() const { return train_.tokens(); }
-  uint64_t val_tokens() const { return val_.tokens(); }
-  std::vector<std::string> train_names, val_names;
-
- private:
-  void commit(const std::vector<uint32_t>& tokens, bool validation) {
-    if (validation) {
-      val_.append(tokens);
-      ++val_pieces_;
-      return;
-    }
-    train_.append(tokens);  // checks every id against the vocabulary first
-    for (uint32_t id : tokens) ++counts_[id];
-  }
-
-  size_t period_;
-  ShardedWriter train_, val_;
-  std::vector<uint64_t> counts_;
-  std::vector<uint32_t> held_;
-  uint64_t pieces_ = 0, val_pieces_ = 0;
-};
-
 struct Encoded {
   uint64_t text_bytes = 0;
   size_t piece_bytes = 0;
@@ -171,13 +121,19 @@ Encoded encode_sources(BuildContext& ctx, const Tokenizer& tok, SplitWriter& spl
   Encoded result;
   result.piece_bytes = piece_bytes_for(ctx.source_bytes, ctx.data.val_fraction);
   const auto t0 = Clock::now();
+  // Whether each piece in flight ends its document, oldest first: chunks come back in the order they went out.
+  std::deque<bool> ends;
   ParallelEncoder encoder(tok, ctx.threads, [&](std::vector<std::vector<uint32_t>>& encoded) {
-    for (auto& tokens : encoded) split.add(std::move(tokens));
+    for (auto& tokens : encoded) {
+      split.add(std::move(tokens), ends.front());
+      ends.pop_front();
+    }
   });
   std::vector<std::string> chunk;
   size_t chunk_bytes = 0;
-  PieceCutter cutter(result.piece_bytes, [&](std::string_view piece) {
+  PieceCutter cutter(result.piece_bytes, [&](std::string_view piece, bool document_end) {
     chunk.emplace_back(piece);
+    ends.push_back(document_end);
     chunk_bytes += piece.size();
     if (chunk_bytes >= kChunkBytes) {
       encoder.submit(std::move(chunk));
@@ -196,7 +152,7 @@ Encoded encode_sources(BuildContext& ctx, const Tokenizer& tok, SplitWriter& spl
           cutter.add(text, document_end);
           progress.update(raw);
         },
-        hash, raw);
+        hash, raw, blank_line_documents(ctx.data));
     if (!hashes_known) {
       ctx.hashes[i] = hash.hex();
     } else if (ctx.hashes[i] != hash.hex()) {
@@ -237,7 +193,11 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
                  train_tokenizer_here ? model_path : data.tokenizer.model, vocab, data.tokenizer.vocab_size, vocab);
   }
 
-  SplitWriter split(ctx.dir, static_cast<uint32_t>(vocab), data);
+  const int end_token = tok.special_tokens().eos.id;
+  if (end_token < 0)
+    spdlog::warn("tokenizer {} has no end-of-sequence token: documents are marked only in the boundary indexes",
+                 tok.model_path());
+  SplitWriter split(ctx.dir, static_cast<uint32_t>(vocab), data, end_token);
   const Encoded encoded = encode_sources(ctx, tok, split, train_tokenizer_here);
   if (encoded.text_bytes == 0) throw no_text(ctx.files.size());
   if (split.pieces() < 2) {
@@ -248,11 +208,12 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
   const uint64_t tokens = split.train_tokens() + split.val_tokens();
   spdlog::info(
       "encoding: {} tokens in {:.1f} s ({:.1f} MB/s of text, {:.2f} bytes/token); split {} train / {} val pieces (cut "
-      "after ~{} KiB or where a document ends); {} train + {} val shard(s) of up to {} tokens",
+      "after ~{} KiB or where a document ends); {} train / {} val documents; {} train + {} val shard(s) of up to {} "
+      "tokens",
       tokens, encoded.seconds, encoded.text_bytes / 1e6 / std::max(encoded.seconds, 1e-9),
       double(encoded.text_bytes) / std::max<uint64_t>(1, tokens), split.pieces() - split.val_pieces(),
-      split.val_pieces(), std::max<size_t>(1, encoded.piece_bytes / 1024), split.train_names.size(),
-      split.val_names.size(), data.shard_tokens);
+      split.val_pieces(), std::max<size_t>(1, encoded.piece_bytes / 1024), split.train_documents(),
+      split.val_documents(), split.train_names.size(), split.val_names.size(), data.shard_tokens);
 
   json sources = json::array();
   for (size_t i = 0; i < ctx.files.size(); ++i)
@@ -264,7 +225,10 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
       {"train_tokens", split.train_tokens()}, {"val_tokens", split.val_tokens()},
       {"token_bytes", vocab <= 65536 ? 2 : 4}, {"shard_tokens", data.shard_tokens},
       {"unigram_entropy_nats", split.unigram_entropy()},
-      {"fingerprint", dataset_fingerprint(ctx.dir, kModel, split.train_names, split.val_names)},
+      {"fingerprint", dataset_fingerprint(ctx.dir, kModel, split.train_names, split.val_names,
+                                          {kTrainDocuments, kValDocuments})},
+      {"document_end_token", end_token}, {"train_documents", split.train_documents()},
+      {"val_documents", split.val_documents()}, {"text_documents", data.text_documents},
       {"corpus_bytes", encoded.text_bytes}, {"source_bytes", ctx.source_bytes}, {"val_fraction", data.val_fraction},
       {"split", {{"piece_bytes", encoded.piece_bytes}, {"train_pieces", split.pieces() - split.val_pieces()},
                  {"val_pieces", split.val_pieces()}}},
@@ -274,7 +238,8 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
                      {"sample_mb", data.tokenizer.sample_mb}, {"settings", kTokenizerSettings}}},
       {"build", {{"seconds", seconds}, {"encode_threads", ctx.threads}, {"peak_rss_mb", peak_rss_mb()}}},
       {"files", {{"tokenizer_model", kModel}, {"train_shards", split.train_names},
-                 {"val_shards", split.val_names}}}};
+                 {"val_shards", split.val_names}, {"train_documents", kTrainDocuments},
+                 {"val_documents", kValDocuments}}}};
   // clang-format on
   // Last, so its presence means everything above is on disk.
   write_file_atomic(ctx.dir + "/meta.json", meta.dump(2) + "\n");

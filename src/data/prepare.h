@@ -19,7 +19,11 @@ struct PreparedDataset {
   uint64_t train_tokens = 0;
   uint64_t val_tokens = 0;
   double unigram_entropy_nats = 0;  // of the train split: the loss a model with no context reaches
-  bool reused = false;              // true when the cache already held it
+  // Format 4: each split's document index (data/document_index.h); empty for older datasets, whose boundaries are
+  // unknown. The id that ends every document in the streams, or -1 (none, or an older dataset).
+  std::string train_documents, val_documents;
+  int document_end_token = -1;
+  bool reused = false;  // true when the cache already held it
 };
 
 // Builds (or finds) the dataset, encoding on `threads` worker threads (0: one per core). Throws UsageError for a
@@ -27,7 +31,7 @@ struct PreparedDataset {
 PreparedDataset prepare_dataset(const DataConfig& data, int threads = 0);
 
 // Opens an already prepared dataset directory (reads its meta.json, checks the files and their vocabulary).
-// Reads every format this build wrote (1–3); refuses newer ones, naming the command that rebuilds.
+// Reads every format this build wrote (1–4); refuses newer ones, naming the command that rebuilds.
 PreparedDataset load_prepared_dataset(const std::string& dir);
 
 }  // namespace ssmax

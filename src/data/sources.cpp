@@ -70,6 +70,62 @@ class JsonLinesReader {
   uint64_t line_number_ = 0;
 };
 
+// Plain text under data.text_documents = "blank_line": a line holding nothing but spaces, tabs or '\r' ends the
+// document before it and is itself dropped (it belongs to neither document; several in a row, or one at the start
+// of a file, end nothing more). Text passes through without copying except the blank-so-far start of a line cut
+// by a read block, held until its line shows whether it is blank.
+class BlankLineDocuments {
+ public:
+  explicit BlankLineDocuments(const TextSink& sink) : sink_(sink) {}
+
+  void add(std::string_view text) {
+    size_t from = 0;  // text[from, at) is document text not yet handed on
+    for (size_t at = 0; at < text.size();) {
+      const size_t nl = text.find('\n', at);
+      const size_t end = nl == std::string_view::npos ? text.size() : nl;
+      if (line_blank_) {
+        const std::string_view line = text.substr(at, end - at);
+        if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+          line_blank_ = false;
+          if (!held_.empty()) {  // the line began in an earlier block, so from == at == 0
+            deliver(held_, false);
+            held_.clear();
+          }
+        } else if (nl == std::string_view::npos) {  // blank so far, cut by the block: hold it
+          if (at > from) deliver(text.substr(from, at - from), false);
+          held_.append(line);
+          return;
+        } else {  // a blank line: the document before it ends
+          if (at > from || open_) deliver(text.substr(from, at - from), true);
+          held_.clear();
+          from = at = nl + 1;
+          continue;
+        }
+      }
+      if (nl == std::string_view::npos) break;
+      line_blank_ = true;
+      at = nl + 1;
+    }
+    if (text.size() > from) deliver(text.substr(from), false);
+  }
+
+  // A blank last line without its '\n' ends nothing and is dropped too.
+  void finish() { held_.clear(); }
+  char last_char() const { return last_char_; }
+
+ private:
+  void deliver(std::string_view text, bool document_end) {
+    if (!text.empty()) last_char_ = text.back();
+    open_ = !document_end;
+    sink_(text, document_end);
+  }
+
+  const TextSink& sink_;
+  std::string held_;
+  bool line_blank_ = true, open_ = false;
+  char last_char_ = '\n';
+};
+
 class Inflater {
  public:
   explicit Inflater(const std::string& path) : path_(path), out_(kInflateBlock) {
@@ -156,7 +212,7 @@ std::vector<SourceFile> list_sources(const DataConfig& data) {
 }
 
 void stream_source_text(const std::string& path, const std::string& text_field, const TextSink& sink,
-                        Hasher64& raw_hash, uint64_t& raw_bytes_read) {
+                        Hasher64& raw_hash, uint64_t& raw_bytes_read, bool blank_line_documents) {
   const bool gzip = ends_with(path, ".gz");
   const bool json_lines = is_json_lines(path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -168,9 +224,12 @@ void stream_source_text(const std::string& path, const std::string& text_field, 
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
   JsonLinesReader records(path, text_field, sink);
+  BlankLineDocuments paragraphs(sink);
+  const bool split_blank = blank_line_documents && !json_lines;
   char last_char = '\n';
   const auto deliver = [&](std::string_view text) {
     if (json_lines) return records.add(text);
+    if (split_blank) return paragraphs.add(text);
     last_char = text.back();
     sink(text, false);
   };
@@ -195,6 +254,10 @@ void stream_source_text(const std::string& path, const std::string& text_field, 
   }
   if (gzip && raw > 0 && !inflater.ended())
     throw RuntimeFailure(path + ": the gzip stream is truncated or corrupt (it ends before its trailer)");
+  if (split_blank) {
+    paragraphs.finish();
+    last_char = paragraphs.last_char();
+  }
   if (json_lines) {
     records.finish();
   } else if (last_char != '\n') {

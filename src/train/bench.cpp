@@ -109,7 +109,7 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
       double data_s = 0, forward_s = 0, backward_s = 0;
       c.optimizer->zero_grad();
       for (int micro = 0; micro < accum; ++micro) {
-        auto [inputs, targets] = loader.train_batch(round, micro);
+        auto [inputs, targets, positions] = loader.train_batch(round, micro);
         const auto x = inputs.to(device), y = targets.to(device);
         data_s += lap();
         torch::Tensor loss;

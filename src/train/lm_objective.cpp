@@ -27,7 +27,7 @@ class LanguageModelObjective : public TrainingObjective {
 
   std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
                                                const torch::Device& device) override {
-    auto [x, y] = prefetcher(device).train_batch(step, micro);
+    auto [x, y, positions] = prefetcher(device).train_batch(step, micro);
     return {model->loss(x, y), x.numel()};
   }
 
@@ -42,7 +42,7 @@ class LanguageModelObjective : public TrainingObjective {
   double validation_loss_sum(GPT& model, int batches, int rank, int world, const torch::Device& device) override {
     double total = 0;
     for (int i = rank; i < batches; i += world) {
-      auto [x, y] = val_loader_->eval_batch(i, batches);
+      auto [x, y, positions] = val_loader_->eval_batch(i, batches);
       total += model->loss(x.to(device), y.to(device)).item<double>();
     }
     return total;
