@@ -5,8 +5,13 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <fstream>
 
+#include "data/prepare.h"
 #include "model/gpt.h"
+#include "test_util.h"
+#include "train/session.h"
+#include "util/errors.h"
 
 namespace ssmax {
 namespace {
@@ -186,6 +191,42 @@ TEST(DocumentMask, SSMaxCountsKeysWithinTheDocument) {
                               0.7 * std::log(2.0) + 0.2};
   for (int t = 0; t < 5; ++t)
     for (int h = 0; h < 2; ++h) EXPECT_NEAR(scale[0][h][t][0].item<double>(), expected[t], 1e-7) << t;
+}
+
+TEST(DocumentMask, TheObjectiveFeedsPositionsAndRefusesADatasetWithoutBoundaries) {
+  const std::string dir = test_dir("document-mask-objective");
+  Config config = tiny_training_config(dir, "ssmax");
+  config.model.attention.document_mask = true;
+  config.data.text_documents = "blank_line";  // paragraphs of ~3 lines: every 32-token window holds boundaries
+  {
+    std::ofstream out(dir + "/paragraphs.txt");
+    for (int i = 0; i < 900; ++i)
+      out << "the king went up to the city on day " << i % 7 << ".\n" << (i % 3 ? "" : "\n");
+  }
+  config.data.sources = {dir + "/paragraphs.txt"};
+  PreparedDataset dataset = prepare_dataset(config.data, 1);
+  ASSERT_FALSE(dataset.train_documents.empty());
+  torch::manual_seed(1);
+  GPT model(GPTOptions{config.model, dataset.vocab_size});
+  auto objective = language_model_objective(dataset, config);
+  const double masked = objective->train_loss(model, 0, 0, torch::kCPU).first.item<double>();
+  // The same model (same seed) unmasked on the same batch: the loss differs, so positions did reach the model.
+  config.model.attention.document_mask = false;
+  torch::manual_seed(1);
+  GPT unmasked_model(GPTOptions{config.model, dataset.vocab_size});
+  const double unmasked =
+      language_model_objective(dataset, config)->train_loss(unmasked_model, 0, 0, torch::kCPU).first.item<double>();
+  EXPECT_NE(masked, unmasked);
+  EXPECT_TRUE(std::isfinite(objective->validation_loss(model, 2, torch::kCPU)));
+
+  // A dataset from before format 4 knows no boundaries: refused, never guessed.
+  config.model.attention.document_mask = true;
+  dataset.train_documents.clear();
+  dataset.val_documents.clear();
+  const std::string message = error_of([&] { language_model_objective(dataset, config); });
+  EXPECT_NE(message.find("model.attention.document_mask"), std::string::npos) << message;
+  EXPECT_NE(message.find("prepare"), std::string::npos) << message;
+  EXPECT_THROW(language_model_objective(dataset, config), UsageError);
 }
 
 }  // namespace

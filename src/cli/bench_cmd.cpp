@@ -40,6 +40,10 @@ Command add_bench_command(CLI::App& root) {
                   "Profile the timed steps with LibTorch's profiler: write a Chrome trace (chrome://tracing, Perfetto) "
                   "to this file and log the operators that take the most time")
       ->type_name("TRACE.json");
+  app->add_option("--document-tokens", args->bench.document_tokens,
+                  "Synthetic documents of 1 … 2N−1 tokens (mean N) instead of one long text: with --set "
+                  "model.attention.document_mask=true, the cost of keeping attention inside documents")
+      ->check(CLI::PositiveNumber);
   add_set_option(*app, args->overrides);
   return {app, [app, args] {
             check_number("--peak-tflops", args->bench.peak_tflops, 0);
@@ -60,8 +64,12 @@ Command add_bench_command(CLI::App& root) {
             for (const auto& name : split_list(args->normalizers))
               names.push_back(parse_normalizer(name, "--normalizers:"));
             if (names.empty()) throw UsageError("--normalizers: give at least one of softmax, ssmax, ssmax_bias");
-            spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up", args->config_path,
-                         config.train.batch_size, config.model.block_size, args->bench.steps, args->bench.warmup);
+            spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up{}", args->config_path,
+                         config.train.batch_size, config.model.block_size, args->bench.steps, args->bench.warmup,
+                         args->bench.document_tokens > 0
+                             ? fmt::format(", documents of ~{} tokens (document_mask {})", args->bench.document_tokens,
+                                           config.model.attention.document_mask)
+                             : "");
             auto results = bench_normalizers(config, names, args->bench);
             for (const auto& r : results) {
               nlohmann::json line = {{"normalizer", normalizer_name(r.normalizer)},
@@ -71,6 +79,8 @@ Command add_bench_command(CLI::App& root) {
                                      {"overhead_vs_" + normalizer_name(results[0].normalizer),
                                       r.median_step_s / results[0].median_step_s - 1.0},
                                      {"precision", config.train.precision},
+                                     {"document_mask", config.model.attention.document_mask},
+                                     {"document_tokens", args->bench.document_tokens},
                                      {"flops_per_token", r.flops_per_token},
                                      {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12},
                                      {"data_ms", 1000 * r.data_s},

@@ -83,6 +83,10 @@ Generation generate_tokens(GPT& model, const std::vector<int64_t>& prompt, const
     all.push_back(token);
     out.tokens.push_back(token);
     if (on_token) on_token(out.tokens);
+    if (token == options.stop_token) {
+      out.stopped_at_document_end = true;
+      break;
+    }
   }
   return out;
 }
@@ -125,7 +129,8 @@ int run_generate(const GenerateArgs& args) {
   EvalModel m =
       load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
-  const Tokenizer tokenizer = Tokenizer::load(eval_dataset(m).tokenizer_model);
+  const PreparedDataset dataset = eval_dataset(m);
+  const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
   const auto prompt_ids = tokenizer.encode(args.prompt);
   const std::vector<int64_t> prompt(prompt_ids.begin(), prompt_ids.end());
   spdlog::info("{} (step {}), {} prompt tokens, up to {} new, temperature {}, top-k {}, seed {}", m.checkpoint,
@@ -152,6 +157,8 @@ int run_generate(const GenerateArgs& args) {
   sampling.temperature = args.temperature;
   sampling.top_k = args.top_k;
   sampling.seed = args.seed;
+  // The prompt is one document (positions from 0, as every document in training); the text ends with it.
+  sampling.stop_token = dataset.document_end_token;
   const Generation result =
       generate_tokens(m.model, prompt, sampling, m.device, [&](const std::vector<int64_t>& g) { show(g, false); });
   show(result.tokens, true);
@@ -161,6 +168,8 @@ int run_generate(const GenerateArgs& args) {
   if (result.stopped_at_block_size)
     spdlog::warn("stopped after {} new tokens: model.block_size = {} and learned positions cannot go further",
                  result.tokens.size(), m.block_size());
+  if (result.stopped_at_document_end)
+    spdlog::info("stopped after {} new tokens: the model ended the document", result.tokens.size());
   return 0;
 }
 

@@ -15,12 +15,14 @@ struct SamplingOptions {
   double temperature = 0.8;  // <= 0: greedy (argmax)
   int64_t top_k = 50;        // <= 0 or >= vocab: sample from the whole distribution
   uint64_t seed = 1;
-  bool use_cache = true;  // false: a full forward over all tokens each step (the reference path)
+  bool use_cache = true;    // false: a full forward over all tokens each step (the reference path)
+  int64_t stop_token = -1;  // generation ends after this token (the dataset's end-of-document token); -1: none
 };
 
 struct Generation {
-  std::vector<int64_t> tokens;         // the new tokens only
-  bool stopped_at_block_size = false;  // learned positions ran out before max_new_tokens
+  std::vector<int64_t> tokens;           // the new tokens only
+  bool stopped_at_block_size = false;    // learned positions ran out before max_new_tokens
+  bool stopped_at_document_end = false;  // the model ended the document (SamplingOptions::stop_token)
 };
 
 // Called after each new token with every token generated so far.

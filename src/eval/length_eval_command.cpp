@@ -75,7 +75,7 @@ std::vector<TokenSource> eval_sources(const LengthEvalArgs& args, const EvalLoad
     check_positions(info, args);
     const PreparedDataset dataset = checkpoint_dataset(info.meta, info.path);
     if (args.text_file.empty()) {
-      sources.push_back(TokenSource::from_shards(dataset.val_shards));
+      sources.push_back(TokenSource::from_shards(dataset.val_shards, dataset.val_documents));
       if (static_cast<int64_t>(sources.back().size()) <= longest)
         throw UsageError("--lengths " + std::to_string(longest) + ": the validation split of " + info.path + " holds " +
                          std::to_string(sources.back().size()) + " tokens, fewer than " + window +
@@ -225,8 +225,12 @@ int run_length_eval(const LengthEvalArgs& args) {
       json bin_json = json::array();
       for (const auto& bin : bins)
         bin_json.push_back({{"lo", bin.lo}, {"hi", bin.hi}, {"tokens", bin.tokens}, {"loss", bin.loss}});
-      std::vector<double> per_position(length);
-      for (int64_t p = 1; p <= length; ++p) per_position[p - 1] = losses.at(p);
+      json per_position = json::array();  // null where no document of the source reaches the position
+      int64_t tokens = 0;
+      for (int64_t p = 1; p <= length; ++p) {
+        per_position.push_back(losses.count[p - 1] > 0 ? json(losses.at(p)) : json(nullptr));
+        tokens += losses.count[p - 1];
+      }
       results.push_back(
           {{"label", m.label},
            {"checkpoint", m.checkpoint},
@@ -240,7 +244,8 @@ int run_length_eval(const LengthEvalArgs& args) {
            {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
            {"length", length},
            {"windows", losses.windows},
-           {"tokens", losses.windows * length},
+           {"tokens", tokens},
+           {"within_documents", losses.within_documents},
            {"loss", losses.overall()},
            {"bins", bin_json},
            {"position_loss", per_position}});
@@ -263,7 +268,10 @@ int run_length_eval(const LengthEvalArgs& args) {
       {"source", args.text_file.empty() ? "validation split" : args.text_file},
       {"lengths", args.lengths},
       {"windows_requested", args.windows},
-      {"position_convention", "position p (1-based) predicts token p+1 of a window from its first p tokens"},
+      {"position_convention",
+       "position p (1-based) predicts token p+1 of a window from its first p tokens; where within_documents (a "
+       "model trained with model.attention.document_mask), a token from the p tokens of its own document in the "
+       "window"},
       {"variants", variants_json},
       {"results", results}};
   const std::string json_path = (fs::path(out_dir) / "eval.json").string();

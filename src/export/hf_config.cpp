@@ -100,6 +100,9 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
   c["bos_token_id"] = id_or_null(specials.bos);
   c["eos_token_id"] = id_or_null(specials.eos);
   c["use_cache"] = true;
+  // Metadata for the reader: trained on packed windows with attention kept inside each document (a prompt is one
+  // document, so inference needs nothing different).
+  c["trained_with_document_mask"] = m.attention.document_mask;
   c["torch_dtype"] = torch_dtype;
   c["transformers_version"] = kTransformersVersion;
   if (ssmax) {
@@ -114,7 +117,10 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
 }
 
 json hf_generation_config(const SpecialTokens& specials) {
-  return {{"bos_token_id", id_or_null(specials.bos)}, {"transformers_version", kTransformersVersion}};
+  // Generation ends at the end-of-document token, as `ssmax-gpt generate` does.
+  return {{"bos_token_id", id_or_null(specials.bos)},
+          {"eos_token_id", id_or_null(specials.eos)},
+          {"transformers_version", kTransformersVersion}};
 }
 
 json hf_tokenizer_config(const ModelConfig& m, const SpecialTokens& specials) {

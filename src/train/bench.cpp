@@ -13,6 +13,7 @@
 #include <random>
 #include <utility>
 
+#include "data/document_index.h"
 #include "data/loader.h"
 #include "data/token_stream.h"
 #include "model/gemm.h"
@@ -29,10 +30,11 @@
 namespace ssmax {
 namespace {
 
-// A shard of random tokens in a temporary directory, removed again: what the bench's data loader reads.
+// A shard of random tokens in a temporary directory, removed again: what the bench's data loader reads; with
+// document_tokens > 0 also a document index of documents of 1 … 2·document_tokens−1 tokens.
 class SyntheticTokens {
  public:
-  SyntheticTokens(uint32_t vocab_size, size_t count, uint64_t seed)
+  SyntheticTokens(uint32_t vocab_size, size_t count, uint64_t seed, int64_t document_tokens)
       : dir_(std::filesystem::temp_directory_path() / ("ssmax-bench-" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(dir_);
     ShardedWriter writer(dir_.string(), "train", vocab_size, count);
@@ -43,16 +45,24 @@ class SyntheticTokens {
     std::vector<std::string> paths;
     for (const auto& name : writer.finish()) paths.push_back((dir_ / name).string());
     stream_.emplace(TokenStream::open(paths));
+    if (document_tokens <= 0) return;
+    std::vector<uint64_t> starts;
+    for (uint64_t start = 0; start < count; start += 1 + random() % (2 * document_tokens - 1)) starts.push_back(start);
+    const std::string index = (dir_ / "train-documents.bin").string();
+    DocumentIndex::write(index, starts, count);
+    documents_.emplace(DocumentIndex::open(index, count));
   }
   ~SyntheticTokens() {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
   const TokenStream& stream() const { return *stream_; }
+  const DocumentIndex* documents() const { return documents_ ? &*documents_ : nullptr; }
 
  private:
   std::filesystem::path dir_;
   std::optional<TokenStream> stream_;
+  std::optional<DocumentIndex> documents_;
 };
 
 double median(std::vector<double> v) {
@@ -90,8 +100,9 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     contenders[i].model->to(device);
     contenders[i].optimizer = make_optimizer(*contenders[i].model, config.optim);
   }
-  const SyntheticTokens tokens(static_cast<uint32_t>(V), std::max<size_t>(1 << 20, 4 * B * (T + 1)), config.seed);
-  const BatchLoader loader(tokens.stream(), T, B, config.seed);
+  const SyntheticTokens tokens(static_cast<uint32_t>(V), std::max<size_t>(1 << 20, 4 * B * (T + 1)), config.seed,
+                               options.document_tokens);
+  const BatchLoader loader(tokens.stream(), T, B, config.seed, tokens.documents());
   std::unique_ptr<OperatorProfile> profile;
   for (int round = 0; round < warmup + steps; ++round) {
     if (round == warmup && !options.profile_path.empty()) profile = std::make_unique<OperatorProfile>();
@@ -111,11 +122,12 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
       for (int micro = 0; micro < accum; ++micro) {
         auto [inputs, targets, positions] = loader.train_batch(round, micro);
         const auto x = inputs.to(device), y = targets.to(device);
+        const auto p = positions.defined() ? positions.to(device) : positions;
         data_s += lap();
         torch::Tensor loss;
         {
           AutocastScope autocast(device, bf16);
-          loss = c.model->loss(x, y) / accum;
+          loss = c.model->loss(x, y, p) / accum;
         }
         forward_s += lap();
         loss.backward();

@@ -30,6 +30,9 @@ struct BenchOptions {
   int warmup = 2;            // untimed rounds first
   double peak_tflops = 0;    // > 0 replaces the device's peak (device_peak_flops)
   std::string profile_path;  // not empty: profile the timed steps, write a Chrome trace there, log the top operators
+  // > 0: the synthetic tokens form documents of 1 … 2·document_tokens−1 tokens (uniform), whose positions reach the
+  // model: with model.attention.document_mask, the cost of masking
+  int64_t document_tokens = 0;
 };
 
 // Builds one model per normalizer (same seed) and times full training steps of each (batches from the data

@@ -1,6 +1,9 @@
 // Pretraining's objective: next-token loss on every position of windows cut from the token shards.
 #include <memory>
 
+#include <optional>
+
+#include "data/document_index.h"
 #include "data/loader.h"
 #include "data/token_stream.h"
 #include "train/session.h"
@@ -20,15 +23,27 @@ class LanguageModelObjective : public TrainingObjective {
         throw RuntimeFailure("tokenizer/shard vocabulary mismatch: " + shard->name() + " was encoded with vocab " +
                              std::to_string(shard->vocab_size()) + " but the tokenizer has " +
                              std::to_string(dataset.vocab_size) + " (delete " + dataset.dir + " and prepare again)");
+    if (config.model.attention.document_mask) {
+      // Boundaries are never guessed: a dataset from before format 4 does not know them.
+      if (dataset.train_documents.empty() || dataset.val_documents.empty())
+        throw UsageError("model.attention.document_mask = true needs document boundaries, which the dataset at " +
+                         dataset.dir +
+                         " does not record (prepared by an older ssmax-gpt); prepare it again "
+                         "(`ssmax-gpt prepare CONFIG` builds a new one beside it), or set it to false");
+      train_documents_.emplace(DocumentIndex::open(dataset.train_documents, train_shard_.size()));
+      val_documents_.emplace(DocumentIndex::open(dataset.val_documents, val_shard_.size()));
+    }
     const int64_t block = config.model.block_size, batch = config.train.batch_size;
-    train_loader_ = std::make_unique<BatchLoader>(train_shard_, block, batch, config.seed);
-    val_loader_ = std::make_unique<BatchLoader>(val_shard_, block, batch, config.seed);
+    const DocumentIndex* train_documents = train_documents_ ? &*train_documents_ : nullptr;
+    const DocumentIndex* val_documents = val_documents_ ? &*val_documents_ : nullptr;
+    train_loader_ = std::make_unique<BatchLoader>(train_shard_, block, batch, config.seed, train_documents);
+    val_loader_ = std::make_unique<BatchLoader>(val_shard_, block, batch, config.seed, val_documents);
   }
 
   std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
                                                const torch::Device& device) override {
     auto [x, y, positions] = prefetcher(device).train_batch(step, micro);
-    return {model->loss(x, y), x.numel()};
+    return {model->loss(x, y, positions), x.numel()};
   }
 
   void prefetch(int64_t step, int micro, const torch::Device& device) override {
@@ -43,7 +58,8 @@ class LanguageModelObjective : public TrainingObjective {
     double total = 0;
     for (int i = rank; i < batches; i += world) {
       auto [x, y, positions] = val_loader_->eval_batch(i, batches);
-      total += model->loss(x.to(device), y.to(device)).item<double>();
+      total += model->loss(x.to(device), y.to(device), positions.defined() ? positions.to(device) : positions)
+                   .item<double>();
     }
     return total;
   }
@@ -63,7 +79,8 @@ class LanguageModelObjective : public TrainingObjective {
   }
 
   double unigram_entropy_;
-  TokenStream train_shard_, val_shard_;  // the loaders keep references to these
+  TokenStream train_shard_, val_shard_;                           // the loaders keep references to these
+  std::optional<DocumentIndex> train_documents_, val_documents_;  // with model.attention.document_mask only
   std::unique_ptr<BatchLoader> train_loader_, val_loader_;
   std::unique_ptr<PrefetchingLoader> prefetcher_;  // after the loader it reads: destroyed (and joined) first
   torch::Device prefetcher_device_{torch::kCPU};
