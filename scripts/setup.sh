@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ssmax-gpt needs, only what is missing. Safe to re-run; fast when everything is there.
 #   1. Debian 12 packages: compiler, CMake, CLI11, nlohmann_json, spdlog, sentencepiece, cairo, GoogleTest, Boost (CRC),
-#      OpenBLAS's OpenMP build (CPU matmuls, src/model/gemm.h), the KJV text.
+#      OpenBLAS's OpenMP build (CPU matmuls, src/kernels/gemm.h), the KJV text.
 #   2. LibTorch 2.11.0 (CUDA 13.0 build) from PyPI's torch wheel, in a virtual environment that every clone on
 #      this machine shares: $SSMAX_TORCH_ENV, default /opt/ssmax-gpt/torch-2.11.0. The wheel holds LibTorch's
 #      headers, libraries and CMake config; CMake finds it there (CMakeLists.txt). The same environment's

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 #include "test_util.h"
 #include "train/cpu_blas.h"
 #include "train/peak_flops.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "model/fused_gelu.h"
+#include "kernels/fused_gelu.h"
 
 namespace ssmax {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "model/fused_kernels.h"
-#include "model/fused_rms_norm.h"
+#include "kernels/fused_kernels.h"
+#include "kernels/fused_rms_norm.h"
 
 namespace ssmax {
 namespace {

@@ -1,11 +1,11 @@
-// Pins model/gemm.h: OpenBLAS's products equal the double-precision product for every transpose layout the model
+// Pins kernels/gemm.h: OpenBLAS's products equal the double-precision product for every transpose layout the model
 // uses, gemm_linear() and its gradients equal torch's linear, and the library in use is the one the build found.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <string>
 
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 
 namespace ssmax {
 namespace {

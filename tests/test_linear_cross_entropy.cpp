@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "model/linear_cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 
 namespace ssmax {
 namespace {
@@ -121,7 +121,7 @@ TEST(LinearCrossEntropy, TiedWeightGetsTheSumOfBothUses) {
 }
 
 // Bit for bit from run to run at a given thread count (the project's determinism: threads are a config value). Across
-// thread counts the row pass still sums in a fixed order, but OpenBLAS's products (model/gemm.h) may round differently
+// thread counts the row pass still sums in a fixed order, but OpenBLAS's products (kernels/gemm.h) may round differently
 // when split over another number of threads, so there only closeness is asked.
 TEST(LinearCrossEntropy, BitIdenticalFromRunToRunAtEachThreadCount) {
   ThreadCountGuard guard;

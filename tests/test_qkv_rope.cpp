@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/qkv_rope.h"
+#include "kernels/qkv_rope.h"
 
 namespace ssmax {
 namespace {

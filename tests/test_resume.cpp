@@ -116,7 +116,29 @@ TEST(Resume, RefusesShapeChangesAndNamesTheKeys) {
     EXPECT_NE(std::string(e.what()).find("model.n_layer"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("optim.beta1"), std::string::npos) << e.what();
   }
+  // A normalizer switch brings its own keys, not every attention key: document masking stays as trained.
+  try {
+    resume(dir + "/run", {"model.attention.normalizer=ssmax", "model.attention.document_mask=true"});
+    FAIL() << "expected UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.attention.document_mask"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("model.attention.normalizer,"), std::string::npos) << e.what();
+  }
   EXPECT_NO_THROW(resume(dir + "/run", {"train.max_steps=6", "optim.lr=1e-3"}));
+}
+
+TEST(Resume, TheSchemaSaysWhichKeysMayChange) {
+  const auto changeable = config_keys_changeable_on_resume();
+  const auto with_switch = config_keys_changeable_on_resume(OnResume::WithNormalizerSwitch);
+  auto has = [](const std::vector<std::string>& keys, const char* key) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  for (const char* key : {"train.max_steps", "optim.lr", "device", "threads", "train.grad_accum_steps"})
+    EXPECT_TRUE(has(changeable, key)) << key;
+  for (const char* key : {"model.n_layer", "optim.beta1", "seed", "model.attention.document_mask", "data.sources"})
+    EXPECT_FALSE(has(changeable, key) || has(with_switch, key)) << key;
+  EXPECT_TRUE(has(with_switch, "model.attention.normalizer"));
+  EXPECT_TRUE(has(with_switch, "model.attention.s_init"));
 }
 
 // Trains `config` to step 4, lets `poison` damage the model or optimizer of the step-4 checkpoint (kept valid on disk),

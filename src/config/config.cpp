@@ -261,15 +261,26 @@ std::vector<ConfigKeyInfo> config_reference() {
   std::vector<ConfigKeyInfo> keys;
   for (const auto& key : schema())
     keys.push_back({key.path, type_name(key.field(defaults)), json_at(resolved, key.path)->dump(),
-                    key.choices.empty() ? describe_allowed(key) : "", key.choices, key.doc});
+                    key.choices.empty() ? describe_allowed(key) : "", key.choices, key.doc, key.on_resume});
+  return keys;
+}
+
+std::vector<std::string> config_keys_changeable_on_resume(OnResume which) {
+  std::vector<std::string> keys;
+  for (const auto& key : schema())
+    if (key.on_resume == which) keys.push_back(key.path);
   return keys;
 }
 
 std::string config_reference_markdown() {
-  std::string table = "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+  std::string table = "| key | type | default | allowed | on resume | meaning |\n|---|---|---|---|---|---|\n";
   for (const auto& k : config_reference()) {
     const std::string allowed = k.choices.empty() ? k.range : "`" + join(k.choices, "`, `") + "`";
-    table += "| `" + k.key + "` | " + k.type + " | `" + k.default_value + "` | " + allowed + " | " + k.doc + " |\n";
+    const char* resume = k.on_resume == OnResume::Changeable             ? "may change"
+                         : k.on_resume == OnResume::WithNormalizerSwitch ? "with a normalizer switch"
+                                                                         : "";
+    table += "| `" + k.key + "` | " + k.type + " | `" + k.default_value + "` | " + allowed + " | " + resume + " | " +
+             k.doc + " |\n";
   }
   return table;
 }

@@ -88,7 +88,7 @@ struct TrainConfig {
   int keep_last = 2;
   std::string precision = "fp32";  // fp32 | bf16 (autocast; weights and optimizer state stay float32)
   bool tf32 = false;               // CUDA only: TF32 tensor cores for float32 matmuls
-  bool cuda_chunked_loss = false;  // CUDA only: the LM head + loss in chunks (model/linear_cross_entropy.h)
+  bool cuda_chunked_loss = false;  // CUDA only: the LM head + loss in chunks (kernels/linear_cross_entropy.h)
 };
 
 // Data-parallel training under torchrun (src/dist/); ignored by a single process.
@@ -144,6 +144,13 @@ void upgrade_stored_config(nlohmann::json& stored);
 // the messages a file would get. Throws UsageError.
 void check_data_config(const DataConfig& data);
 
+// Whether `train --resume` may give a key another value than the checkpoint's (the schema's column): how long,
+// how fast and where a run goes may change; what it computes may not, except that a normalizer switch (paper variant
+// (f), normalizer_switch_allowed) also sets the new normalizer's own keys.
+enum class OnResume { Fixed, Changeable, WithNormalizerSwitch };
+// The keys a resume may change, and those a normalizer switch may change too, in schema order.
+std::vector<std::string> config_keys_changeable_on_resume(OnResume which = OnResume::Changeable);
+
 // Every key with its type, default, allowed values and meaning, from the schema table.
 struct ConfigKeyInfo {
   std::string key, type;
@@ -151,6 +158,7 @@ struct ConfigKeyInfo {
   std::string range;                 // "[1, 1000]", "> 0"; empty when unbounded or a choice
   std::vector<std::string> choices;  // the allowed strings; empty when any
   std::string doc;
+  OnResume on_resume = OnResume::Fixed;
 };
 std::vector<ConfigKeyInfo> config_reference();
 

@@ -5,6 +5,8 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,36 +19,67 @@ enum class Normalizer { Softmax, SSMax, SSMaxBias };
 // The paper's initial s: softmax((s·ln n)·z) with s = 0.43 (arXiv 2501.19399, section 2).
 constexpr double kDefaultSInit = 0.43;
 
-// In JSON (config.json, reports) a normalizer is its name, never the enum's integer.
-NLOHMANN_JSON_SERIALIZE_ENUM(Normalizer, {{Normalizer::Softmax, "softmax"},
-                                          {Normalizer::SSMax, "ssmax"},
-                                          {Normalizer::SSMaxBias, "ssmax_bias"}})
+// Every normalizer, spelled once: its name (configs, command lines, JSON, reports) and the learnable per-head
+// scalars of softmax((s·ln n + b)·z) it has, under the names its parameters and metrics carry.
+struct NormalizerSpec {
+  Normalizer kind;
+  const char* name;
+  bool has_s, has_b;
+};
+inline constexpr std::array<NormalizerSpec, 3> kNormalizers = {{{Normalizer::Softmax, "softmax", false, false},
+                                                                {Normalizer::SSMax, "ssmax", true, false},
+                                                                {Normalizer::SSMaxBias, "ssmax_bias", true, true}}};
 
-// In config files and on the command line.
-inline const std::array<const char*, 3>& normalizer_names() {
-  static const std::array<const char*, 3> names = {"softmax", "ssmax", "ssmax_bias"};
+inline const NormalizerSpec& normalizer_spec(Normalizer kind) {
+  for (const auto& spec : kNormalizers)
+    if (spec.kind == kind) return spec;
+  throw UsageError("unknown normalizer kind " + std::to_string(static_cast<int>(kind)));
+}
+inline std::string normalizer_name(Normalizer kind) { return normalizer_spec(kind).name; }
+inline std::vector<std::string> normalizer_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : kNormalizers) names.push_back(spec.name);
   return names;
 }
-inline std::string normalizer_name(Normalizer kind) { return normalizer_names()[static_cast<size_t>(kind)]; }
 inline std::optional<Normalizer> normalizer_from_name(const std::string& name) {
-  for (size_t i = 0; i < normalizer_names().size(); ++i)
-    if (name == normalizer_names()[i]) return static_cast<Normalizer>(i);
+  for (const auto& spec : kNormalizers)
+    if (name == spec.name) return spec.kind;
   return std::nullopt;
 }
 // `name` as given for `what` (an option or key): UsageError naming the allowed names otherwise.
 inline Normalizer parse_normalizer(const std::string& name, const std::string& what) {
   if (auto kind = normalizer_from_name(name)) return *kind;
-  throw UsageError(what + " " + name + " is not allowed: expected softmax, ssmax or ssmax_bias");
+  std::string allowed;
+  for (const auto& spec : kNormalizers) allowed += std::string(allowed.empty() ? "" : ", ") + spec.name;
+  throw UsageError(what + " " + name + " is not allowed: expected one of " + allowed);
 }
-inline bool has_learned_scale(Normalizer kind) { return kind != Normalizer::Softmax; }  // s
-inline bool has_bias(Normalizer kind) { return kind == Normalizer::SSMaxBias; }         // b
+inline bool has_learned_scale(Normalizer kind) { return normalizer_spec(kind).has_s; }  // s
+inline bool has_bias(Normalizer kind) { return normalizer_spec(kind).has_b; }           // b
 
-// A trained model may switch only to a normalizer that adds parameters (which start at their initial values) and
-// keeps every trained one: softmax → ssmax, softmax → ssmax_bias, ssmax → ssmax_bias. Taking s or b away would
-// discard what was learned. Used by `train --resume` (variant (f)) and the evaluation swap (variant (e)).
-inline bool normalizer_switch_allowed(Normalizer from, Normalizer to) {
-  return static_cast<int>(to) > static_cast<int>(from);
+// In JSON (config.json, reports) a normalizer is its name, never the enum's integer; an unknown name is an error,
+// not the first entry.
+inline void to_json(nlohmann::json& j, Normalizer kind) { j = normalizer_name(kind); }
+inline void from_json(const nlohmann::json& j, Normalizer& kind) {
+  kind = parse_normalizer(j.is_string() ? j.get<std::string>() : j.dump(), "normalizer");
 }
-inline const char* allowed_normalizer_switches() { return "softmax → ssmax/ssmax_bias, ssmax → ssmax_bias"; }
+
+// The switches a trained model may make, listed: only to a normalizer that adds parameters (which start at their
+// initial values) and keeps every trained one. Taking s or b away would discard what was learned. Used by
+// `train --resume` (variant (f)) and the evaluation swap (variant (e)).
+inline constexpr std::array<std::pair<Normalizer, Normalizer>, 3> kNormalizerSwitches = {
+    {{Normalizer::Softmax, Normalizer::SSMax},
+     {Normalizer::Softmax, Normalizer::SSMaxBias},
+     {Normalizer::SSMax, Normalizer::SSMaxBias}}};
+inline bool normalizer_switch_allowed(Normalizer from, Normalizer to) {
+  for (const auto& [a, b] : kNormalizerSwitches)
+    if (a == from && b == to) return true;
+  return false;
+}
+inline std::string allowed_normalizer_switches() {
+  std::string text;
+  for (const auto& [a, b] : kNormalizerSwitches)
+    text += (text.empty() ? "" : ", ") + normalizer_name(a) + " → " + normalizer_name(b);
+  return text;
+}
 
 }  // namespace ssmax

@@ -25,7 +25,13 @@ KeySpec any(std::string path, std::function<Field(Config&)> field, std::string d
   return {std::move(path), std::move(field), -kInf, kInf, false, {}, {}, std::move(doc)};
 }
 
-std::vector<std::string> normalizer_choices() { return {normalizer_names().begin(), normalizer_names().end()}; }
+// Marks a key that `train --resume` may change (config.h, OnResume).
+KeySpec on_resume(KeySpec key, OnResume how = OnResume::Changeable) {
+  key.on_resume = how;
+  return key;
+}
+
+std::vector<std::string> normalizer_choices() { return normalizer_names(); }
 
 }  // namespace
 
@@ -34,6 +40,7 @@ const std::vector<KeySpec>& schema() {
     KeySpec device = choice("device", FIELD(device), {"auto", "cpu", "cuda", "cuda:N"},
                             "`auto` takes CUDA when LibTorch sees a device, else the CPU");
     device.matches = is_device_name;
+    device.on_resume = OnResume::Changeable;
     return std::vector<KeySpec>{
         any("name", FIELD(name), "label used in logs"),
         range("seed", FIELD(seed), 0, 1.8e19,
@@ -43,10 +50,11 @@ const std::vector<KeySpec>& schema() {
             "a Hugging Face Llama model directory (config.json, safetensors weights, tokenizer.model) the new run "
             "starts from: it sets the model section and the tokenizer (docs/huggingface.md); `train --init-from DIR`"),
         device,
-        range("threads", FIELD(threads), 0, 1024, "LibTorch intra-op threads; `0` = all cores"),
-        choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
-               "library of the CPU's float32 matrix products: `auto` times OpenBLAS and ATen/MKL on the model's "
-               "products once per machine and keeps the faster; `openblas` or `aten` forces one"),
+        on_resume(range("threads", FIELD(threads), 0, 1024, "LibTorch intra-op threads; `0` = all cores")),
+        on_resume(
+            choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
+                   "library of the CPU's float32 matrix products: `auto` times OpenBLAS and ATen/MKL on the model's "
+                   "products once per machine and keeps the faster; `openblas` or `aten` forces one")),
         any("data.sources", FIELD(data.sources),
             "text files or directories (read recursively, sorted); `*.jsonl` files are JSON Lines (one object per "
             "line, the text in `data.text_field`, each record a document); `*.gz` files (text or JSON Lines) are "
@@ -94,24 +102,31 @@ const std::vector<KeySpec>& schema() {
         range("model.vocab_multiple", FIELD(model.vocab_multiple), 1, 4096,
               "the embedding and LM head get rows up to a multiple of this (50257 → 50304 at 64: aligned GPU "
               "products); the extra rows never reach the loss, sampling, evaluation or exports; `1` = none"),
-        choice("model.attention.normalizer", FIELD(model.attention.normalizer), normalizer_choices(),
-               "softmax(z), SSMax softmax((s·ln n)·z) or SSMax with bias softmax((s·ln n + b)·z)"),
-        range("model.attention.s_init", FIELD(model.attention.s_init), -100, 100,
-              "initial `s` (the paper's Figure 1 value; the paper does not state its init)"),
-        choice("model.attention.s_init_mode", FIELD(model.attention.s_init_mode), {"value", "length"},
-               "`value`: `s` starts at `s_init`; `length`: at 1/ln(block_size), so s·ln n = 1 at the training "
-               "length (the paper's variant (e), e.g. for a softmax model switched to SSMax on import or resume)"),
-        any("model.attention.learn_s", FIELD(model.attention.learn_s), "`false` freezes `s` (variant (c))"),
-        range("model.attention.b_init", FIELD(model.attention.b_init), -100, 100, "initial `b` for `ssmax_bias`"),
+        on_resume(choice("model.attention.normalizer", FIELD(model.attention.normalizer), normalizer_choices(),
+                         "softmax(z), SSMax softmax((s·ln n)·z) or SSMax with bias softmax((s·ln n + b)·z)"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(range("model.attention.s_init", FIELD(model.attention.s_init), -100, 100,
+                        "initial `s` (the paper's Figure 1 value; the paper does not state its init)"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(
+            choice("model.attention.s_init_mode", FIELD(model.attention.s_init_mode), {"value", "length"},
+                   "`value`: `s` starts at `s_init`; `length`: at 1/ln(block_size), so s·ln n = 1 at the training "
+                   "length (the paper's variant (e), e.g. for a softmax model switched to SSMax on import or resume)"),
+            OnResume::WithNormalizerSwitch),
+        on_resume(any("model.attention.learn_s", FIELD(model.attention.learn_s), "`false` freezes `s` (variant (c))"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(
+            range("model.attention.b_init", FIELD(model.attention.b_init), -100, 100, "initial `b` for `ssmax_bias`"),
+            OnResume::WithNormalizerSwitch),
         any("model.attention.document_mask", FIELD(model.attention.document_mask),
             "`true`: a query attends only to earlier tokens of its own document in a packed window; SSMax's n and "
             "the positions count from the document's start (needs a dataset prepared by this version; not "
             "changeable on resume)"),
-        range("optim.lr", FIELD(optim.lr), 0, 10, "peak learning rate", true),
-        range("optim.min_lr", FIELD(optim.min_lr), 0, 10, "final learning rate; at most `optim.lr`"),
-        choice("optim.schedule", FIELD(optim.schedule), {"cosine", "constant", "linear"},
-               "`cosine` or `linear` decay to `min_lr` after warmup, or `constant`"),
-        range("optim.warmup_steps", FIELD(optim.warmup_steps), 0, 1e9, "linear warmup, in optimizer steps"),
+        on_resume(range("optim.lr", FIELD(optim.lr), 0, 10, "peak learning rate", true)),
+        on_resume(range("optim.min_lr", FIELD(optim.min_lr), 0, 10, "final learning rate; at most `optim.lr`")),
+        on_resume(choice("optim.schedule", FIELD(optim.schedule), {"cosine", "constant", "linear"},
+                         "`cosine` or `linear` decay to `min_lr` after warmup, or `constant`")),
+        on_resume(range("optim.warmup_steps", FIELD(optim.warmup_steps), 0, 1e9, "linear warmup, in optimizer steps")),
         range("optim.weight_decay", FIELD(optim.weight_decay), 0, 10,
               "AdamW weight decay, applied to tensors of rank ≥ 2 only (never norms, biases, `s`, `b`)"),
         range("optim.beta1", FIELD(optim.beta1), 0, 1, "AdamW β₁"),
@@ -119,31 +134,38 @@ const std::vector<KeySpec>& schema() {
         range("optim.eps", FIELD(optim.eps), 0, 1, "AdamW ε", true),
         range("optim.grad_clip", FIELD(optim.grad_clip), 0, kInf, "global gradient-norm clip; `0` disables"),
         range("train.batch_size", FIELD(train.batch_size), 1, 1 << 20, "sequences per micro-batch"),
-        range("train.grad_accum_steps", FIELD(train.grad_accum_steps), 1, 1 << 20, "micro-batches per optimizer step"),
-        range("train.max_steps", FIELD(train.max_steps), 1, 1e9, "optimizer steps"),
-        range("train.log_every", FIELD(train.log_every), 1, 1e9, "console + metrics record every N steps"),
-        range("train.eval_every", FIELD(train.eval_every), 1, 1e9, "validation loss every N steps (and at the end)"),
+        on_resume(range("train.grad_accum_steps", FIELD(train.grad_accum_steps), 1, 1 << 20,
+                        "micro-batches per optimizer step")),
+        on_resume(range("train.max_steps", FIELD(train.max_steps), 1, 1e9, "optimizer steps")),
+        on_resume(range("train.log_every", FIELD(train.log_every), 1, 1e9, "console + metrics record every N steps")),
+        on_resume(range("train.eval_every", FIELD(train.eval_every), 1, 1e9,
+                        "validation loss every N steps (and at the end)")),
         range("train.eval_batches", FIELD(train.eval_batches), 1, 1e6, "batches in the fixed validation set"),
-        range("train.checkpoint_every", FIELD(train.checkpoint_every), 1, 1e9,
-              "checkpoint every N steps (and at the end)"),
-        range("train.keep_last", FIELD(train.keep_last), 1, 1000,
-              "newest checkpoints kept (plus the one with the best validation loss)"),
-        choice("train.precision", FIELD(train.precision), {"fp32", "bf16"},
-               "`bf16`: the forward pass under autocast (matmuls and attention in bf16, softmax/loss in float32); "
-               "weights, gradients and AdamW state stay float32. On the CPU through oneDNN: faster than fp32 where "
-               "the CPU has AMX or AVX-512-BF16, slower where it has neither (the log says which)"),
-        any("train.tf32", FIELD(train.tf32), "CUDA only (an error on the CPU): TF32 tensor cores for float32 matmuls"),
-        any("train.cuda_chunked_loss", FIELD(train.cuda_chunked_loss),
-            "CUDA: the LM head and its loss a chunk of rows at a time (logits in the run's precision, softmax in "
-            "float32; never the full float32 logits). Off until a GPU run has measured it; on the CPU under bf16 "
-            "it is always on"),
-        range("distributed.timeout_s", FIELD(distributed.timeout_s), 1, 86400,
-              "under torchrun: the longest any collective may wait; then every rank exits naming the rank that "
-              "died or hangs"),
-        range("distributed.bucket_mb", FIELD(distributed.bucket_mb), 0, 1 << 16,
-              "under torchrun: gradients are all-reduced in flat buckets of about this size", true),
-        any("distributed.overlap", FIELD(distributed.overlap),
-            "under torchrun: start each bucket's all-reduce during backward, as soon as its gradients are complete"),
+        on_resume(range("train.checkpoint_every", FIELD(train.checkpoint_every), 1, 1e9,
+                        "checkpoint every N steps (and at the end)")),
+        on_resume(range("train.keep_last", FIELD(train.keep_last), 1, 1000,
+                        "newest checkpoints kept (plus the one with the best validation loss)")),
+        on_resume(
+            choice("train.precision", FIELD(train.precision), {"fp32", "bf16"},
+                   "`bf16`: the forward pass under autocast (matmuls and attention in bf16, softmax/loss in float32); "
+                   "weights, gradients and AdamW state stay float32. On the CPU through oneDNN: faster than fp32 where "
+                   "the CPU has AMX or AVX-512-BF16, slower where it has neither (the log says which)")),
+        on_resume(any("train.tf32", FIELD(train.tf32),
+                      "CUDA only (an error on the CPU): TF32 tensor cores for float32 matmuls")),
+        on_resume(
+            any("train.cuda_chunked_loss", FIELD(train.cuda_chunked_loss),
+                "CUDA: the LM head and its loss a chunk of rows at a time (logits in the run's precision, softmax in "
+                "float32; never the full float32 logits). Off until a GPU run has measured it; on the CPU under bf16 "
+                "it is always on")),
+        on_resume(
+            range("distributed.timeout_s", FIELD(distributed.timeout_s), 1, 86400,
+                  "under torchrun: the longest any collective may wait; then every rank exits naming the rank that "
+                  "died or hangs")),
+        on_resume(range("distributed.bucket_mb", FIELD(distributed.bucket_mb), 0, 1 << 16,
+                        "under torchrun: gradients are all-reduced in flat buckets of about this size", true)),
+        on_resume(any(
+            "distributed.overlap", FIELD(distributed.overlap),
+            "under torchrun: start each bucket's all-reduce during backward, as soon as its gradients are complete")),
     };
   }();
   return keys;

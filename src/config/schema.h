@@ -24,6 +24,7 @@ struct KeySpec {
   // Accepts a string value instead of exact membership in `choices` (which then only documents the forms).
   std::function<bool(const std::string&)> matches;
   std::string doc;
+  OnResume on_resume = OnResume::Fixed;  // whether `train --resume` may change it (config.h)
 };
 
 // Every key, in the order the resolved config is written.

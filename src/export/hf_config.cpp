@@ -86,7 +86,7 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
          {"n_layer", m.n_layer},
          {"n_head", m.n_head},
          {"n_inner", m.resolved_mlp_hidden()},
-         {"activation_function", "gelu_new"},  // the tanh approximation, as src/model/fused_gelu.h
+         {"activation_function", "gelu_new"},  // the tanh approximation, as src/kernels/fused_gelu.h
          {"layer_norm_epsilon", 1e-5},
          {"resid_pdrop", m.dropout},
          {"embd_pdrop", m.dropout},

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <tuple>
 
-#include "model/gemm.h"
-#include "model/qkv_rope.h"
+#include "kernels/gemm.h"
+#include "kernels/qkv_rope.h"
 
 namespace ssmax {
 

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/fused_gelu.h"
-#include "model/fused_rms_norm.h"
-#include "model/gemm.h"
-#include "model/linear_cross_entropy.h"
+#include "kernels/fused_gelu.h"
+#include "kernels/fused_rms_norm.h"
+#include "kernels/gemm.h"
+#include "kernels/linear_cross_entropy.h"
 #include "util/errors.h"
 
 namespace ssmax {

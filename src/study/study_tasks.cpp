@@ -98,7 +98,8 @@ Args eval_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const S
 void check_same_run(const StudySpec& spec, const StudyRun& run, const Config& config) {
   const fs::path stored = fs::path(run.run_dir) / "config.json";
   if (!fs::exists(stored)) return;
-  std::set<std::string> allowed(resumable_keys().begin(), resumable_keys().end());
+  const auto changeable = config_keys_changeable_on_resume();
+  std::set<std::string> allowed(changeable.begin(), changeable.end());
   if (const auto& s = spec.variants[run.variant].normalizer_switch)
     for (const auto& assignment : s->overrides) allowed.insert(assignment.substr(0, assignment.find('=')));
   std::vector<std::string> differing;

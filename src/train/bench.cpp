@@ -16,7 +16,7 @@
 #include "data/document_index.h"
 #include "data/loader.h"
 #include "data/token_stream.h"
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 #include "model/gpt.h"
 #include "train/cpu_blas.h"
 #include "train/device_memory.h"

@@ -21,7 +21,7 @@ struct BenchResult {
   double peak_tflops = 0;  // of the device, for model-FLOPs utilisation (train/peak_flops.h); 0: unknown
   std::string peak_source;
   double mfu = 0;          // model FLOPs per second ÷ peak, at most 1; 0: unknown
-  std::string cpu_blas;    // the library that ran the CPU's float32 products (model/gemm.h); empty on CUDA
+  std::string cpu_blas;    // the library that ran the CPU's float32 products (kernels/gemm.h); empty on CUDA
   double peak_rss_mb = 0;  // of this process when the contender's steps were done (all contenders so far)
 };
 

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "model/linear_cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 #include "util/machine_cache.h"
 #include "util/system_info.h"
 
@@ -33,7 +33,7 @@ constexpr int64_t kTimedRows = 2048;
 
 torch::Tensor filled(std::initializer_list<int64_t> sizes) { return torch::full(sizes, 0.25f); }
 
-// The forward and both backward products of a linear layer [in → out] over `rows` rows (model/gemm.h: LinearFunction).
+// The forward and both backward products of a linear layer [in → out] over `rows` rows (kernels/gemm.h: LinearFunction).
 void add_linear(std::vector<Product>& products, int64_t rows, int64_t in, int64_t out, double weight) {
   const auto x = filled({rows, in}), w = filled({out, in}), g = filled({rows, out});
   products.push_back({torch::empty({rows, out}), x, w.t(), false, weight});  // y = x·Wᵀ
@@ -49,7 +49,7 @@ std::vector<Product> step_products(const ModelConfig& m, int64_t vocab, int64_t 
   add_linear(products, timed, d, d, per_layer);      // attention output
   add_linear(products, timed, d, hidden, per_layer * (m.mlp == "swiglu" ? 2 : 1));
   add_linear(products, timed, hidden, d, per_layer);
-  // The fused head + loss (model/linear_cross_entropy.h): per chunk of rows, the logits, dx and dW accumulated.
+  // The fused head + loss (kernels/linear_cross_entropy.h): per chunk of rows, the logits, dx and dW accumulated.
   const int64_t chunk = linear_cross_entropy_chunk_rows(rows, vocab);
   const double chunks = static_cast<double>(rows) / chunk;
   const auto x = filled({chunk, d}), w = filled({vocab, d}), logits = filled({chunk, vocab});

@@ -1,5 +1,5 @@
 #pragma once
-// Which library runs the CPU's float32 matrix products (model/gemm.h): OpenBLAS or ATen/MKL, whichever is faster on
+// Which library runs the CPU's float32 matrix products (kernels/gemm.h): OpenBLAS or ATen/MKL, whichever is faster on
 // this machine for this model's own products — timed, not assumed, because the answer flips between CPUs (OpenBLAS
 // 0.3.21 ran 20 % faster than MKL on an AMD EPYC, several times slower on an Intel Xeon whose AVX-512 it did not
 // know and served with generic SSE3 kernels).
@@ -13,7 +13,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 
 namespace ssmax {
 

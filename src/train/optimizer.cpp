@@ -1,6 +1,6 @@
 #include "train/optimizer.h"
 
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 
 namespace ssmax {
 namespace {

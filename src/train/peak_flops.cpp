@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 #include "util/machine_cache.h"
 
 namespace ssmax {

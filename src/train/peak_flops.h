@@ -4,7 +4,7 @@
 //   CUDA: a documented table by device name (dense bf16 tensor-core peaks from the vendors' data sheets: H200 and
 //         H100 SXM 989 TFLOP/s, H100 PCIe 756, A100 312); 0 (MFU left out) for a device not in it.
 //   CPU:  measured — the best this machine does, whichever library runs the model: a 4096 × 4096 float32 matmul
-//         through each CPU BLAS (model/gemm.h: OpenBLAS and ATen/MKL), best of 3 spaced repetitions on the current
+//         through each CPU BLAS (kernels/gemm.h: OpenBLAS and ATen/MKL), best of 3 spaced repetitions on the current
 //         intra-op threads; for a bf16 run also ATen's bf16 matmul (oneDNN/MKL), the higher of the two counting.
 //         Measured once per machine, then read from the machine cache (util/machine_cache.h) under a key naming the
 //         CPU, threads, LibTorch, both libraries and OPENBLAS_CORETYPE — never the library a run happens to use.

@@ -4,7 +4,7 @@
 #include <ATen/cpu/Utils.h>
 #include <spdlog/spdlog.h>
 
-#include "model/linear_cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 #include "util/errors.h"
 #include "util/system_info.h"
 

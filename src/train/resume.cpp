@@ -18,29 +18,6 @@ namespace ssmax {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const std::vector<std::string>& resumable_keys() {
-  static const std::vector<std::string> keys = {"train.max_steps",
-                                                "train.log_every",
-                                                "train.eval_every",
-                                                "train.checkpoint_every",
-                                                "train.keep_last",
-                                                "optim.lr",
-                                                "optim.min_lr",
-                                                "optim.schedule",
-                                                "optim.warmup_steps",
-                                                "threads",
-                                                "cpu_blas",
-                                                "device",
-                                                "train.precision",
-                                                "train.tf32",
-                                                "train.cuda_chunked_loss",
-                                                "train.grad_accum_steps",
-                                                "distributed.timeout_s",
-                                                "distributed.bucket_mb",
-                                                "distributed.overlap"};
-  return keys;
-}
-
 namespace {
 
 bool overrides_key(const std::vector<std::string>& overrides, const std::string& key) {
@@ -112,16 +89,17 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   const json resolved = config_to_json(config);
   const Normalizer old_normalizer = opened.config.model.attention.normalizer;
   const bool switching = normalizer_switch_allowed(old_normalizer, config.model.attention.normalizer);
+  const auto allowed = config_keys_changeable_on_resume(OnResume::Changeable);
+  const auto with_switch = config_keys_changeable_on_resume(OnResume::WithNormalizerSwitch);
+  auto listed = [](const std::vector<std::string>& keys, const std::string& key) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
   std::vector<std::string> refused;
-  for (const auto& key : config_differences(stored.config, resolved)) {
-    const auto& allowed = resumable_keys();
-    bool ok = std::find(allowed.begin(), allowed.end(), key) != allowed.end() || key == "out_dir";
-    if (switching && key.rfind("model.attention.", 0) == 0) ok = true;
-    if (!ok) refused.push_back(key);
-  }
+  for (const auto& key : config_differences(stored.config, resolved))
+    if (!(key == "out_dir" || listed(allowed, key) || (switching && listed(with_switch, key)))) refused.push_back(key);
   if (!refused.empty())
     throw UsageError("--resume " + target + ": cannot change " + join(refused) +
-                     " when resuming (allowed: " + join(resumable_keys()) + ", or switching the normalizer " +
+                     " when resuming (allowed: " + join(allowed) + ", or switching the normalizer " +
                      allowed_normalizer_switches() + "); start a new run instead");
 
   // Continue in the run's own directory, whatever out_dir said when the run was made.

@@ -30,12 +30,10 @@ struct TrainSummary {
 TrainSummary train(const Config& config, const TrainOptions& options = {});
 
 // Continues the run in `run_dir_or_checkpoint` (a run directory: its newest valid checkpoint, falling
-// back to older ones with a warning; or one checkpoint file). `overrides` may change only the keys in
-// resumable_keys(), or switch the normalizer as normalizer_switch_allowed() permits (paper variant (f)).
+// back to older ones with a warning; or one checkpoint file). `overrides` may change only the keys the schema marks
+// changeable on resume (config_keys_changeable_on_resume), or switch the normalizer as normalizer_switch_allowed()
+// permits (paper variant (f)) together with its own keys.
 TrainSummary resume(const std::string& run_dir_or_checkpoint, const std::vector<std::string>& overrides,
                     const TrainOptions& options = {});
-
-// Config keys that may differ on resume.
-const std::vector<std::string>& resumable_keys();
 
 }  // namespace ssmax

@@ -1,4 +1,4 @@
-#include "model/fused_gelu.h"
+#include "kernels/fused_gelu.h"
 
 #include <ATen/TensorIterator.h>
 
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SSMAX_GELU_AVX2 1

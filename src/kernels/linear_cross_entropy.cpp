@@ -1,4 +1,4 @@
-#include "model/linear_cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/graph_task.h>
@@ -11,8 +11,8 @@
 #include <limits>
 #include <vector>
 
-#include "model/fused_kernels.h"
-#include "model/gemm.h"
+#include "kernels/fused_kernels.h"
+#include "kernels/gemm.h"
 
 namespace ssmax {
 namespace {

@@ -22,7 +22,7 @@ torch::Tensor linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& 
 // The rows per chunk the fused path takes for N rows and V classes when chunk_rows is 0.
 int64_t linear_cross_entropy_chunk_rows(int64_t N, int64_t V);
 
-// The same loss on any device, a chunk of rows at a time in ATen operations (model/chunked_cross_entropy.cpp): the
+// The same loss on any device, a chunk of rows at a time in ATen operations (kernels/chunked_cross_entropy.cpp): the
 // products in `compute_dtype` (bf16 under autocast), the softmax and the loss in float32; returns a float32 loss.
 torch::Tensor chunked_linear_cross_entropy(const torch::Tensor& x, const torch::Tensor& weight,
                                            const torch::Tensor& targets, at::ScalarType compute_dtype,

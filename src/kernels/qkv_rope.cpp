@@ -1,10 +1,10 @@
-#include "model/qkv_rope.h"
+#include "kernels/qkv_rope.h"
 
 #include <ATen/Parallel.h>
 
 #include <cstring>
 
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 
 namespace ssmax {
 namespace {

@@ -11,7 +11,7 @@
 
 #include <algorithm>
 
-#include "model/linear_cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 
 namespace ssmax {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 
 #include <ATen/Parallel.h>
 

@@ -1,4 +1,4 @@
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 
 #include <ATen/Version.h>
 #include <ATen/autocast_mode.h>
@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <regex>
 
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 #include "util/system_info.h"
 
 namespace ssmax {

@@ -1,4 +1,4 @@
-#include "model/fused_rms_norm.h"
+#include "kernels/fused_rms_norm.h"
 
 #include <ATen/Parallel.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "model/fused_kernels.h"
+#include "kernels/fused_kernels.h"
 
 namespace ssmax {
 namespace {
