@@ -52,7 +52,7 @@ std::vector<std::string> streamed_documents(const std::string& path, bool blank_
   return docs;
 }
 
-// README's rule, the plain way: whole text in memory, one line at a time.
+// docs/data.md's rule, the plain way: whole text in memory, one line at a time.
 std::vector<std::string> blank_line_documents(const std::string& text) {
   std::vector<std::string> docs;
   std::string doc;

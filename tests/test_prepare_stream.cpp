@@ -249,7 +249,7 @@ std::string gunzip(const std::string& path) {
   return out;
 }
 
-// A file's documents as the README defines them: a plain file is one, each JSON Lines record is one.
+// A file's documents as docs/data.md defines them: a plain file is one, each JSON Lines record is one.
 std::vector<std::string> documents_of(const std::string& path) {
   const bool gz = path.size() > 3 && path.substr(path.size() - 3) == ".gz";
   const std::string content = gz ? gunzip(path) : slurp(path);

@@ -11,7 +11,7 @@ Command add_keys_command(CLI::App& root) {
   auto* app = root.add_subcommand(
       "keys", "List every config key with its type, default, allowed values and meaning (what --set accepts)");
   auto markdown = std::make_shared<bool>(false);
-  app->add_flag("--markdown", *markdown, "Print the table of the README's config reference instead");
+  app->add_flag("--markdown", *markdown, "Print the config table of docs/configuration.md instead");
   return {app, [markdown] {
             if (*markdown) {
               std::fputs(config_reference_markdown().c_str(), stdout);

@@ -162,7 +162,7 @@ struct ConfigKeyInfo {
 };
 std::vector<ConfigKeyInfo> config_reference();
 
-// config_reference() as a markdown table: the README's config reference is this text (a test checks it;
+// config_reference() as a markdown table: docs/configuration.md's config table is this text (a test checks it;
 // `ssmax-gpt keys --markdown` prints it).
 std::string config_reference_markdown();
 

@@ -1,5 +1,5 @@
 // The config schema: every key, its range or choices, and what it means. Defaults are the member initialisers in
-// config.h; the README's config table is generated from this list.
+// config.h; the config table of docs/configuration.md is generated from this list.
 #include "config/schema.h"
 
 #include <algorithm>

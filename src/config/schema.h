@@ -1,7 +1,7 @@
 #pragma once
 // The config schema table (internal to src/config/): one row per key with its typed field in Config (which holds
-// the default), its range or choices, and a one-line description. config.cpp validates against it; the README's
-// config table is generated from it (config_reference_markdown(), checked by a test).
+// the default), its range or choices, and a one-line description. config.cpp validates against it; the
+// config table of docs/configuration.md is generated from it (config_reference_markdown(), checked by a test).
 #include <functional>
 #include <limits>
 #include <string>

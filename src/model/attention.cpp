@@ -27,8 +27,8 @@ torch::Tensor causal_attention_prescaled(const torch::Tensor& q, const torch::Te
   const double p = training ? dropout : 0.0;
   if (visible.defined()) {
     TORCH_CHECK(Tq == Tk, "a document mask needs as many queries as keys (no KV cache)");
-    // Measured on CPU (docs/performance: SDPA with this mask against one causal call per document): the mask
-    // wins at every document length tried, as the per-document calls pay a dispatch each.
+    // One call with the mask, not one causal call per document: on CPU the mask won at every document length tried,
+    // as per-document calls pay a dispatch each (scripts/bench_document_mask.py; docs/documents.md).
     if (!weights_out) return torch::scaled_dot_product_attention(q, k, v, visible, p, /*is_causal=*/false, 1.0);
   }
   if (!weights_out) {
