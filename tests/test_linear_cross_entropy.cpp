@@ -121,8 +121,8 @@ TEST(LinearCrossEntropy, TiedWeightGetsTheSumOfBothUses) {
 }
 
 // Bit for bit from run to run at a given thread count (the project's determinism: threads are a config value). Across
-// thread counts the row pass still sums in a fixed order, but OpenBLAS's products (kernels/gemm.h) may round differently
-// when split over another number of threads, so there only closeness is asked.
+// thread counts the row pass still sums in a fixed order, but OpenBLAS's products (kernels/gemm.h) may round
+// differently when split over another number of threads, so there only closeness is asked.
 TEST(LinearCrossEntropy, BitIdenticalFromRunToRunAtEachThreadCount) {
   ThreadCountGuard guard;
   // 700 rows of 2000 classes in chunks of 300: the row loop splits over both threads in every chunk.

@@ -33,7 +33,8 @@ constexpr int64_t kTimedRows = 2048;
 
 torch::Tensor filled(std::initializer_list<int64_t> sizes) { return torch::full(sizes, 0.25f); }
 
-// The forward and both backward products of a linear layer [in → out] over `rows` rows (kernels/gemm.h: LinearFunction).
+// The forward and both backward products of a linear layer [in → out] over `rows` rows (kernels/gemm.h:
+// LinearFunction).
 void add_linear(std::vector<Product>& products, int64_t rows, int64_t in, int64_t out, double weight) {
   const auto x = filled({rows, in}), w = filled({out, in}), g = filled({rows, out});
   products.push_back({torch::empty({rows, out}), x, w.t(), false, weight});  // y = x·Wᵀ
