@@ -55,21 +55,6 @@ std::vector<uint64_t> starts_of(const std::string& index_path, uint64_t tokens) 
   return starts;
 }
 
-// corpus_split.h's cutting rule, the plain way: one whole document, cut from the front.
-std::vector<std::string> cut_document(const std::string& doc, size_t piece_bytes) {
-  std::vector<std::string> pieces;
-  for (size_t start = 0; start < doc.size();) {
-    size_t end = doc.size();
-    if (doc.size() - start > piece_bytes) {
-      const size_t nl = doc.find('\n', start + piece_bytes - 1);
-      if (nl != std::string::npos) end = nl + 1;
-    }
-    pieces.push_back(doc.substr(start, end - start));
-    start = end;
-  }
-  return pieces;
-}
-
 struct Expected {
   std::vector<uint32_t> stream;
   std::vector<uint64_t> gaps;  // offsets where the split's next piece is not the corpus's next piece

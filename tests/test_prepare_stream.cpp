@@ -36,21 +36,6 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The rule of corpus_split.h written the plain way: whole document in memory, cut from the front.
-std::vector<std::string> cut_document(const std::string& doc, size_t piece_bytes) {
-  std::vector<std::string> pieces;
-  for (size_t start = 0; start < doc.size();) {
-    size_t end = doc.size();
-    if (doc.size() - start > piece_bytes) {
-      const size_t nl = doc.find('\n', start + piece_bytes - 1);
-      if (nl != std::string::npos) end = nl + 1;
-    }
-    pieces.push_back(doc.substr(start, end - start));
-    start = end;
-  }
-  return pieces;
-}
-
 std::string lines_text(int lines, unsigned seed) {
   std::mt19937 rng(seed);
   std::string text;

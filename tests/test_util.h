@@ -62,6 +62,22 @@ inline std::vector<nlohmann::json> comparable_metrics(const std::string& run_dir
   return out;
 }
 
+// The piece-cutting rule of data/corpus_split.h written the plain way (the whole document in memory, cut from the
+// front): what the streaming cutter must reproduce.
+inline std::vector<std::string> cut_document(const std::string& doc, size_t piece_bytes) {
+  std::vector<std::string> pieces;
+  for (size_t start = 0; start < doc.size();) {
+    size_t end = doc.size();
+    if (doc.size() - start > piece_bytes) {
+      const size_t nl = doc.find('\n', start + piece_bytes - 1);
+      if (nl != std::string::npos) end = nl + 1;
+    }
+    pieces.push_back(doc.substr(start, end - start));
+    start = end;
+  }
+  return pieces;
+}
+
 // Deterministic, learnable text: short sentences from a small grammar (~40 KB).
 inline std::string write_tiny_corpus(const std::string& dir) {
   const char* subjects[] = {"the king", "a shepherd", "the people", "my brother", "the prophet", "a stranger"};

@@ -1,14 +1,10 @@
 #include "data/document_index.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <utility>
 
 #include "util/errors.h"
+#include "util/little_endian.h"
 
 namespace ssmax {
 namespace {
@@ -16,24 +12,6 @@ namespace {
 constexpr char kMagic[8] = {'S', 'S', 'M', 'X', 'D', 'O', 'C', '\0'};
 constexpr size_t kHeaderBytes = 32;
 const char* const kRebuildHint = "(delete the dataset directory and run `ssmax-gpt prepare CONFIG`)";
-
-// The format is little-endian on disk; these keep the code correct on any host.
-void put_u32(unsigned char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void put_u64(unsigned char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-uint32_t get_u32(const unsigned char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t get_u64(const unsigned char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 }  // namespace
 
@@ -84,31 +62,13 @@ void DocumentIndex::write(const std::string& path, const std::vector<uint64_t>& 
 }
 
 DocumentIndex DocumentIndex::open(const std::string& path, uint64_t stream_tokens) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw RuntimeFailure(path + ": cannot open document index: " + errno_text() + " " + kRebuildHint);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    throw RuntimeFailure(path + ": cannot stat: " + why);
-  }
-  const auto file_bytes = static_cast<uint64_t>(st.st_size);
-  if (file_bytes < kHeaderBytes) {
-    ::close(fd);
+  DocumentIndex index;
+  index.file_ = MappedFile::open(path, "document index", kRebuildHint);
+  const uint64_t file_bytes = index.file_.size();
+  if (file_bytes < kHeaderBytes)
     throw RuntimeFailure(path + ": truncated: " + std::to_string(file_bytes) + " bytes, smaller than the " +
                          std::to_string(kHeaderBytes) + "-byte document index header " + kRebuildHint);
-  }
-  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  const std::string map_error = map == MAP_FAILED ? errno_text() : "";
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) throw RuntimeFailure(path + ": mmap failed: " + map_error);
-
-  DocumentIndex index;
-  index.path_ = path;
-  index.map_ = map;
-  index.map_bytes_ = file_bytes;
-  // From here on `index` owns the mapping: its destructor unmaps it if a check below throws.
-  const auto* h = static_cast<const unsigned char*>(map);
+  const unsigned char* h = index.file_.data();
   const auto fail = [&](const std::string& what) { throw RuntimeFailure(path + ": " + what + " " + kRebuildHint); };
   if (std::memcmp(h, kMagic, sizeof kMagic) != 0) fail("bad magic — not an ssmax-gpt document index");
   const uint32_t version = get_u32(h + 8);
@@ -145,25 +105,6 @@ DocumentIndex DocumentIndex::open(const std::string& path, uint64_t stream_token
   return index;
 }
 
-DocumentIndex::DocumentIndex(DocumentIndex&& other) noexcept { *this = std::move(other); }
-
-DocumentIndex& DocumentIndex::operator=(DocumentIndex&& other) noexcept {
-  if (this != &other) {
-    if (map_) ::munmap(map_, map_bytes_);
-    path_ = std::move(other.path_);
-    starts_ = std::exchange(other.starts_, nullptr);
-    map_ = std::exchange(other.map_, nullptr);
-    map_bytes_ = std::exchange(other.map_bytes_, 0);
-    count_ = std::exchange(other.count_, 0);
-    stream_tokens_ = std::exchange(other.stream_tokens_, 0);
-  }
-  return *this;
-}
-
-DocumentIndex::~DocumentIndex() {
-  if (map_) ::munmap(map_, map_bytes_);
-}
-
 uint64_t DocumentIndex::start(size_t document) const { return get_u64(starts_ + 8 * document); }
 
 size_t DocumentIndex::document_of(uint64_t token) const {
@@ -181,7 +122,7 @@ size_t DocumentIndex::document_of(uint64_t token) const {
 
 void DocumentIndex::positions(size_t start_token, size_t n, int64_t* dst) const {
   if (start_token > stream_tokens_ || n > stream_tokens_ - start_token)
-    throw RuntimeFailure(path_ + ": positions of tokens [" + std::to_string(start_token) + ", " +
+    throw RuntimeFailure(path() + ": positions of tokens [" + std::to_string(start_token) + ", " +
                          std::to_string(start_token + n) + ") asked, past the stream's " +
                          std::to_string(stream_tokens_) + " tokens");
   if (n == 0) return;

@@ -52,16 +52,13 @@ class DocumentIndex {
   // The whole index at once (DocumentIndexWriter underneath).
   static void write(const std::string& path, const std::vector<uint64_t>& starts, uint64_t stream_tokens);
 
-  DocumentIndex(DocumentIndex&&) noexcept;
-  DocumentIndex& operator=(DocumentIndex&&) noexcept;
-  DocumentIndex(const DocumentIndex&) = delete;
-  DocumentIndex& operator=(const DocumentIndex&) = delete;
-  ~DocumentIndex();
+  DocumentIndex(DocumentIndex&&) noexcept = default;
+  DocumentIndex& operator=(DocumentIndex&&) noexcept = default;
 
   size_t documents() const { return count_; }
   uint64_t stream_tokens() const { return stream_tokens_; }
   uint64_t start(size_t document) const;  // where document `document` begins; caller checks the bound
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   // dst[i] = the position of token start+i within its document, counted from `start` (a document that began
   // before the range counts from the range's first token): (start+i) − max(start, its document's start).
   // O(n + log documents). Throws RuntimeFailure naming the file when the range runs past the stream's end.
@@ -70,10 +67,8 @@ class DocumentIndex {
  private:
   DocumentIndex() = default;
   size_t document_of(uint64_t token) const;  // the last document beginning at or before `token`
-  std::string path_;
-  const unsigned char* starts_ = nullptr;  // inside the mapping
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
+  const unsigned char* starts_ = nullptr;  // inside file_'s mapping, which stays put when the object moves
   size_t count_ = 0;
   uint64_t stream_tokens_ = 0;
 };

@@ -1,16 +1,12 @@
 #include "data/shard.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "util/errors.h"
+#include "util/little_endian.h"
 
 namespace ssmax {
 
@@ -19,25 +15,6 @@ namespace {
 constexpr char kMagic[8] = {'S', 'S', 'M', 'X', 'T', 'O', 'K', '\0'};
 constexpr size_t kHeaderBytes = 32;
 const char* const kRebuildHint = "(delete the dataset directory and run `ssmax-gpt prepare CONFIG`)";
-
-// The format is little-endian on disk; these keep the code correct on any host.
-void put_u32(unsigned char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void put_u64(unsigned char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-uint32_t get_u32(const unsigned char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t get_u64(const unsigned char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint32_t get_u16(const unsigned char* p) { return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8); }
 
 // The position of the first id >= vocab, or count. Blocks are scanned for their maximum first (a loop the compiler
 // vectorises); only a block holding a bad id is searched.
@@ -112,33 +89,13 @@ void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint
 }
 
 TokenShard TokenShard::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw RuntimeFailure(path + ": cannot open token shard: " + errno_text() + " " + kRebuildHint);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    throw RuntimeFailure(path + ": cannot stat: " + why);
-  }
-  const auto file_bytes = static_cast<uint64_t>(st.st_size);
-  if (file_bytes < kHeaderBytes) {
-    ::close(fd);
+  TokenShard shard;
+  shard.file_ = MappedFile::open(path, "token shard", kRebuildHint);
+  const uint64_t file_bytes = shard.file_.size();
+  if (file_bytes < kHeaderBytes)
     throw RuntimeFailure(path + ": truncated: " + std::to_string(file_bytes) + " bytes, smaller than the " +
                          std::to_string(kHeaderBytes) + "-byte shard header " + kRebuildHint);
-  }
-  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  const std::string map_error = map == MAP_FAILED ? errno_text() : "";
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) throw RuntimeFailure(path + ": mmap failed: " + map_error);
-
-  TokenShard shard;
-  shard.path_ = path;
-  shard.map_ = map;
-  shard.map_bytes_ = file_bytes;
-  // From here on `shard` owns the mapping: its destructor unmaps it if a check below throws.
-  const auto* h = static_cast<const unsigned char*>(map);
+  const unsigned char* h = shard.file_.data();
   if (std::memcmp(h, kMagic, sizeof kMagic) != 0) {
     throw RuntimeFailure(path + ": bad magic — not an ssmax-gpt token shard " + kRebuildHint);
   }
@@ -181,26 +138,6 @@ TokenShard TokenShard::open(const std::string& path) {
   shard.bytes_per_token_ = bytes_per_token;
   shard.vocab_size_ = vocab;
   return shard;
-}
-
-TokenShard::TokenShard(TokenShard&& other) noexcept { *this = std::move(other); }
-
-TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
-  if (this != &other) {
-    if (map_) ::munmap(map_, map_bytes_);
-    path_ = std::move(other.path_);
-    data_ = std::exchange(other.data_, nullptr);
-    map_ = std::exchange(other.map_, nullptr);
-    map_bytes_ = std::exchange(other.map_bytes_, 0);
-    count_ = std::exchange(other.count_, 0);
-    bytes_per_token_ = other.bytes_per_token_;
-    vocab_size_ = std::exchange(other.vocab_size_, 0);
-  }
-  return *this;
-}
-
-TokenShard::~TokenShard() {
-  if (map_) ::munmap(map_, map_bytes_);
 }
 
 uint32_t TokenShard::at(size_t i) const {

@@ -53,25 +53,20 @@ class TokenShard {
  public:
   // Throws RuntimeFailure naming the file and what is wrong (bad magic, version, truncated, ...).
   static TokenShard open(const std::string& path);
-  TokenShard(TokenShard&&) noexcept;
-  TokenShard& operator=(TokenShard&&) noexcept;
-  TokenShard(const TokenShard&) = delete;
-  TokenShard& operator=(const TokenShard&) = delete;
-  ~TokenShard();
+  TokenShard(TokenShard&&) noexcept = default;
+  TokenShard& operator=(TokenShard&&) noexcept = default;
 
   size_t size() const { return count_; }
   uint32_t vocab_size() const { return vocab_size_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   uint32_t at(size_t i) const;
   // Copies ids [start, start+n) into dst as int64 (what torch embedding wants). Caller checks bounds.
   void copy_to(size_t start, size_t n, int64_t* dst) const;
 
  private:
   TokenShard() = default;
-  std::string path_;
-  const unsigned char* data_ = nullptr;  // start of the ids inside the mapping
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
+  const unsigned char* data_ = nullptr;  // start of the ids inside file_'s mapping (it stays put when moved)
   size_t count_ = 0;
   uint32_t bytes_per_token_ = 2;
   uint32_t vocab_size_ = 0;

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -199,6 +201,46 @@ std::string read_input_file(const std::string& path, const std::string& kind, co
   buffer << in.rdbuf();
   if (in.bad()) throw UsageError(path + ": cannot read the " + kind + " file: " + errno_text());
   return buffer.str();
+}
+
+MappedFile MappedFile::open(const std::string& path, const std::string& what, const std::string& hint) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeFailure(path + ": cannot open " + what + ": " + errno_text() + " " + hint);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    throw RuntimeFailure(path + ": cannot stat: " + why);
+  }
+  MappedFile file;
+  file.path_ = path;
+  file.bytes_ = static_cast<uint64_t>(st.st_size);
+  if (file.bytes_ > 0) {
+    void* map = ::mmap(nullptr, file.bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+    const std::string map_error = map == MAP_FAILED ? errno_text() : "";
+    ::close(fd);  // the mapping keeps the file alive
+    if (map == MAP_FAILED) throw RuntimeFailure(path + ": mmap failed: " + map_error);
+    file.map_ = map;
+  } else {
+    ::close(fd);
+  }
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (map_) ::munmap(map_, bytes_);
+    path_ = std::move(other.path_);
+    map_ = std::exchange(other.map_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (map_) ::munmap(map_, bytes_);
 }
 
 }  // namespace ssmax

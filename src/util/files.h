@@ -61,6 +61,30 @@ std::string read_file(const std::string& path);
 // forever) or unreadable, with `hint` (e.g. "presets are in configs/") appended to "no such file".
 std::string read_input_file(const std::string& path, const std::string& kind, const std::string& hint = "");
 
+// A whole file mapped read-only: its bytes cost no heap, and the mapping lives (and the file with it) until the
+// object is destroyed. Move-only; a moved-from object maps nothing.
+class MappedFile {
+ public:
+  // Throws RuntimeFailure "PATH: cannot open WHAT: reason HINT" (and likewise for stat and mmap); `hint` says how to
+  // make the file again. An empty file maps to size() 0.
+  static MappedFile open(const std::string& path, const std::string& what, const std::string& hint);
+  MappedFile() = default;
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  const unsigned char* data() const { return static_cast<const unsigned char*>(map_); }
+  uint64_t size() const { return bytes_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  void* map_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
 // The system's reason for the last failed call (strerror(errno)).
 std::string errno_text();
 
