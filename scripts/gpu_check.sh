@@ -10,7 +10,8 @@
 #   bash scripts/gpu_check.sh run [BUNDLE]       on the GPU machine, from the repository root (≤ 8 minutes):
 #     1. every CUDA test of ssmax_tests (each test with "Cuda" in its name; none filtered out) and Devices.*
 #     2. bench of the paper-162m shape (12L/12H/768, T=1024, vocab 50257), bf16, batch 16: tokens/s, MFU against
-#        the H200's 989 TFLOP/s dense bf16, peak GPU memory, per normalizer
+#        the H200's 989 TFLOP/s dense bf16, peak GPU memory, per normalizer; then the cost of document masking
+#        (documents of ~256 tokens, unmasked and masked) and scripts/bench_document_mask.py on the device
 #     3. `train` of the same shape (KJV, 8192-token BPE) for 50 bf16 steps on CUDA, checkpointed; then that
 #        checkpoint resumed on the CPU for 2 steps, exported, evaluated and sampled from on the CPU
 #     4. the same training through torchrun with one rank: c10d's ProcessGroupNCCL on GPU 0 (Gloo in a dry run),
@@ -136,6 +137,14 @@ run() {
   echo "== 2. bench: paper-162m shape, bf16, batch 16 × 1024 tokens"
   step "2. bench" "$bin" bench configs/paper-162m.json --set device=$device --set train.grad_accum_steps=1 \
     --set data.dataset_dir="$bundle/data/cache" --steps 10 --warmup 3 --peak-tflops 989 "${shape[@]}"
+  echo "-- document masking (docs/documents.md): the same bench on documents of ~256 tokens, unmasked then masked"
+  for mask in false true; do
+    step "2. bench documents (mask $mask)" "$bin" bench configs/paper-162m.json --set device=$device \
+      --set train.grad_accum_steps=1 --normalizers softmax,ssmax --steps 5 --warmup 2 --peak-tflops 989 \
+      --document-tokens 256 --set model.attention.document_mask=$mask "${shape[@]}"
+  done
+  step "2. attention kernels with documents" "$python" scripts/bench_document_mask.py --device $device \
+    --reps "$([ "$dry_run" -eq 1 ] && echo 1 || echo 20)"
 
   echo "== 3. train $steps bf16 steps on $device (KJV, BPE $check_vocab), checkpoint, resume on the CPU"
   local common=(--set data.sources="$bundle/data/kjv.txt" --set data.dataset_dir="$bundle/data/cache"

@@ -193,6 +193,29 @@ TEST(DocumentMask, SSMaxCountsKeysWithinTheDocument) {
     for (int h = 0; h < 2; ++h) EXPECT_NEAR(scale[0][h][t][0].item<double>(), expected[t], 1e-7) << t;
 }
 
+TEST(DocumentMask, CudaPackedWindowGivesEachDocumentItsLogitsAlone) {
+  // The same equivalence through CUDA's kernels (SDPA with the mask; the composite q/k/v split), float32, and the
+  // packed logits against the CPU's. Skipped without a GPU; scripts/gpu_check.sh runs it.
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::NoGradGuard no_grad;
+  const std::vector<int64_t> lengths = {5, 7, 4};
+  for (const Shape& shape : kShapes) {
+    SCOPED_TRACE(name_of(shape));
+    GPT model = masked_model(shape);
+    auto idx = torch::randint(41, {1, 16}, torch::kLong);
+    auto on_cpu = model->forward(idx, nullptr, nullptr, positions_of(lengths));
+    model->to(torch::kCUDA);
+    auto packed = model->forward(idx.cuda(), nullptr, nullptr, positions_of(lengths).cuda()).cpu();
+    EXPECT_LT((packed - on_cpu).abs().max().item<double>(), 1e-4);
+    int64_t start = 0;
+    for (int64_t n : lengths) {
+      auto alone = model->forward(idx.narrow(1, start, n).cuda()).cpu();
+      EXPECT_LT((packed.narrow(1, start, n) - alone).abs().max().item<double>(), 1e-4) << "document at " << start;
+      start += n;
+    }
+  }
+}
+
 TEST(DocumentMask, TheObjectiveFeedsPositionsAndRefusesADatasetWithoutBoundaries) {
   const std::string dir = test_dir("document-mask-objective");
   Config config = tiny_training_config(dir, "ssmax");
