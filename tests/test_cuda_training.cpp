@@ -7,7 +7,7 @@
 #include <cmath>
 #include <map>
 
-#include "report/metrics.h"
+#include "run/metrics.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"

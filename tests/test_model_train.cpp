@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "model/gpt.h"
-#include "report/metrics.h"
+#include "run/metrics.h"
 #include "test_util.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"

@@ -7,7 +7,7 @@
 #include <functional>
 #include <limits>
 
-#include "report/metrics.h"
+#include "run/metrics.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"

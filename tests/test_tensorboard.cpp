@@ -1,4 +1,4 @@
-// Pins the TensorBoard encoder (report/tensorboard.h) to the format's fixed points: CRC-32C's check value, TFRecord
+// Pins the TensorBoard encoder (run/tensorboard.h) to the format's fixed points: CRC-32C's check value, TFRecord
 // framing, and the scalars a metrics record turns into. TensorBoard's own reader is run on real event files by
 // tests/cli/tensorboard.sh.
 #include <gtest/gtest.h>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
-#include "report/metrics.h"
-#include "report/tensorboard.h"
+#include "run/metrics.h"
+#include "run/tensorboard.h"
 
 namespace ssmax {
 namespace {

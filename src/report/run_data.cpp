@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "config/json_paths.h"
 #include "report/stats.h"
+#include "run/run_paths.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -49,20 +50,21 @@ std::optional<RunData> load_run(const std::string& dir, std::vector<std::string>
     warnings.push_back(name + ": not a directory; skipped");
     return std::nullopt;
   }
-  for (const char* file : {"config.json", "metrics.jsonl"}) {
-    if (!fs::is_regular_file(fs::path(dir) / file)) {
-      warnings.push_back(name + ": not a run directory (no " + std::string(file) + "); skipped");
+  const RunPaths files(dir);
+  for (const std::string& file : {files.config(), files.metrics()}) {
+    if (!fs::is_regular_file(file)) {
+      warnings.push_back(name + ": not a run directory (no " + fs::path(file).filename().string() + "); skipped");
       return std::nullopt;
     }
   }
-  run.config = json::parse(read_file((fs::path(dir) / "config.json").string()), nullptr, false);
+  run.config = json::parse(read_file(files.config()), nullptr, false);
   if (run.config.is_discarded() || !run.config.is_object()) {
     warnings.push_back(name + "/config.json: not a JSON object; skipped");
     return std::nullopt;
   }
   MetricsFile metrics;
   try {
-    metrics = read_metrics((fs::path(dir) / "metrics.jsonl").string());
+    metrics = read_metrics(files.metrics());
   } catch (const RuntimeFailure& e) {  // a damaged line in the middle: not something to guess around
     warnings.push_back(std::string(e.what()) + "; run skipped");
     return std::nullopt;
@@ -79,9 +81,7 @@ std::optional<RunData> load_run(const std::string& dir, std::vector<std::string>
   const json max_steps = value_at(run.config, "train.max_steps");
   run.max_steps = max_steps.is_number_integer() ? max_steps.get<int64_t>() : 0;
   // train writes the final checkpoint's manifest last, so its presence means the run finished.
-  char manifest[64];
-  std::snprintf(manifest, sizeof(manifest), "step_%08lld.json", static_cast<long long>(run.max_steps));
-  run.in_progress = !fs::exists(fs::path(dir) / "checkpoints" / manifest);
+  run.in_progress = !fs::exists(files.manifest(run.max_steps));
   return run;
 }
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "report/metrics.h"
+#include "run/metrics.h"
 
 namespace ssmax {
 

@@ -1,15 +1,15 @@
-#include "train/checkpoint_catalog.h"
+#include "run/checkpoint_catalog.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "run/run_paths.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/hash.h"
@@ -27,11 +27,7 @@ std::string manifest_path(const std::string& checkpoint) {
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& run_dir, int64_t step) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "step_%08lld.pt", static_cast<long long>(step));
-  return (fs::path(run_dir) / "checkpoints" / name).string();
-}
+std::string checkpoint_path(const std::string& run_dir, int64_t step) { return RunPaths(run_dir).checkpoint(step); }
 
 void record_checkpoint(const std::string& path, int64_t step, double val_loss) {
   Hasher64 hasher;
@@ -41,16 +37,17 @@ void record_checkpoint(const std::string& path, int64_t step, double val_loss) {
                          {"hash", hasher.hex()},
                          {"val_loss", std::isfinite(val_loss) ? json(val_loss) : json(nullptr)}};
   write_file_atomic(manifest_path(path), manifest.dump() + "\n");
-  write_file_atomic((fs::path(path).parent_path() / "latest").string(), fs::path(path).filename().string() + "\n");
+  write_file_atomic((fs::path(path).parent_path() / RunPaths::kLatest).string(),
+                    fs::path(path).filename().string() + "\n");
 }
 
 std::vector<CheckpointEntry> list_checkpoints(const std::string& run_dir) {
   std::vector<CheckpointEntry> entries;
-  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  const fs::path dir = RunPaths(run_dir).checkpoints();
   if (!fs::is_directory(dir)) return entries;
   for (const auto& file : fs::directory_iterator(dir)) {
     const auto name = file.path().filename().string();
-    if (!file.is_regular_file() || name.rfind("step_", 0) != 0 || file.path().extension() != ".pt") continue;
+    if (!file.is_regular_file() || RunPaths::step_of(name, ".pt") < 0) continue;
     const std::string manifest_file = manifest_path(file.path().string());
     if (!fs::exists(manifest_file)) continue;  // a write that did not finish
     const json manifest = json::parse(read_file(manifest_file), nullptr, false);
@@ -98,17 +95,13 @@ namespace {
 // Checkpoint files whose manifest is still there but which are gone (deleted or moved by hand), newer than `step`:
 // resuming from an older one must say so, as for a damaged file.
 void warn_of_missing_checkpoints(const std::string& run_dir, int64_t step) {
-  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  const fs::path dir = RunPaths(run_dir).checkpoints();
   if (!fs::is_directory(dir)) return;
   std::vector<std::string> missing;
   for (const auto& file : fs::directory_iterator(dir)) {
-    const std::string name = file.path().filename().string();
-    if (name.rfind("step_", 0) != 0 || file.path().extension() != ".json") continue;
+    const int64_t file_step = RunPaths::step_of(file.path().filename().string(), ".json");
     const fs::path checkpoint = fs::path(file.path()).replace_extension(".pt");
-    int64_t file_step = -1;
-    if (std::sscanf(name.c_str(), "step_%" SCNd64 ".json", &file_step) == 1 && file_step > step &&
-        !fs::exists(checkpoint))
-      missing.push_back(checkpoint.string());
+    if (file_step > step && !fs::exists(checkpoint)) missing.push_back(checkpoint.string());
   }
   std::sort(missing.begin(), missing.end());
   for (const auto& path : missing)
@@ -137,11 +130,11 @@ ResolvedCheckpoint resolve_checkpoint(const std::string& target) {
   if (fs::is_regular_file(target)) {
     verify_checkpoint(target);
     fs::path dir = fs::path(target).parent_path();
-    if (dir.filename() == "checkpoints") dir = dir.parent_path();
+    if (dir.filename() == RunPaths::kCheckpoints) dir = dir.parent_path();
     return {target, dir.empty() ? std::string(".") : dir.string()};
   }
   if (fs::is_directory(target)) {
-    if (!fs::exists(fs::path(target) / "config.json"))
+    if (!fs::exists(RunPaths(target).config()))
       throw UsageError(target + ": not a run directory (no config.json) and not a checkpoint file");
     return {find_resume_checkpoint(target), target};
   }
@@ -158,7 +151,7 @@ void prune_checkpoints(const std::string& run_dir, int keep_last) {
     if (&entries[i] != best) doomed.push_back(entries[i].path);
   // Leftovers of interrupted writes: temporary files, archives whose manifest never got written.
   const std::string newest = checkpoint_path(run_dir, entries.empty() ? 0 : entries.back().step);
-  for (const auto& file : fs::directory_iterator(fs::path(run_dir) / "checkpoints")) {
+  for (const auto& file : fs::directory_iterator(RunPaths(run_dir).checkpoints())) {
     const auto p = file.path();
     if (is_temporary_file_name(p.filename().string())) fs::remove(p);
     else if (p.extension() == ".pt" && !fs::exists(manifest_path(p.string())) && p.string() < newest) fs::remove(p);

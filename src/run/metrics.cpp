@@ -1,4 +1,4 @@
-#include "report/metrics.h"
+#include "run/metrics.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "report/tensorboard.h"
+#include "run/tensorboard.h"
 #include "util/errors.h"
 
 namespace ssmax {

@@ -40,7 +40,7 @@ struct MetricsRecord {
 };
 
 // Appends records, one flushed line each, so a reader sees whole lines even while a run goes on; with a
-// `tensorboard` path, also each record's scalars as a TensorBoard event there (report/tensorboard.h). A TensorBoard
+// `tensorboard` path, also each record's scalars as a TensorBoard event there (run/tensorboard.h). A TensorBoard
 // file that cannot be written is one warning, and metrics.jsonl goes on.
 class MetricsWriter {
  public:

@@ -1,4 +1,4 @@
-#include "report/tensorboard.h"
+#include "run/tensorboard.h"
 
 #include <boost/crc.hpp>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "report/metrics.h"
+#include "run/metrics.h"
 
 namespace ssmax {
 namespace {
@@ -47,10 +47,6 @@ std::string event(double wall_time, int64_t step) {
 double now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
-
-std::string tensorboard_file(const std::string& run_dir) {
-  return (std::filesystem::path(run_dir) / "events.out.tfevents.ssmax-gpt").string();
-}
 
 uint32_t masked_crc32c(const std::string& bytes) {
   boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;  // CRC-32C (Castagnoli)

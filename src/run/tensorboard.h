@@ -1,6 +1,6 @@
 #pragma once
 // TensorBoard event files, so a run can be watched live where users already watch runs: `tensorboard --logdir runs/`
-// shows every run directory as a run. The trainer's metrics writer (report/metrics.h) writes each record here too,
+// shows every run directory as a run. The trainer's metrics writer (run/metrics.h) writes each record here too,
 // flushed as it is written; metrics.jsonl stays the program's own record.
 //
 // Format (what tf.summary and torch.utils.tensorboard write): TFRecord framing — little-endian uint64 length, its
@@ -16,9 +16,6 @@
 namespace ssmax {
 
 struct MetricsRecord;
-
-// The event file of a run directory: "<run_dir>/events.out.tfevents.ssmax-gpt" (one file, appended to on resume).
-std::string tensorboard_file(const std::string& run_dir);
 
 class TensorBoardWriter {
  public:

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "eval/eval_commands.h"
+#include "run/run_paths.h"
 #include "study/study_tasks.h"
 #include "util/files.h"
 
@@ -87,7 +88,7 @@ std::vector<RunResults> collect_results(const StudySpec& spec, const std::vector
                                         std::vector<std::string>& warnings) {
   std::vector<RunResults> results(runs.size());
   for (size_t r = 0; r < runs.size(); ++r)
-    if (fs::exists(fs::path(runs[r].run_dir) / "metrics.jsonl")) read_training(runs[r], results[r], warnings);
+    if (fs::exists(RunPaths(runs[r].run_dir).metrics())) read_training(runs[r], results[r], warnings);
   for (const auto& task : plan_tasks(spec, runs)) {
     if (task.kind == StudyTask::Kind::Train || task.kind == StudyTask::Kind::Finetune) continue;
     if (!task_done(spec, runs, task)) continue;

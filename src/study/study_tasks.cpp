@@ -9,8 +9,9 @@
 
 #include "config/config.h"
 #include "eval/eval_commands.h"
+#include "run/checkpoint_catalog.h"
+#include "run/run_paths.h"
 #include "study/study_comparisons.h"
-#include "train/checkpoint_catalog.h"
 #include "train/finetune.h"
 #include "train/trainer.h"
 #include "util/errors.h"
@@ -96,7 +97,7 @@ Args eval_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const S
 // A run directory started by an earlier invocation must hold the run the study file describes now: resuming would
 // otherwise continue a model of another shape or recipe under this study's name.
 void check_same_run(const StudySpec& spec, const StudyRun& run, const Config& config) {
-  const fs::path stored = fs::path(run.run_dir) / "config.json";
+  const fs::path stored = RunPaths(run.run_dir).config();
   if (!fs::exists(stored)) return;
   const auto changeable = config_keys_changeable_on_resume();
   std::set<std::string> allowed(changeable.begin(), changeable.end());

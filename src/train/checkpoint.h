@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "train/checkpoint_catalog.h"
+#include "run/checkpoint_catalog.h"
 #include "train/checkpoint_state.h"
 
 namespace ssmax {

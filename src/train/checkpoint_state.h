@@ -53,7 +53,7 @@ struct CheckpointMeta {
   // interrupted run wrote after it, so every step appears once.
   uint64_t metrics_bytes = 0;
   uint64_t log_bytes = 0;
-  uint64_t events_bytes = 0;  // the TensorBoard event file (report/tensorboard.h), cut back to this on resume
+  uint64_t events_bytes = 0;  // the TensorBoard event file (run/tensorboard.h), cut back to this on resume
   // Processes that trained the run (torchrun's WORLD_SIZE): its global batch is batch × accum × world_size.
   int world_size = 1;
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/needle_prompt.h"
+#include "run/run_paths.h"
 #include "train/finetune.h"
 #include "train/finetune_batches.h"
 #include "train/optimizer.h"
@@ -184,7 +185,7 @@ int run_finetune(const FinetuneArgs& args) {
     apply_optimizer_config(*session->optimizer, config.optim);
     spdlog::info("finetune: resumed {} at step {}/{}", run_dir, session->meta.step, config.train.max_steps);
   } else {
-    log_to_file((fs::path(run_dir) / "train.log").string());
+    log_to_file(RunPaths(run_dir).log());
     load_checkpoint(source.path, session->model, nullptr);
     session->meta.dataset_dir = source_meta.dataset_dir;
     session->meta.dataset_fingerprint = source_meta.dataset_fingerprint;

@@ -5,7 +5,8 @@
 #include <filesystem>
 
 #include "dist/distributed.h"
-#include "report/metrics.h"
+#include "run/metrics.h"
+#include "run/run_paths.h"
 #include "train/run_dir.h"
 #include "train/session.h"
 #include "util/dir_lock.h"
@@ -54,7 +55,7 @@ void keep_global_batch(json& config, const CheckpointMeta& stored, int world, co
 // A checkpoint copied into another run's directory would continue under that run's name, logs and config.json.
 // The model's shape (model.* but the attention normalizer, which a switch changes) must match the directory's.
 void refuse_foreign_checkpoint(const std::string& checkpoint, const std::string& run_dir, const json& stored) {
-  const fs::path config_file = fs::path(run_dir) / "config.json";
+  const fs::path config_file = RunPaths(run_dir).config();
   if (!fs::exists(config_file)) return;
   json directory_config = json::parse(read_file(config_file.string()), nullptr, false);
   upgrade_stored_config(directory_config);
@@ -127,8 +128,7 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
   for (size_t r = 0; r < ranks.size(); ++r) spdlog::info("{:<11}{}", "rank " + std::to_string(r), ranks[r]);
   for (const auto& key : config_differences(previous_meta_config, session->meta.config))
     if (key != "out_dir") spdlog::info("  changed on resume: {}", key);
-  if (dist.is_main())
-    write_file_atomic((fs::path(run_dir) / "config.json").string(), session->meta.config.dump(2) + "\n");
+  if (dist.is_main()) write_file_atomic(RunPaths(run_dir).config(), session->meta.config.dump(2) + "\n");
 
   if (switching) {
     const auto& a = config.model.attention;
@@ -141,7 +141,7 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
     record.tokens = session->meta.tokens;
     record.elapsed_s = session->meta.elapsed_s;
     record.event = event;
-    if (dist.is_main()) MetricsWriter((fs::path(run_dir) / "metrics.jsonl").string()).write(record);
+    if (dist.is_main()) MetricsWriter(RunPaths(run_dir).metrics()).write(record);
   }
   return run_training_loop(*session, options);
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "run/run_paths.h"
 #include "train/checkpoint.h"
 #include "util/dir_lock.h"
 #include "util/errors.h"
@@ -31,11 +32,12 @@ RunDirState open_run_dir(const Config& config) {
   hold_run_dir_lock(config.out_dir);
 
   const json resolved = config_to_json(config);
-  const fs::path config_file = dir / "config.json";
+  const RunPaths files(dir.string());
+  const fs::path config_file = files.config();
   RunDirState state = RunDirState::Fresh;
   // Only a directory with run output is "a run": config.json alone is a start that failed early
   // (missing source, bad device) and must not block rerunning with the corrected config.
-  const bool has_output = fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints");
+  const bool has_output = fs::exists(files.metrics()) || fs::exists(files.checkpoints());
   if (fs::exists(config_file) && has_output) {
     json existing = json::parse(read_file(config_file.string()), nullptr, false);
     // Keys added to the schema since that run was made take their defaults, as they did in that run.
@@ -61,8 +63,8 @@ RunDirState open_run_dir(const Config& config) {
   }
   if (state == RunDirState::Fresh) {
     // A fresh start in a directory that saw an aborted start (no checkpoint yet): drop its partial output.
-    fs::remove(dir / "metrics.jsonl");
-    fs::remove(dir / "train.log");
+    fs::remove(files.metrics());
+    fs::remove(files.log());
     write_file_atomic(config_file.string(), resolved.dump(2) + "\n");
   }
   return state;

@@ -10,7 +10,8 @@
 #include <optional>
 
 #include "dist/distributed.h"
-#include "report/tensorboard.h"
+#include "run/run_paths.h"
+#include "run/tensorboard.h"
 #include "train/cpu_blas.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -81,16 +82,17 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
 void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
   if (!Distributed::instance().is_main()) return;
   // Whatever was written after the checkpoint is cut off: the run continues from it without stale or doubled steps.
-  const std::pair<std::string, uint64_t> logs[] = {{"metrics.jsonl", meta.metrics_bytes},
-                                                   {"train.log", meta.log_bytes},
-                                                   {fs::path(tensorboard_file(run_dir)).filename(), meta.events_bytes}};
+  const std::pair<std::string, uint64_t> logs[] = {
+      {fs::path(RunPaths(run_dir).metrics()).filename(), meta.metrics_bytes},
+      {fs::path(RunPaths(run_dir).log()).filename(), meta.log_bytes},
+      {fs::path(RunPaths(run_dir).events()).filename(), meta.events_bytes}};
   for (const auto& [name, bytes] : logs) {
     const fs::path file = fs::path(run_dir) / name;
     std::error_code error;
     const auto size = fs::file_size(file, error);
     if (!error && size > bytes) fs::resize_file(file, bytes);
   }
-  log_to_file((fs::path(run_dir) / "train.log").string());
+  log_to_file(RunPaths(run_dir).log());
 }
 
 void join_process_group(const Config& config) {

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 #include "config/json_paths.h"
-#include "train/checkpoint_catalog.h"
+#include "run/checkpoint_catalog.h"
 #include "train/trainer.h"
 #include "util/errors.h"
 

@@ -14,8 +14,9 @@
 #include "dist/gradient_sync.h"
 #include "dist/replicas.h"
 #include "export/hf_import.h"
-#include "report/metrics.h"
-#include "report/tensorboard.h"
+#include "run/metrics.h"
+#include "run/run_paths.h"
+#include "run/tensorboard.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
 #include "train/precision.h"
@@ -94,9 +95,10 @@ uint64_t size_or_zero(const fs::path& path) {
 std::string save_checkpoint_files(Session& s) {
   const fs::path dir = s.run_dir;
   spdlog::default_logger()->flush();
-  s.meta.metrics_bytes = size_or_zero(dir / "metrics.jsonl");
-  s.meta.log_bytes = size_or_zero(dir / "train.log");
-  s.meta.events_bytes = size_or_zero(tensorboard_file(s.run_dir));
+  const RunPaths files(s.run_dir);
+  s.meta.metrics_bytes = size_or_zero(files.metrics());
+  s.meta.log_bytes = size_or_zero(files.log());
+  s.meta.events_bytes = size_or_zero(files.events());
   const std::string path = checkpoint_path(s.run_dir, s.meta.step);
   write_checkpoint_file(path, training_state_parts(s.meta, s.model, s.optimizer.get()).all(), s.meta);
   prune_checkpoints(s.run_dir, s.config.train.keep_last);
@@ -122,7 +124,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   auto& dist = Distributed::instance();
   const int world = dist.world_size();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
-  if (dist.is_main()) metrics.emplace((fs::path(s.run_dir) / "metrics.jsonl").string(), tensorboard_file(s.run_dir));
+  if (dist.is_main()) metrics.emplace(RunPaths(s.run_dir).metrics(), RunPaths(s.run_dir).events());
   std::vector<torch::Tensor> trainable;
   for (const auto& p : s.model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
@@ -320,7 +322,7 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
     summary.already_complete = true;
     return summary;
   }
-  if (dist.is_main()) log_to_file((fs::path(run_dir) / "train.log").string());
+  if (dist.is_main()) log_to_file(RunPaths(run_dir).log());
   auto session = make_session(config, run_dir);
   if (!config.init_from.empty()) {
     load_hf_weights(config.init_from, session->model);

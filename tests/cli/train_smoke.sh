@@ -47,7 +47,7 @@ if records and max(r.get("step", 0) for r in records) != 4:
     errors.append(f"last step {max(r.get('step', 0) for r in records)}, expected 4")
 if records and max(r.get("tokens", 0) for r in records) != 4 * 4 * 32:
     errors.append(f"tokens {max(r.get('tokens', 0) for r in records)}, expected {4 * 4 * 32}")
-def heads(layer):  # a layer is {"mean": m, "heads": [...]} (src/report/metrics.cpp) or a plain list
+def heads(layer):  # a layer is {"mean": m, "heads": [...]} (src/run/metrics.cpp) or a plain list
     return layer.get("heads") if isinstance(layer, dict) else layer
 def per_layer_ok(v):
     return (isinstance(v, list) and len(v) == n_layer and

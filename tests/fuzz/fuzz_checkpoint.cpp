@@ -1,4 +1,4 @@
-// A run's checkpoint catalog (train/checkpoint_catalog.h): the manifests beside the archives, read to list, verify
+// A run's checkpoint catalog (run/checkpoint_catalog.h): the manifests beside the archives, read to list, verify
 // and resume. Input: the manifest of checkpoints/step_00000010.pt, up to a line "@@", then the manifest of
 // step_00000020.pt. The archives are fixed bytes; the manifests are what a crash or a bit flip can damage.
 // Property: whatever the manifests say, the catalog resumes from an archive whose bytes and hash verify, or says
@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "fuzz_common.h"
-#include "train/checkpoint_catalog.h"
+#include "run/checkpoint_catalog.h"
 
 using namespace ssmax;
 namespace fs = std::filesystem;

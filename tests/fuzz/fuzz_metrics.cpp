@@ -1,7 +1,7 @@
-// metrics.jsonl as compare, study and the trainer's resume read it (report/metrics.h).
+// metrics.jsonl as compare, study and the trainer's resume read it (run/metrics.h).
 // Property: every record read back writes out as JSON that reads back to the same JSON.
 #include "fuzz_common.h"
-#include "report/metrics.h"
+#include "run/metrics.h"
 
 using namespace ssmax;
 
