@@ -78,6 +78,24 @@ void write_case(const std::string& dir, const Config& config, int64_t vocab, int
   write_safetensors(dir + "/inputs.safetensors", tensors, {});
 }
 
+// A two-layer, two-head model of width 16 in the given shape; small RoPE θ, so that positions beyond the training
+// length turn visibly.
+Config case_config(const char* normalizer, const char* position, const char* norm, const char* mlp, bool tied,
+                   int64_t block) {
+  Config config;
+  config.model.n_layer = 2;
+  config.model.n_head = 2;
+  config.model.n_embd = 16;
+  config.model.block_size = static_cast<int>(block);
+  config.model.attention.normalizer = *normalizer_from_name(normalizer);
+  config.model.position = position;
+  config.model.rope_theta = 500.0;
+  config.model.norm = norm;
+  config.model.mlp = mlp;
+  config.model.tie_embeddings = tied;
+  return config;
+}
+
 std::string run_command(const std::string& command, int* status) {
   std::string output;
   FILE* pipe = popen((command + " 2>&1").c_str(), "r");
@@ -97,17 +115,7 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
       for (const char* norm : {"layernorm", "rmsnorm"})
         for (const char* mlp : {"gelu", "swiglu"})
           for (bool tied : {true, false}) {
-            Config config;
-            config.model.n_layer = 2;
-            config.model.n_head = 2;
-            config.model.n_embd = 16;
-            config.model.block_size = block;
-            config.model.attention.normalizer = *normalizer_from_name(normalizer);
-            config.model.position = position;
-            config.model.rope_theta = 500.0;  // small θ: positions beyond the training length turn visibly
-            config.model.norm = norm;
-            config.model.mlp = mlp;
-            config.model.tie_embeddings = tied;
+            Config config = case_config(normalizer, position, norm, mlp, tied, block);
             config.model.bias = std::string(norm) == "layernorm" && tied;  // biases in a quarter of the cases
             const std::string name =
                 std::string(normalizer) + "-" + position + "-" + norm + "-" + mlp + (tied ? "-tied" : "-untied");
@@ -116,38 +124,18 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
           }
   // Grouped-query attention (4 query heads sharing 2 key/value heads) in the Llama-shaped block, per normalizer.
   for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"}) {
-    Config config;
-    config.model.n_layer = 2;
+    Config config = case_config(normalizer, "rope", "rmsnorm", "swiglu", false, block);
     config.model.n_head = 4;
     config.model.n_kv_head = 2;
-    config.model.n_embd = 16;
-    config.model.block_size = block;
-    config.model.attention.normalizer = *normalizer_from_name(normalizer);
-    config.model.position = "rope";
-    config.model.rope_theta = 500.0;
-    config.model.norm = "rmsnorm";
-    config.model.mlp = "swiglu";
-    config.model.tie_embeddings = false;
     write_case(dir + "/gqa-" + normalizer, config, vocab, 3 * block, 100 + cases++);
   }
   // Document masking: each normalizer with learned positions (GPT-2 block) and RoPE (Llama block, 2× the length).
   for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
     for (const char* position : {"learned", "rope"}) {
-      Config config;
-      config.model.n_layer = 2;
-      config.model.n_head = 2;
-      config.model.n_embd = 16;
-      config.model.block_size = block;
-      config.model.attention.normalizer = *normalizer_from_name(normalizer);
-      config.model.attention.document_mask = true;
-      config.model.position = position;
-      config.model.rope_theta = 500.0;
       const bool rope = std::string(position) == "rope";
-      if (rope) {
-        config.model.norm = "rmsnorm";
-        config.model.mlp = "swiglu";
-        config.model.tie_embeddings = false;
-      }
+      Config config = rope ? case_config(normalizer, position, "rmsnorm", "swiglu", false, block)
+                           : case_config(normalizer, position, "layernorm", "gelu", true, block);
+      config.model.attention.document_mask = true;
       write_case(dir + "/documents-" + normalizer + "-" + position, config, vocab, rope ? 2 * block : block,
                  100 + cases++, /*packed=*/true);
     }

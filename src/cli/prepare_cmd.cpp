@@ -3,7 +3,6 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
-#include "data/document_index.h"
 #include "data/prepare.h"
 
 namespace ssmax {
@@ -21,9 +20,8 @@ Command add_prepare_command(CLI::App& root) {
             // Format ≤ 3 recorded no boundaries: say so rather than print a count that was never known.
             std::string documents = "document boundaries unknown (dataset format 3 or older)";
             if (!dataset.train_documents.empty())
-              documents = fmt::format("{} train / {} val documents",
-                                      DocumentIndex::open(dataset.train_documents, dataset.train_tokens).documents(),
-                                      DocumentIndex::open(dataset.val_documents, dataset.val_tokens).documents());
+              documents =
+                  fmt::format("{} train / {} val documents", dataset.train_document_count, dataset.val_document_count);
             spdlog::info("dataset {}: vocab {}, {} train / {} val tokens, {}, unigram entropy {:.3f} nats{}",
                          dataset.dir, dataset.vocab_size, dataset.train_tokens, dataset.val_tokens, documents,
                          dataset.unigram_entropy_nats, dataset.reused ? " (cached)" : "");

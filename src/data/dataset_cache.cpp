@@ -209,8 +209,10 @@ PreparedDataset load_prepared_dataset(const std::string& dir) {
       throw RuntimeFailure(stream.name() + ": holds " + std::to_string(stream.size()) + " tokens but meta.json says " +
                            std::to_string(expected) + "; " + kRebuild);
     }
-    const std::string& index = split == &ds.train_shards ? ds.train_documents : ds.val_documents;
-    if (!index.empty()) DocumentIndex::open(index, stream.size());  // checks it all, naming the file
+    const bool train = split == &ds.train_shards;
+    const std::string& index = train ? ds.train_documents : ds.val_documents;
+    if (!index.empty())  // checks it all, naming the file
+      (train ? ds.train_document_count : ds.val_document_count) = DocumentIndex::open(index, stream.size()).documents();
   }
   if (ds.document_end_token < -1 || ds.document_end_token >= tok_vocab)
     throw RuntimeFailure(meta_path + ": document_end_token " + std::to_string(ds.document_end_token) +

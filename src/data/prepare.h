@@ -22,6 +22,7 @@ struct PreparedDataset {
   // Format 4: each split's document index (data/document_index.h); empty for older datasets, whose boundaries are
   // unknown. The id that ends every document in the streams, or -1 (none, or an older dataset).
   std::string train_documents, val_documents;
+  uint64_t train_document_count = 0, val_document_count = 0;  // from the indexes, as load_prepared_dataset checked
   int document_end_token = -1;
   bool reused = false;  // true when the cache already held it
 };

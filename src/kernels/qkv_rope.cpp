@@ -19,6 +19,11 @@ struct Shape {
   int64_t table_stride = 0, scale_stride = 0;
 };
 
+// Row b's cos or sin at position t (shared tables have table_stride 0); null for no rotation.
+const float* table_at(const float* table, int64_t b, int64_t t, const Shape& n) {
+  return table ? table + b * n.table_stride + t * (n.D / 2) : nullptr;
+}
+
 // Each thread owns whole positions t (all batches and heads), so the q_scale gradient, a sum over the batch for
 // each (h, t), is added in one fixed order: bit-identical for any thread count.
 template <typename Body>
@@ -33,8 +38,8 @@ void forward_kernel(const float* qkv, const float* cos, const float* sin, const 
   const int64_t half = n.D / 2;
   for_each_position(n.T, [&](int64_t t) {
     for (int64_t b = 0; b < n.B; ++b) {
-      const float* c = cos ? cos + b * n.table_stride + t * half : nullptr;
-      const float* s = sin ? sin + b * n.table_stride + t * half : nullptr;
+      const float* c = table_at(cos, b, t, n);
+      const float* s = table_at(sin, b, t, n);
       const float* row = qkv + (b * n.T + t) * 3 * n.C;
       for (int64_t h = 0; h < n.H; ++h) {
         const int64_t at = ((b * n.H + h) * n.T + t) * n.D;
@@ -68,8 +73,8 @@ void backward_kernel(const float* qkv, const float* cos, const float* sin, const
   const int64_t half = n.D / 2;
   for_each_position(n.T, [&](int64_t t) {
     for (int64_t b = 0; b < n.B; ++b) {
-      const float* c = cos ? cos + b * n.table_stride + t * half : nullptr;
-      const float* s = sin ? sin + b * n.table_stride + t * half : nullptr;
+      const float* c = table_at(cos, b, t, n);
+      const float* s = table_at(sin, b, t, n);
       const float* row = qkv + (b * n.T + t) * 3 * n.C;
       float* d_row = d_qkv + (b * n.T + t) * 3 * n.C;
       for (int64_t h = 0; h < n.H; ++h) {

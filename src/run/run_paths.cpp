@@ -27,8 +27,6 @@ std::string RunPaths::manifest(int64_t step) const {
   return (fs::path(dir_) / kCheckpoints / step_file(step, ".json")).string();
 }
 
-std::string RunPaths::latest() const { return (fs::path(dir_) / kCheckpoints / kLatest).string(); }
-
 int64_t RunPaths::step_of(const std::string& file_name, const std::string& extension) {
   constexpr const char* kPrefix = "step_";
   const size_t prefix = std::strlen(kPrefix);

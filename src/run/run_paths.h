@@ -7,7 +7,7 @@
 //   <run>/events.out.tfevents.ssmax-gpt    the same records for TensorBoard (run/tensorboard.h)
 //   <run>/checkpoints/step_00001000.pt     a checkpoint archive (train/checkpoint.h), and beside it
 //   <run>/checkpoints/step_00001000.json   its manifest, written after it (run/checkpoint_catalog.h)
-//   <run>/checkpoints/latest               the newest archive's file name, written last
+//   <run>/checkpoints/latest               the newest archive's file name, written last (kLatest)
 #include <cstdint>
 #include <string>
 
@@ -25,7 +25,6 @@ class RunPaths {
   std::string checkpoints() const { return file(kCheckpoints); }
   std::string checkpoint(int64_t step) const;  // checkpoints/step_00001000.pt
   std::string manifest(int64_t step) const;    // checkpoints/step_00001000.json
-  std::string latest() const;
   static constexpr const char* kCheckpoints = "checkpoints";
   static constexpr const char* kLatest = "latest";  // beside the archives
 
