@@ -42,7 +42,7 @@ std::string write_run(const std::string& root, const std::string& name, Config c
     r.step = step;
     r.tokens = step * 1000;
     r.elapsed_s = step * 0.5;
-    if (ssmax) r.s = {{0.4 + step * 1e-3, 0.5 + step * 1e-3}, {0.3, 0.35}};
+    if (ssmax) r.normalizer["s"] = {{0.4 + step * 1e-3, 0.5 + step * 1e-3}, {0.3, 0.35}};
     if (step % 10 == 0) {
       r.train_loss = val_loss(step) + 0.1;
       r.tokens_per_s = 2000;

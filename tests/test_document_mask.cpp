@@ -232,13 +232,14 @@ TEST(DocumentMask, TheObjectiveFeedsPositionsAndRefusesADatasetWithoutBoundaries
   torch::manual_seed(1);
   GPT model(GPTOptions{config.model, dataset.vocab_size});
   auto objective = language_model_objective(dataset, config);
-  const double masked = objective->train_loss(model, 0, 0, torch::kCPU).first.item<double>();
+  const double masked = objective->train_loss(model, objective->train_batch(0, 0, torch::kCPU)).item<double>();
   // The same model (same seed) unmasked on the same batch: the loss differs, so positions did reach the model.
   config.model.attention.document_mask = false;
   torch::manual_seed(1);
   GPT unmasked_model(GPTOptions{config.model, dataset.vocab_size});
+  auto unmasked_objective = language_model_objective(dataset, config);
   const double unmasked =
-      language_model_objective(dataset, config)->train_loss(unmasked_model, 0, 0, torch::kCPU).first.item<double>();
+      unmasked_objective->train_loss(unmasked_model, unmasked_objective->train_batch(0, 0, torch::kCPU)).item<double>();
   EXPECT_NE(masked, unmasked);
   EXPECT_TRUE(std::isfinite(objective->validation_loss(model, 2, torch::kCPU)));
 

@@ -222,8 +222,8 @@ TEST(Training, LossFallsAndSsmaxParametersAreRecorded) {
   TrainSummary summary = train(config);
   auto records = read_metrics(dir + "/run/metrics.jsonl").records;
   ASSERT_FALSE(records.empty());
-  EXPECT_EQ(records.front().s.size(), 1u);                     // one layer
-  EXPECT_EQ(records.front().s[0].size(), 2u);                  // two heads
+  EXPECT_EQ(records.front().parameter("s").size(), 1u);        // one layer
+  EXPECT_EQ(records.front().parameter("s")[0].size(), 2u);     // two heads
   EXPECT_LT(summary.final_val_loss, summary.unigram_entropy);  // context helps on this text
   // Training records carry the model-FLOPs utilisation against the CPU's measured peak; evaluation records do not.
   for (const auto& r : records) {

@@ -94,7 +94,7 @@ TEST(Resume, SoftmaxRunSwitchesToSsmax) {
   ASSERT_NE(event, records.end());
   EXPECT_EQ(event->step, 4);
   EXPECT_NE(event->event.find("softmax to ssmax"), std::string::npos);
-  EXPECT_TRUE(records.back().s.size() == 1 && records.back().s[0].size() == 2);
+  EXPECT_TRUE(records.back().parameter("s").size() == 1 && records.back().parameter("s")[0].size() == 2);
   auto weights = weights_of(checkpoint_path(dir + "/run", 12));
   ASSERT_TRUE(weights.count("h.0.attn.normalizer.s"));
   EXPECT_FALSE(torch::equal(weights["h.0.attn.normalizer.s"], torch::full({2}, 0.3f)));  // it learned

@@ -11,6 +11,7 @@
 #include "report/stats.h"
 #include "study/study_comparisons.h"
 #include "study/study_spec.h"
+#include "study/study_tasks.h"
 #include "test_util.h"
 #include "util/errors.h"
 
@@ -168,6 +169,20 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
   EXPECT_NE(error_of([&] { load_study(dir + "/dup.json"); }).find("key 'seeds' appears twice"), std::string::npos);
   EXPECT_NE(error_of([&] { load_study(dir); }).find("is a directory"), std::string::npos);
   EXPECT_NE(error_of([&] { load_study(dir + "/none.json"); }).find("no such study file"), std::string::npos);
+}
+
+TEST(Study, EveryTasksArgumentsAreCheckedBeforeTheFirstTaskRuns) {
+  const std::string dir = test_dir("study-task-arguments");
+  const StudySpec good = load_study(write_study(dir));
+  const auto good_runs = expand_runs(good);
+  EXPECT_NO_THROW(check_task_arguments(good, good_runs, plan_tasks(good, good_runs)));
+  // The study file's own ranges pass a depth given twice; the needle command's one check of its arguments does not
+  // (each depth would be evaluated, and averaged, twice), and the study meets it before anything trains.
+  const StudySpec twice = load_study(write_study(dir, [](json& s) { s["needle"]["depths"] = {0.5, 0.25, 0.5}; }));
+  const auto runs = expand_runs(twice);
+  const std::string error = error_of([&] { check_task_arguments(twice, runs, plan_tasks(twice, runs)); });
+  EXPECT_NE(error.find(dir + "/study.json: task 'needle"), std::string::npos) << error;
+  EXPECT_NE(error.find("--depths: 0.5 is given twice"), std::string::npos) << error;
 }
 
 TEST(StudyStats, HolmAdjustmentByHand) {

@@ -38,7 +38,7 @@ TEST(TensorBoard, ScalarsOfARecord) {
   train.train_loss = 2.5;
   train.lr = 1e-3;
   train.grad_norm = 0.75;
-  train.s = {{0.4, 0.5}};
+  train.normalizer["s"] = {{0.4, 0.5}};
   const auto values = tensorboard_scalars(train);
   ASSERT_EQ(values.size(), 5u);
   EXPECT_EQ(values[0], (std::pair<std::string, double>{"train/loss", 2.5}));
@@ -48,7 +48,7 @@ TEST(TensorBoard, ScalarsOfARecord) {
   MetricsRecord eval;
   eval.step = 10;
   eval.val_loss = 2.4;
-  eval.s = train.s;  // evaluation records repeat s: written once per step, with the training record
+  eval.normalizer = train.normalizer;  // evaluation records repeat s: written once per step, with the training record
   const auto eval_values = tensorboard_scalars(eval);
   ASSERT_EQ(eval_values.size(), 1u);
   EXPECT_EQ(eval_values[0].first, "val/loss");

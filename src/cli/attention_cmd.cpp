@@ -24,13 +24,7 @@ Command add_attention_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
   add_runtime_options(*app, args->runtime);
-  return {app, [args] {
-            check_runtime(args->runtime);
-            check_number("--depth", args->depth, 0, 1);
-            check_distinct("checkpoints", args->checkpoints, true);
-            check_out_dir("--out", args->out_dir);
-            return run_attention(*args);
-          }};
+  return {app, [args] { return run_attention(*args); }};  // which checks its arguments (check_arguments)
 }
 
 }  // namespace ssmax

@@ -5,10 +5,6 @@
 #include "util/errors.h"
 
 namespace ssmax {
-namespace {
-constexpr double kInfinity = std::numeric_limits<double>::infinity();
-}  // namespace
-
 Command add_eval_command(CLI::App& root) {
   auto* app = root.add_subcommand(
       "eval", "Validation loss by position at several context lengths, for one or more checkpoints: a table "
@@ -35,7 +31,7 @@ Command add_eval_command(CLI::App& root) {
       "training-length window attends exactly as before; shorter rows are flatter than softmax, longer ones "
       "sharper");
   app->add_option("--s", args->s, "With --normalizer: the value of s instead of 1/ln(block_size)");
-  app->add_option("--b", args->b, "With --normalizer ssmax_bias: the value of b")->capture_default_str();
+  app->add_option("--b", args->b, "With --normalizer ssmax_bias: the value of b (default 0)");
   app->add_option("--batches", args->windows,
                   "Windows of length+1 tokens evaluated per length (non-overlapping, "
                   "spread over the text)")
@@ -44,22 +40,10 @@ Command add_eval_command(CLI::App& root) {
   add_runtime_options(*app, args->runtime);
   return {app, [app, args, normalizer] {
             if (!normalizer->empty()) args->normalizer = parse_normalizer(*normalizer, "--normalizer");
-            check_runtime(args->runtime);
-            check_distinct("checkpoints", args->checkpoints, true);
-            check_no_repeats("--lengths", args->lengths);
-            check_out_dir("--out", args->out_dir);
-            // Given but empty, --text would mean "not given": the validation split, a plausible wrong number.
+            // The rest of the arguments run_length_eval checks (check_arguments). Given but empty, --text would mean
+            // "not given": the validation split, a plausible wrong number.
             if (given(*app, "--text") && args->text_file.empty())
               throw UsageError("--text: empty path; give a text file, or leave --text out for the validation split");
-            if (given(*app, "--rope-theta")) check_number("--rope-theta", args->rope_theta, 0, kInfinity, true);
-            if (given(*app, "--rope-theta-scale"))
-              check_number("--rope-theta-scale", args->rope_theta_scale, 0, kInfinity, true);
-            if (given(*app, "--s")) check_number("--s", args->s, -100, 100);
-            if (given(*app, "--b")) {
-              check_number("--b", args->b, -100, 100);
-              if (args->normalizer != Normalizer::SSMaxBias)
-                throw UsageError("--b applies only with --normalizer ssmax_bias (the other normalizers have no b)");
-            }
             return run_length_eval(*args);
           }};
 }

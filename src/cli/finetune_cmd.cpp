@@ -16,9 +16,7 @@ Command add_finetune_command(CLI::App& root) {
   auto args = std::make_shared<FinetuneArgs>();
   app->add_option("checkpoint", args->checkpoint, "Checkpoint file, or a run directory (its newest valid checkpoint)")
       ->required();
-  app->add_option("--task", args->task, "needle or repeat")
-      ->check(CLI::IsMember({"needle", "repeat"}))
-      ->capture_default_str();
+  app->add_option("--task", args->task, "needle or repeat")->capture_default_str();
   app->add_option("--lengths", args->lengths,
                   "Sequence lengths in tokens (needle: the prompt), comma-separated, "
                   "used in turn step by step")
@@ -27,11 +25,10 @@ Command add_finetune_command(CLI::App& root) {
   app->add_option("--lm-weight", args->lm_weight,
                   "Adds this times the next-token loss on the prompt (needle) or first copy (repeat) to the "
                   "task's loss (0: task tokens only; > 0 keeps the model a language model)")
-      ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
   add_set_option(*app, args->overrides);
   app->add_option("--stop-at", args->stop_at, "Stop after this step with a checkpoint")->check(CLI::PositiveNumber);
-  return {app, [args] { return run_finetune(*args); }};
+  return {app, [args] { return run_finetune(*args); }};  // which checks its arguments (check_arguments)
 }
 
 }  // namespace ssmax

@@ -25,8 +25,8 @@ Command add_generate_command(CLI::App& root) {
                   "(docs/huggingface.md)");
   add_runtime_options(*app, args->runtime);
   return {app, [app, args] {
-            check_runtime(args->runtime);
-            check_number("--temperature", args->temperature, 0);
+            // The rest of the arguments run_generate checks (check_arguments); whether --top-k was given only the
+            // command line knows.
             if (args->temperature == 0 && given(*app, "--top-k"))
               throw UsageError("--top-k " + std::to_string(args->top_k) +
                                " has no effect with --temperature 0 (greedy decoding takes the most likely token); "

@@ -30,16 +30,7 @@ Command add_needle_command(CLI::App& root) {
   app->add_flag("--show-prompts", args->show_prompts, "Print each cell's first prompt and its answer to stderr");
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/needle)");
   add_runtime_options(*app, args->runtime);
-  return {app, [args] {
-            check_runtime(args->runtime);
-            check_distinct("checkpoints", args->checkpoints, true);
-            check_out_dir("--out", args->out_dir);
-            check_no_repeats("--lengths", args->lengths);
-            check_no_repeats("--depths", args->depths);
-            for (int64_t length : args->lengths)
-              if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
-            return run_needle(*args);
-          }};
+  return {app, [args] { return run_needle(*args); }};  // which checks its arguments (check_arguments)
 }
 
 }  // namespace ssmax

@@ -16,8 +16,8 @@
 #include "eval/eval_model.h"
 #include "report/heatmap.h"
 #include "report/run_data.h"
+#include "run/device.h"
 #include "train/precision.h"
-#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/text.h"
@@ -143,9 +143,7 @@ std::string attention_file_stem(int64_t length, double depth) {
 }
 
 int run_attention(const AttentionArgs& args) {
-  if (args.checkpoints.empty()) throw UsageError("attention: name at least one checkpoint or run directory");
-  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
-  if (args.length < 2) throw UsageError("--length " + std::to_string(args.length) + ": must be >= 2");
+  check_arguments(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
   const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");

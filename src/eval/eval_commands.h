@@ -2,7 +2,6 @@
 // Entry points of the evaluation subcommands, torch-free so the command-line layer stays cheap to
 // compile. Each returns the exit code; errors are thrown as UsageError / RuntimeFailure.
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +16,13 @@ struct EvalRuntimeArgs {
   std::string precision = "fp32";  // fp32 | bf16: the forward passes under bf16 autocast, as train.precision
 };
 
+// Each command's arguments are checked once, here (eval_arguments.cpp), before any work: ranges, lists without
+// repeats, output directories that are not files, the runtime options. The commands call these first, so the
+// command line and `study` (which builds the arguments itself) meet the same checks. UsageError (exit 2) names the
+// option and the value. What needs the checkpoint (lengths a learned-position model can take) is checked when it is
+// opened, still before the first model is evaluated.
+void check_arguments(const EvalRuntimeArgs& runtime);
+
 struct GenerateArgs {
   std::string checkpoint, prompt;
   int max_new_tokens = 100;
@@ -26,6 +32,7 @@ struct GenerateArgs {
   std::string dump_path;  // non-empty: prompt ids, generated ids and the prompt's logits as JSON (--dump)
   EvalRuntimeArgs runtime;
 };
+void check_arguments(const GenerateArgs& args);
 // Streams the prompt and its continuation to stdout as the tokens arrive.
 int run_generate(const GenerateArgs& args);
 
@@ -33,14 +40,15 @@ struct LengthEvalArgs {
   std::vector<std::string> checkpoints;
   std::string text_file;  // empty: the run's validation split
   std::vector<int64_t> lengths{256, 512, 1024, 2048};
-  double rope_theta = 0, rope_theta_scale = 0;
-  std::optional<Normalizer> normalizer;                 // unset: as trained (see EvalLoadOptions)
-  double s = std::numeric_limits<double>::quiet_NaN();  // NaN: 1/ln(block_size)
-  double b = 0;
-  int windows = 32;     // per length
-  std::string out_dir;  // empty: <first run dir>/eval
+  std::optional<double> rope_theta, rope_theta_scale;  // RoPE models: θ, or θ times this (unset: as trained)
+  std::optional<Normalizer> normalizer;                // unset: as trained (see EvalLoadOptions)
+  std::optional<double> s;                             // with normalizer: unset is 1/ln(block_size)
+  std::optional<double> b;                             // with normalizer ssmax_bias: unset is 0
+  int windows = 32;                                    // per length
+  std::string out_dir;                                 // empty: <first run dir>/eval
   EvalRuntimeArgs runtime;
 };
+void check_arguments(const LengthEvalArgs& args);
 // Table on stdout, eval.json and eval_loss.{png,svg} in the output directory.
 int run_length_eval(const LengthEvalArgs& args);
 
@@ -55,6 +63,7 @@ struct NeedleArgs {
   std::string out_dir;        // empty: <run dir>/needle
   EvalRuntimeArgs runtime;
 };
+void check_arguments(const NeedleArgs& args);
 int run_needle(const NeedleArgs& args);
 
 struct AttentionArgs {
@@ -66,7 +75,11 @@ struct AttentionArgs {
   std::string out_dir;  // empty: <run dir>/attention
   EvalRuntimeArgs runtime;
 };
+void check_arguments(const AttentionArgs& args);
 int run_attention(const AttentionArgs& args);
+// The JSON reports `eval` and `needle` write in their output directory (a study reads them back).
+inline constexpr const char* kLengthEvalReport = "eval.json";
+inline constexpr const char* kNeedleReport = "needle.json";
 // attention_L<length>_d<depth in %>: the stem of the JSON and heatmaps `attention` writes (a study reads them back).
 std::string attention_file_stem(int64_t length, double depth);
 

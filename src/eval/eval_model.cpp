@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <set>
 
+#include "run/device.h"
 #include "train/cpu_blas.h"
-#include "train/session.h"
 #include "util/errors.h"
 #include "util/system_info.h"
 #include "util/text.h"
@@ -32,7 +32,7 @@ std::string run_name(const std::string& run_dir, int components) {
 bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint) {
   auto& attention = config.model.attention;
   if (!options.normalizer) {
-    if (!std::isnan(options.s)) throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
+    if (options.s) throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
     return false;
   }
   const Normalizer trained = attention.normalizer, wanted = *options.normalizer;
@@ -40,14 +40,14 @@ bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::
     throw UsageError("--normalizer " + normalizer_name(wanted) + ": " + checkpoint + " was trained with " +
                      normalizer_name(trained) + "; a swap may only add parameters (" + allowed_normalizer_switches() +
                      ")");
-  if (has_learned_scale(trained) && !std::isnan(options.s))
+  if (has_learned_scale(trained) && options.s)
     throw UsageError("--s: " + checkpoint + " was trained with " + normalizer_name(trained) +
                      " and keeps its learned s; --s applies to a softmax-trained model");
   // s·ln(block_size) = 1: the last row of a training-length window is exactly softmax.
   if (!has_learned_scale(trained))
-    attention.s_init = std::isnan(options.s) ? 1.0 / std::log(static_cast<double>(config.model.block_size)) : options.s;
+    attention.s_init = options.s.value_or(1.0 / std::log(static_cast<double>(config.model.block_size)));
   attention.normalizer = wanted;
-  attention.b_init = options.b;
+  attention.b_init = options.b.value_or(0.0);
   return true;
 }
 
@@ -79,14 +79,16 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
   const bool adds_s = !has_learned_scale(m.config.model.attention.normalizer);
   const bool fresh = swap_normalizer(m.config, options, m.checkpoint);
   if (fresh)
-    m.label += " +" + normalizer_name(*options.normalizer) + "(" +
-               (adds_s ? "s=" + short_number(m.config.model.attention.s_init) : "b=" + short_number(options.b)) + ")";
-  if (options.rope_theta > 0 || options.rope_theta_scale > 0) {
+    m.label +=
+        " +" + normalizer_name(*options.normalizer) + "(" +
+        (adds_s ? "s=" + short_number(m.config.model.attention.s_init) : "b=" + short_number(options.b.value_or(0.0))) +
+        ")";
+  if (options.rope_theta || options.rope_theta_scale) {
     if (m.config.model.position != "rope")
       throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + m.checkpoint +
                        " uses learned positions (model.position = " + m.config.model.position + ")");
     const double theta =
-        options.rope_theta > 0 ? options.rope_theta : m.config.model.rope_theta * options.rope_theta_scale;
+        options.rope_theta ? *options.rope_theta : m.config.model.rope_theta * *options.rope_theta_scale;
     m.label += " θ=" + short_number(theta);
     m.config.model.rope_theta = theta;
   }

@@ -25,11 +25,9 @@ struct EvalLoadOptions {
   // softmax → ssmax/ssmax_bias, ssmax → ssmax_bias). Unset keeps the trained normalizer. A new s defaults to
   // 1/ln(block_size), so s·ln(n) = 1 at the training length; a trained s stays as trained.
   std::optional<Normalizer> normalizer;
-  double s = std::numeric_limits<double>::quiet_NaN();
-  double b = 0.0;
-  // RoPE base override (rope models only): theta > 0 sets it, else theta_scale > 0 multiplies it.
-  double rope_theta = 0.0;
-  double rope_theta_scale = 0.0;
+  std::optional<double> s, b;  // unset: s as above, b = 0
+  // RoPE base override (rope models only): rope_theta sets it, rope_theta_scale multiplies it (one of them).
+  std::optional<double> rope_theta, rope_theta_scale;
   int label_components = 1;  // path components of the run directory in the label (see label_components())
 };
 

@@ -8,8 +8,8 @@
 
 #include "eval/eval_commands.h"
 #include "eval/eval_model.h"
+#include "run/device.h"
 #include "train/precision.h"
-#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -121,11 +121,7 @@ void write_generation_dump(const std::string& path, GPT& model, const std::vecto
 }  // namespace
 
 int run_generate(const GenerateArgs& args) {
-  if (args.max_new_tokens < 0)
-    throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": must be >= 0");
-  if (args.temperature < 0) throw UsageError("--temperature: must be >= 0 (0 = greedy)");
-  if (args.top_k < 0)
-    throw UsageError("--top-k " + std::to_string(args.top_k) + ": must be >= 0 (0 = sample among all tokens)");
+  check_arguments(args);
   EvalModel m =
       load_eval_model(args.checkpoint, start_evaluation(args.runtime.device, args.runtime.threads, {args.checkpoint}));
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");

@@ -17,8 +17,8 @@
 #include "report/plot.h"
 #include "report/run_data.h"
 #include "report/stats.h"
+#include "run/device.h"
 #include "train/precision.h"
-#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -27,19 +27,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-void check_args(const LengthEvalArgs& args) {
-  if (args.checkpoints.empty()) throw UsageError("eval: name at least one checkpoint or run directory");
-  if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
-  for (int64_t length : args.lengths)
-    if (length < 1) throw UsageError("--lengths: " + std::to_string(length) + " is not a positive length");
-  if (args.windows < 1) throw UsageError("--batches " + std::to_string(args.windows) + ": must be >= 1");
-  if (args.rope_theta > 0 && args.rope_theta_scale > 0)
-    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
-  if (args.rope_theta < 0 || args.rope_theta_scale < 0) throw UsageError("--rope-theta/--rope-theta-scale must be > 0");
-  if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
-    throw UsageError("--text " + args.text_file + ": no such file");
-}
 
 // Refuses impossible settings before any model is evaluated, so a long run does not fail halfway.
 void check_positions(const CheckpointInfo& info, const LengthEvalArgs& args) {
@@ -50,7 +37,7 @@ void check_positions(const CheckpointInfo& info, const LengthEvalArgs& args) {
     throw UsageError("--lengths " + std::to_string(longest) + ": " + info.path +
                      " uses learned positions and cannot go beyond model.block_size = " +
                      std::to_string(config.model.block_size) + " (evaluate lengths <= block_size, or a RoPE model)");
-  if (args.rope_theta > 0 || args.rope_theta_scale > 0)
+  if (args.rope_theta || args.rope_theta_scale)
     throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + info.path +
                      " uses learned positions");
 }
@@ -183,7 +170,7 @@ void print_table(const std::vector<Row>& rows) {
 }  // namespace
 
 int run_length_eval(const LengthEvalArgs& args) {
-  check_args(args);
+  check_arguments(args);
   EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   load.normalizer = args.normalizer;
@@ -274,7 +261,7 @@ int run_length_eval(const LengthEvalArgs& args) {
        "window"},
       {"variants", variants_json},
       {"results", results}};
-  const std::string json_path = (fs::path(out_dir) / "eval.json").string();
+  const std::string json_path = (fs::path(out_dir) / kLengthEvalReport).string();
   write_file_atomic(json_path, report.dump(2) + "\n");
   Figure figure = variant_figure(rows, variants, args.lengths, block_sizes);
   figure.note = (args.text_file.empty() ? "validation split" : "text: " + args.text_file) + figure.note;

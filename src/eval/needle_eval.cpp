@@ -15,8 +15,8 @@
 #include "eval/generate.h"
 #include "report/heatmap.h"
 #include "report/run_data.h"
+#include "run/device.h"
 #include "train/precision.h"
-#include "train/session.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/text.h"
@@ -26,16 +26,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-void check_args(const NeedleArgs& args) {
-  if (args.checkpoints.empty()) throw UsageError("needle: name at least one checkpoint or run directory");
-  if (args.lengths.empty() || args.depths.empty()) throw UsageError("needle: --lengths and --depths need a value each");
-  for (double depth : args.depths)
-    if (!(depth >= 0 && depth <= 1)) throw UsageError("--depths: " + std::to_string(depth) + " is outside [0, 1]");
-  if (args.trials < 1) throw UsageError("--trials " + std::to_string(args.trials) + ": must be >= 1");
-  if (args.max_new_tokens < 8)
-    throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": at least 8 (a space and 7 digits)");
-}
 
 // Learned positions must fit the prompt and the answer, and every length the needle and question of every trial:
 // refused before any model runs (the tokenizer of each checkpoint's data sets the needle's size).
@@ -57,7 +47,7 @@ void precheck(const std::string& target, const NeedleArgs& args) {
 }  // namespace
 
 int run_needle(const NeedleArgs& args) {
-  check_args(args);
+  check_arguments(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
   const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
@@ -182,7 +172,7 @@ int run_needle(const NeedleArgs& args) {
                        {"max_new_tokens", args.max_new_tokens},
                        {"layout", "exact and digit_accuracy are [depth][length]"},
                        {"results", results}};
-  const std::string json_path = (fs::path(out_dir) / "needle.json").string();
+  const std::string json_path = (fs::path(out_dir) / kNeedleReport).string();
   write_file_atomic(json_path, report.dump(2) + "\n");
   std::string files = json_path;
   for (const auto& path : written) files += ", " + path;

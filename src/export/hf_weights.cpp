@@ -27,8 +27,7 @@ void map_llama_block(const std::string& p, const Tensors& ours, int64_t C, Tenso
       out[p + "self_attn.v_proj." + kind] = parts[2];
     } else if (name == "attn.c_proj.weight") out[p + "self_attn.o_proj.weight"] = t;
     else if (name == "attn.c_proj.bias") out[p + "self_attn.o_proj.bias"] = t;
-    else if (name == "attn.normalizer.s") out[p + "self_attn.normalizer.s"] = t;
-    else if (name == "attn.normalizer.b") out[p + "self_attn.normalizer.b"] = t;
+    else if (name.rfind("attn.normalizer.", 0) == 0) out[p + "self_attn." + name.substr(5)] = t;  // as they are
     else if (name.rfind("mlp.c_gate.", 0) == 0) out[p + "mlp.gate_proj." + name.substr(11)] = t;
     else if (name.rfind("mlp.c_fc.", 0) == 0) out[p + "mlp.up_proj." + name.substr(9)] = t;
     else if (name.rfind("mlp.c_proj.", 0) == 0) out[p + "mlp.down_proj." + name.substr(11)] = t;

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "config/normalizer_kind.h"
 #include "report/plot.h"
 #include "report/stats.h"
 #include "util/files.h"
@@ -103,14 +104,15 @@ Figure loss_figure(const CompareOptions& o, XAxis axis, const std::vector<RunDat
 
 // A learned parameter's layer over a variant's seeds: the mean over heads, with a band from the smallest
 // to the largest head (each averaged over seeds); nothing when no run recorded that layer.
-std::optional<PlotSeries> layer_series(std::vector<std::vector<double>> MetricsRecord::*param, size_t layer,
-                                       const Variant& variant, const std::vector<RunData>& runs, XAxis axis) {
+std::optional<PlotSeries> layer_series(const std::string& param, size_t layer, const Variant& variant,
+                                       const std::vector<RunData>& runs, XAxis axis) {
   std::vector<Curve> means, lows, highs;
   for (size_t r : variant.runs) {
     std::vector<std::pair<double, double>> m, lo, hi;
     for (const auto& rec : runs[r].records) {
-      if ((rec.*param).size() <= layer || (rec.*param)[layer].empty()) continue;
-      const auto& heads = (rec.*param)[layer];
+      const auto& values = rec.parameter(param);
+      if (values.size() <= layer || values[layer].empty()) continue;
+      const auto& heads = values[layer];
       m.emplace_back(x_of(rec, axis), mean(heads));
       lo.emplace_back(x_of(rec, axis), *std::min_element(heads.begin(), heads.end()));
       hi.emplace_back(x_of(rec, axis), *std::max_element(heads.begin(), heads.end()));
@@ -130,9 +132,9 @@ std::optional<PlotSeries> layer_series(std::vector<std::vector<double>> MetricsR
 }
 
 // Panels of a learned SSMax parameter (s or b), one per variant that has it, a line per layer.
-Figure parameter_figure(const char* name, std::vector<std::vector<double>> MetricsRecord::*param,
-                        const std::vector<Variant>& variants, const std::vector<std::string>& titles,
-                        const std::vector<RunData>& runs, XAxis axis, bool log_x) {
+Figure parameter_figure(const std::string& name, const std::vector<Variant>& variants,
+                        const std::vector<std::string>& titles, const std::vector<RunData>& runs, XAxis axis,
+                        bool log_x) {
   Figure figure;
   figure.title = std::string("learned ") + name + " per layer";
   figure.note = "line: mean over heads and seeds; band: smallest to largest head (each averaged over seeds)";
@@ -141,9 +143,9 @@ Figure parameter_figure(const char* name, std::vector<std::vector<double>> Metri
     PlotPanel panel{titles[vi], axis_label(axis), name, log_x, {}, variant_events(variants[vi], runs, axis, 6)};
     size_t layers = 0;
     for (size_t r : variants[vi].runs)
-      for (const auto& rec : runs[r].records) layers = std::max(layers, (rec.*param).size());
+      for (const auto& rec : runs[r].records) layers = std::max(layers, rec.parameter(name).size());
     for (size_t layer = 0; layer < layers; ++layer)
-      if (auto s = layer_series(param, layer, variants[vi], runs, axis)) panel.series.push_back(std::move(*s));
+      if (auto s = layer_series(name, layer, variants[vi], runs, axis)) panel.series.push_back(std::move(*s));
     if (!panel.series.empty()) figure.panels.push_back(std::move(panel));
   }
   return figure;
@@ -183,10 +185,8 @@ std::vector<std::string> write_curve_files(const CompareOptions& o, XAxis axis, 
   const std::vector<VariantCurves> curves = variant_curves(o, axis, runs, variants);
   const Figure loss = loss_figure(o, axis, runs, variants, curves, legend_labels);
   if (!loss.panels.front().series.empty()) add_files(write_figure(loss, out("loss")));
-  const std::pair<const char*, std::vector<std::vector<double>> MetricsRecord::*> params[] = {{"s", &MetricsRecord::s},
-                                                                                              {"b", &MetricsRecord::b}};
-  for (const auto& [name, member] : params) {
-    const Figure figure = parameter_figure(name, member, variants, legend_labels, runs, axis, o.log_x);
+  for (const char* name : kNormalizerParameters) {
+    const Figure figure = parameter_figure(name, variants, legend_labels, runs, axis, o.log_x);
     if (!figure.panels.empty()) add_files(write_figure(figure, out(name)));
   }
   write_file_atomic(out("curves.csv"), curves_csv(variants, curves));

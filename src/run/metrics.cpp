@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "config/normalizer_kind.h"
 #include "run/tensorboard.h"
 #include "util/errors.h"
 
@@ -53,6 +54,12 @@ std::vector<std::vector<double>> per_layer_from(const json& j, const char* key) 
 
 }  // namespace
 
+const MetricsRecord::PerLayer& MetricsRecord::parameter(const std::string& name) const {
+  static const PerLayer none;
+  const auto it = normalizer.find(name);
+  return it == normalizer.end() ? none : it->second;
+}
+
 json MetricsRecord::to_json() const {
   json j = {{"step", step},
             {"tokens", tokens},
@@ -63,8 +70,8 @@ json MetricsRecord::to_json() const {
             {"tokens_per_s", optional_json(tokens_per_s)},
             {"ms_per_step", optional_json(ms_per_step)},
             {"elapsed_s", elapsed_s}};
-  if (!s.empty()) j["s"] = per_layer(s);
-  if (!b.empty()) j["b"] = per_layer(b);
+  for (const auto& [name, values] : normalizer)
+    if (!values.empty()) j[name] = per_layer(values);
   if (!event.empty()) j["event"] = event;
   if (world_size > 1) j["world_size"] = world_size;
   if (sync_ms) j["sync_ms"] = *sync_ms;
@@ -89,8 +96,8 @@ MetricsRecord MetricsRecord::from_json(const json& j) {
   r.ms_per_step = optional_double(j, "ms_per_step");
   r.mfu = optional_double(j, "mfu");
   r.elapsed_s = j.value("elapsed_s", 0.0);
-  r.s = per_layer_from(j, "s");
-  r.b = per_layer_from(j, "b");
+  for (const char* name : kNormalizerParameters)
+    if (auto values = per_layer_from(j, name); !values.empty()) r.normalizer[name] = std::move(values);
   r.event = j.value("event", std::string());
   return r;
 }

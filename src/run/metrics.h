@@ -3,6 +3,7 @@
 // and every evaluation. The single definition of its fields, for the trainer and every reader.
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,13 +28,18 @@ struct MetricsRecord {
   // (train/peak_flops.h); absent when the peak is unknown.
   std::optional<double> mfu;
   double elapsed_s = 0;  // training wall time (excludes evaluation and checkpoints)
-  // Learned SSMax parameters: [layer][head]; empty for softmax runs.
-  std::vector<std::vector<double>> s, b;
+  // The normalizer's learned parameters by name (kNormalizerParameters: s, b), each [layer][head]; empty for
+  // softmax runs. In JSON each is a field of its own name.
+  using PerLayer = std::vector<std::vector<double>>;
+  std::map<std::string, PerLayer> normalizer;
   std::string event;  // e.g. "normalizer switched to ssmax"; usually empty
   // Data-parallel runs (torchrun) only, written when world_size > 1: the processes (tokens and tokens_per_s are
   // global), and the mean time per step this rank waited for the gradient all-reduce after its backward pass.
   int world_size = 1;
   std::optional<double> sync_ms;
+
+  // `name`'s values, empty when the record has none.
+  const PerLayer& parameter(const std::string& name) const;
 
   nlohmann::json to_json() const;
   static MetricsRecord from_json(const nlohmann::json& j);

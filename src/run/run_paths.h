@@ -8,6 +8,7 @@
 //   <run>/checkpoints/step_00001000.pt     a checkpoint archive (train/checkpoint.h), and beside it
 //   <run>/checkpoints/step_00001000.json   its manifest, written after it (run/checkpoint_catalog.h)
 //   <run>/checkpoints/latest               the newest archive's file name, written last (kLatest)
+//   <run>/finetune.json                    a finetune's task and source (train/finetune.h)
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,7 @@ class RunPaths {
   std::string log() const { return file("train.log"); }
   std::string metrics() const { return file("metrics.jsonl"); }
   std::string events() const { return file("events.out.tfevents.ssmax-gpt"); }
+  std::string finetune_task() const { return file("finetune.json"); }
   std::string checkpoints() const { return file(kCheckpoints); }
   std::string checkpoint(int64_t step) const;  // checkpoints/step_00001000.pt
   std::string manifest(int64_t step) const;    // checkpoints/step_00001000.json

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "config/normalizer_kind.h"
 #include "run/metrics.h"
 
 namespace ssmax {
@@ -107,12 +108,14 @@ std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRec
   add("train/tokens_per_s", r.tokens_per_s);
   add("train/mfu", r.mfu);
   if (!r.train_loss) return values;  // s and b once per step: evaluation records repeat the training record's
-  for (const auto& [name, per_layer] : {std::pair{"s", &r.s}, std::pair{"b", &r.b}})
-    for (size_t layer = 0; layer < per_layer->size(); ++layer)
-      for (size_t head = 0; head < (*per_layer)[layer].size(); ++head)
+  for (const char* name : kNormalizerParameters) {
+    const auto& per_layer = r.parameter(name);
+    for (size_t layer = 0; layer < per_layer.size(); ++layer)
+      for (size_t head = 0; head < per_layer[layer].size(); ++head)
         values.emplace_back(
             "normalizer/" + std::string(name) + "/layer" + std::to_string(layer) + "/head" + std::to_string(head),
-            (*per_layer)[layer][head]);
+            per_layer[layer][head]);
+  }
   return values;
 }
 

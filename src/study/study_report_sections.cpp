@@ -1,6 +1,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "config/normalizer_kind.h"
 #include "report/heatmap.h"
 #include "study/study_report_builder.h"
 #include "study/study_tasks.h"
@@ -133,13 +134,15 @@ DocumentSection StudyReportBuilder::attention() {
 DocumentSection StudyReportBuilder::learned_parameters() const {
   DocumentSection section{"Learned SSMax parameters", {}};
   section.text("Per layer: the mean over heads of each seed's final value, then mean ± std over seeds.");
-  for (const char* which : {"s", "b"}) {
+  for (const char* which : kNormalizerParameters) {
     std::vector<std::vector<std::string>> rows;
     size_t layers = 0;
     for (size_t v = 0; v < names_.size(); ++v) {
       std::vector<std::vector<double>> per_layer;  // [layer][seed]
       for (size_t r = 0; r < runs_.size(); ++r) {
-        const auto& grid = which == std::string("s") ? results_[r].s : results_[r].b;
+        const auto it = results_[r].normalizer.find(which);
+        if (it == results_[r].normalizer.end()) continue;
+        const auto& grid = it->second;
         if (runs_[r].variant != v || grid.empty()) continue;
         per_layer.resize(grid.size());
         for (size_t l = 0; l < grid.size(); ++l) per_layer[l].push_back(mean(grid[l]));

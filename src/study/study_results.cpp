@@ -33,23 +33,22 @@ void read_training(const StudyRun& run, RunResults& out, std::vector<std::string
   if (!out.val_curve.y.empty()) out.final_val_loss = out.val_curve.y.back();
   if (!out.train_curve.y.empty()) out.final_train_loss = out.train_curve.y.back();
   for (auto it = data->records.rbegin(); it != data->records.rend(); ++it)
-    if (!it->s.empty()) {
-      out.s = it->s;
-      out.b = it->b;
+    if (!it->normalizer.empty()) {
+      out.normalizer = it->normalizer;
       break;
     }
 }
 
 // Only evaluations whose task is done under the study's current settings count (task_done checks the marker).
 void read_long_context(const StudyTask& task, RunResults& out, std::vector<std::string>& warnings) {
-  const auto report = read_json(fs::path(task.out_dir) / "eval.json", warnings);
+  const auto report = read_json(fs::path(task.out_dir) / kLengthEvalReport, warnings);
   if (!report) return;
   for (const auto& result : report->at("results"))
     out.long_context[task.theta_scale][result.at("length").get<int64_t>()] = result.at("loss").get<double>();
 }
 
 void read_needle(const StudyTask& task, RunResults& out, std::vector<std::string>& warnings) {
-  const auto report = read_json(fs::path(task.out_dir) / "needle.json", warnings);
+  const auto report = read_json(fs::path(task.out_dir) / kNeedleReport, warnings);
   if (!report || report->at("results").empty()) return;
   const json& result = report->at("results")[0];
   NeedleCells cells;

@@ -31,9 +31,9 @@ struct AttentionResult {
 struct RunResults {
   bool trained = false;  // training reached max_steps
   std::optional<double> final_val_loss, final_train_loss;
-  Curve val_curve, train_curve;           // by step
-  std::vector<std::vector<double>> s, b;  // the last record's learned SSMax parameters, [layer][head]
-  std::map<double, std::map<int64_t, double>> long_context;  // RoPE θ scale → length → loss
+  Curve val_curve, train_curve;                               // by step
+  std::map<std::string, MetricsRecord::PerLayer> normalizer;  // the last record's learned parameters (by name)
+  std::map<double, std::map<int64_t, double>> long_context;   // RoPE θ scale → length → loss
   std::optional<NeedleCells> needle;
   std::map<int64_t, AttentionResult> attention;  // by prompt length
 };

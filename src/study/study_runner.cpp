@@ -203,6 +203,7 @@ int run_study(const StudyOptions& options) {
   const std::vector<StudyRun> runs = expand_runs(spec);
   const std::vector<StudyTask> tasks = plan_tasks(spec, runs);
   check_runs_on_disk(spec, runs);
+  check_task_arguments(spec, runs, tasks);
   if (options.report_only) {
     // A report of nothing would look like a study that found nothing: say there is nothing yet.
     const auto on_disk =

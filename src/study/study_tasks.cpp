@@ -240,49 +240,92 @@ double task_fraction(const StudySpec& spec, const std::vector<StudyRun>& runs, c
   return 0;
 }
 
-bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+namespace {
+
+// Each task's command arguments: built for running it, and for checking every task's before the first runs.
+FinetuneArgs finetune_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
   const StudyRun& run = runs[task.run];
+  const FinetuneStage& stage = spec.finetune[task.stage];
+  FinetuneArgs args;
+  args.checkpoint = task.stage == 0 ? run.run_dir : run.finetune_dirs[task.stage - 1];
+  args.task = stage.task;
+  args.lengths = stage.lengths;
+  args.lm_weight = stage.lm_weight;
+  args.overrides = stage.overrides;
+  args.overrides.push_back("out_dir=" + run.finetune_dirs[task.stage]);
+  args.overrides.push_back("train.max_steps=" + std::to_string(stage.steps));
+  return args;
+}
+
+LengthEvalArgs long_context_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  auto args = eval_args<LengthEvalArgs>(spec, runs, task);
+  args.lengths = spec.long_context->lengths;
+  if (task.theta_scale != 1) args.rope_theta_scale = task.theta_scale;
+  args.windows = spec.long_context->windows;
+  return args;
+}
+
+NeedleArgs needle_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  auto args = eval_args<NeedleArgs>(spec, runs, task);
+  args.lengths = spec.needle->lengths;
+  args.depths = spec.needle->depths;
+  args.trials = spec.needle->trials;
+  args.max_new_tokens = spec.needle->max_new_tokens;
+  args.seed = spec.needle->seed;
+  return args;
+}
+
+AttentionArgs attention_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  auto args = eval_args<AttentionArgs>(spec, runs, task);
+  args.length = task.length;
+  args.depth = spec.attention->depth;
+  args.trials = spec.attention->trials;
+  return args;
+}
+
+}  // namespace
+
+void check_task_arguments(const StudySpec& spec, const std::vector<StudyRun>& runs,
+                          const std::vector<StudyTask>& tasks) {
+  for (const StudyTask& task : tasks) {
+    try {
+      switch (task.kind) {
+        case Kind::Train:  // its config was built and checked when the study file was read
+          break;
+        case Kind::Finetune:
+          check_arguments(finetune_args(spec, runs, task));
+          break;
+        case Kind::LongContext:
+          check_arguments(long_context_args(spec, runs, task));
+          break;
+        case Kind::Needle:
+          check_arguments(needle_args(spec, runs, task));
+          break;
+        case Kind::Attention:
+          check_arguments(attention_args(spec, runs, task));
+          break;
+      }
+    } catch (const UsageError& e) {
+      throw UsageError(spec.path + ": task '" + task.label + "': " + e.what());
+    }
+  }
+}
+
+bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
   switch (task.kind) {
     case Kind::Train:
-      return train_run(spec, run);
-    case Kind::Finetune: {
-      const FinetuneStage& stage = spec.finetune[task.stage];
-      FinetuneArgs args;
-      args.checkpoint = task.stage == 0 ? run.run_dir : run.finetune_dirs[task.stage - 1];
-      args.task = stage.task;
-      args.lengths = stage.lengths;
-      args.lm_weight = stage.lm_weight;
-      args.overrides = stage.overrides;
-      args.overrides.push_back("out_dir=" + run.finetune_dirs[task.stage]);
-      args.overrides.push_back("train.max_steps=" + std::to_string(stage.steps));
-      return run_finetune(args) == 0 && !InterruptGuard::requested();
-    }
-    case Kind::LongContext: {
-      auto args = eval_args<LengthEvalArgs>(spec, runs, task);
-      args.lengths = spec.long_context->lengths;
-      args.rope_theta_scale = task.theta_scale == 1 ? 0 : task.theta_scale;
-      args.windows = spec.long_context->windows;
-      run_length_eval(args);
+      return train_run(spec, runs[task.run]);
+    case Kind::Finetune:
+      return run_finetune(finetune_args(spec, runs, task)) == 0 && !InterruptGuard::requested();
+    case Kind::LongContext:
+      run_length_eval(long_context_args(spec, runs, task));
       break;
-    }
-    case Kind::Needle: {
-      auto args = eval_args<NeedleArgs>(spec, runs, task);
-      args.lengths = spec.needle->lengths;
-      args.depths = spec.needle->depths;
-      args.trials = spec.needle->trials;
-      args.max_new_tokens = spec.needle->max_new_tokens;
-      args.seed = spec.needle->seed;
-      run_needle(args);
+    case Kind::Needle:
+      run_needle(needle_args(spec, runs, task));
       break;
-    }
-    case Kind::Attention: {
-      auto args = eval_args<AttentionArgs>(spec, runs, task);
-      args.length = task.length;
-      args.depth = spec.attention->depth;
-      args.trials = spec.attention->trials;
-      run_attention(args);
+    case Kind::Attention:
+      run_attention(attention_args(spec, runs, task));
       break;
-    }
   }
   // Written last: an evaluation cut short leaves no marker and runs again.
   write_file_atomic((fs::path(task.out_dir) / kMarker).string(), task_settings(spec, runs, task).dump(2) + "\n");

@@ -29,6 +29,11 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
 // study file never continues, or reports on, models of another shape. Throws UsageError naming the keys.
 void check_runs_on_disk(const StudySpec& spec, const std::vector<StudyRun>& runs);
 
+// Every task's command arguments, checked as the command checks them (check_arguments) before the first task runs,
+// so a bad setting is refused before hours of training, not when its task comes. UsageError naming the task.
+void check_task_arguments(const StudySpec& spec, const std::vector<StudyRun>& runs,
+                          const std::vector<StudyTask>& tasks);
+
 // Whether the task's result is on disk and belongs to the same settings.
 bool task_done(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
 

@@ -6,35 +6,31 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <limits>
-#include <optional>
 #include <random>
-#include <utility>
 
 #include "data/document_index.h"
-#include "data/loader.h"
 #include "data/token_stream.h"
 #include "kernels/gemm.h"
-#include "model/gpt.h"
-#include "train/cpu_blas.h"
 #include "train/device_memory.h"
 #include "train/op_profile.h"
 #include "train/optimizer.h"
 #include "train/peak_flops.h"
 #include "train/precision.h"
+#include "train/schedule.h"
 #include "train/session.h"
+#include "train/train_step.h"
 #include "util/system_info.h"
 
 namespace ssmax {
 namespace {
 
-// A shard of random tokens in a temporary directory, removed again: what the bench's data loader reads; with
-// document_tokens > 0 also a document index of documents of 1 … 2·document_tokens−1 tokens.
-class SyntheticTokens {
+// A dataset of random tokens in a temporary directory, removed again: one shard that serves as both splits; with
+// document_tokens > 0 also a document index of documents of 1 … 2·document_tokens−1 tokens. What the bench's
+// training objective reads, as a run's reads a prepared dataset.
+class SyntheticDataset {
  public:
-  SyntheticTokens(uint32_t vocab_size, size_t count, uint64_t seed, int64_t document_tokens)
+  SyntheticDataset(uint32_t vocab_size, size_t count, uint64_t seed, int64_t document_tokens)
       : dir_(std::filesystem::temp_directory_path() / ("ssmax-bench-" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(dir_);
     ShardedWriter writer(dir_.string(), "train", vocab_size, count);
@@ -42,27 +38,27 @@ class SyntheticTokens {
     std::vector<uint32_t> ids(count);
     for (auto& id : ids) id = static_cast<uint32_t>(random() % vocab_size);
     writer.append(ids);
-    std::vector<std::string> paths;
-    for (const auto& name : writer.finish()) paths.push_back((dir_ / name).string());
-    stream_.emplace(TokenStream::open(paths));
+    dataset_.dir = dir_.string();
+    dataset_.vocab_size = static_cast<int>(vocab_size);
+    for (const auto& name : writer.finish()) dataset_.train_shards.push_back((dir_ / name).string());
+    dataset_.val_shards = dataset_.train_shards;
+    dataset_.train_tokens = dataset_.val_tokens = count;
     if (document_tokens <= 0) return;
     std::vector<uint64_t> starts;
     for (uint64_t start = 0; start < count; start += 1 + random() % (2 * document_tokens - 1)) starts.push_back(start);
-    const std::string index = (dir_ / "train-documents.bin").string();
-    DocumentIndex::write(index, starts, count);
-    documents_.emplace(DocumentIndex::open(index, count));
+    dataset_.train_documents = dataset_.val_documents = (dir_ / "train-documents.bin").string();
+    DocumentIndex::write(dataset_.train_documents, starts, count);
+    dataset_.train_document_count = dataset_.val_document_count = starts.size();
   }
-  ~SyntheticTokens() {
+  ~SyntheticDataset() {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
-  const TokenStream& stream() const { return *stream_; }
-  const DocumentIndex* documents() const { return documents_ ? &*documents_ : nullptr; }
+  const PreparedDataset& dataset() const { return dataset_; }
 
  private:
   std::filesystem::path dir_;
-  std::optional<TokenStream> stream_;
-  std::optional<DocumentIndex> documents_;
+  PreparedDataset dataset_;
 };
 
 double median(std::vector<double> v) {
@@ -75,74 +71,42 @@ double median(std::vector<double> v) {
 std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
                                            const BenchOptions& options) {
   const int steps = options.steps, warmup = options.warmup;
-  at::set_num_threads(config.threads > 0 ? config.threads : hardware_threads());
-  const torch::Device device = resolve_device(config.device);
-  configure_precision(config.train, device);
-  if (device.is_cpu())
-    choose_cpu_blas(config.cpu_blas, config.model, config.data.tokenizer.vocab_size,
-                    static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
-  const bool bf16 = uses_bf16(config.train);
-  const int accum = config.train.grad_accum_steps;
-  const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
   const int64_t B = config.train.batch_size, T = config.model.block_size, V = config.data.tokenizer.vocab_size;
+  const SyntheticDataset data(static_cast<uint32_t>(V), std::max<size_t>(1 << 20, 4 * B * (T + 1)), config.seed,
+                              options.document_tokens);
+  // Each contender is what a run trains: its session (threads, device, seeded model, AdamW) and objective.
   struct Contender {
-    GPT model{nullptr};
-    std::unique_ptr<torch::optim::AdamW> optimizer;
-    std::vector<double> seconds, data, forward, backward, optimizer_seconds;
+    std::unique_ptr<Session> session;
+    std::unique_ptr<TrainStep> step;
+    std::vector<double> seconds, data, forward, backward, update;
     double peak_bytes = 0;
   };
   std::vector<Contender> contenders(normalizers.size());
   for (size_t i = 0; i < normalizers.size(); ++i) {
-    ModelConfig m = config.model;
-    m.attention.normalizer = normalizers[i];
-    torch::manual_seed(config.seed);
-    contenders[i].model = GPT(GPTOptions{m, V});
-    contenders[i].model->to(device);
-    contenders[i].optimizer = make_optimizer(*contenders[i].model, config.optim);
+    Config contender_config = config;
+    contender_config.model.attention.normalizer = normalizers[i];
+    contenders[i].session = make_model_session(contender_config, "", V);
+    contenders[i].session->objective = language_model_objective(data.dataset(), contender_config);
+    contenders[i].step = std::make_unique<TrainStep>(*contenders[i].session);
   }
-  const SyntheticTokens tokens(static_cast<uint32_t>(V), std::max<size_t>(1 << 20, 4 * B * (T + 1)), config.seed,
-                               options.document_tokens);
-  const BatchLoader loader(tokens.stream(), T, B, config.seed, tokens.documents());
+  const torch::Device device = contenders.front().session->device;
+  const bool bf16 = uses_bf16(config.train);
   std::unique_ptr<OperatorProfile> profile;
+  StepPhaseClock clock(device);
   for (int round = 0; round < warmup + steps; ++round) {
     if (round == warmup && !options.profile_path.empty()) profile = std::make_unique<OperatorProfile>();
     for (auto& c : contenders) {
-      if (device.is_cuda()) torch::cuda::synchronize();
+      set_learning_rate(*c.session->optimizer, learning_rate(config.optim, round, config.train.max_steps));
       reset_peak_device_memory(device);
-      const auto start = std::chrono::steady_clock::now();
-      // Seconds since `mark`, which moves to now: the parts of one step.
-      auto mark = start;
-      auto lap = [&] {
-        if (device.is_cuda()) torch::cuda::synchronize();
-        const auto now = std::chrono::steady_clock::now();
-        return std::chrono::duration<double>(now - std::exchange(mark, now)).count();
-      };
-      double data_s = 0, forward_s = 0, backward_s = 0;
-      c.optimizer->zero_grad();
-      for (int micro = 0; micro < accum; ++micro) {
-        auto [inputs, targets, positions] = loader.train_batch(round, micro);
-        const auto x = inputs.to(device), y = targets.to(device);
-        const auto p = positions.defined() ? positions.to(device) : positions;
-        data_s += lap();
-        torch::Tensor loss;
-        {
-          AutocastScope autocast(device, bf16);
-          loss = c.model->loss(x, y, p) / accum;
-        }
-        forward_s += lap();
-        loss.backward();
-        backward_s += lap();
-      }
-      clip_grad_norm(c.model->parameters(), clip);
-      c.optimizer->step();
-      const double optimizer_s = lap();
+      clock.start();
+      c.step->run(round, round + 1 < warmup + steps, {}, &clock);
       c.peak_bytes = std::max(c.peak_bytes, peak_device_memory(device));
       if (round >= warmup) {
-        c.seconds.push_back(std::chrono::duration<double>(mark - start).count());
-        c.data.push_back(data_s);
-        c.forward.push_back(forward_s);
-        c.backward.push_back(backward_s);
-        c.optimizer_seconds.push_back(optimizer_s);
+        c.seconds.push_back(clock.total());
+        c.data.push_back(clock.seconds(StepPhase::Data));
+        c.forward.push_back(clock.seconds(StepPhase::Forward));
+        c.backward.push_back(clock.seconds(StepPhase::Backward));
+        c.update.push_back(clock.seconds(StepPhase::Update));
       }
     }
   }
@@ -161,10 +125,10 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     r.data_s = median(contenders[i].data);
     r.forward_s = median(contenders[i].forward);
     r.backward_s = median(contenders[i].backward);
-    r.optimizer_s = median(contenders[i].optimizer_seconds);
-    r.tokens_per_s = static_cast<double>(B) * T * accum / r.median_step_s;
-    r.parameters = contenders[i].model->num_parameters();
-    r.flops_per_token = contenders[i].model->flops_per_token(T);
+    r.optimizer_s = median(contenders[i].update);
+    r.tokens_per_s = static_cast<double>(B) * T * config.train.grad_accum_steps / r.median_step_s;
+    r.parameters = contenders[i].session->model->num_parameters();
+    r.flops_per_token = contenders[i].session->model->flops_per_token(T);
     r.peak_device_bytes = contenders[i].peak_bytes;
     r.peak_rss_mb = peak_rss_mb();
     if (device.is_cpu()) r.cpu_blas = gemm_backend();

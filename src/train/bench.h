@@ -15,8 +15,9 @@ struct BenchResult {
   int64_t parameters = 0;
   double flops_per_token = 0;    // GPTImpl::flops_per_token at block_size
   double peak_device_bytes = 0;  // CUDA: peak memory allocated by the caching allocator; 0 on CPU
-  // Medians of the parts of a step: the data loader's batches (to the device), forward passes (with the loss),
-  // backward passes, clip + AdamW. On CUDA each part ends with a synchronisation.
+  // Medians of the parts of a step (train/train_step.h): the data loader's batches (to the device; prefetched during
+  // the previous backward pass, as in training), forward passes (with the loss), backward passes, clip + AdamW. On
+  // CUDA each part ends with a synchronisation.
   double data_s = 0, forward_s = 0, backward_s = 0, optimizer_s = 0;
   double peak_tflops = 0;  // of the device, for model-FLOPs utilisation (train/peak_flops.h); 0: unknown
   std::string peak_source;
@@ -35,11 +36,11 @@ struct BenchOptions {
   int64_t document_tokens = 0;
 };
 
-// Builds one model per normalizer (same seed) and times full training steps of each (batches from the data
-// loader, forward, backward, clip, AdamW), interleaved round by round so drift in machine speed hits all alike.
-// The loader reads a temporary shard of random tokens (vocabulary: data.tokenizer.vocab_size), so no dataset is
-// needed and the data time is the real loader's. Honours train.grad_accum_steps (micro-batches per step),
-// train.precision, train.tf32 and optim.grad_clip.
+// Builds one session per normalizer (same seed) as a run does and times the training step a run takes (TrainStep:
+// batches from the data loader with its prefetch, forward, backward, clip, AdamW), interleaved round by round so
+// drift in machine speed hits all alike. The loader reads a temporary shard of random tokens (vocabulary:
+// data.tokenizer.vocab_size), so no dataset is needed and the data time is the real loader's. Honours
+// train.grad_accum_steps (micro-batches per step), train.precision, train.tf32 and optim.grad_clip.
 std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
                                            const BenchOptions& options);
 

@@ -195,8 +195,12 @@ BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model,
     }
   }
   use_cpu_blas(choice.blas);
-  const auto level = quiet ? spdlog::level::debug : spdlog::level::info;
-  spdlog::log(level, "CPU matrix products: {}", describe_blas_choice(choice));
+  // Said once per process: `bench` builds a session per normalizer, each making the same choice.
+  static std::string said;
+  const std::string description = describe_blas_choice(choice);
+  const auto level = quiet || description == said ? spdlog::level::debug : spdlog::level::info;
+  said = description;
+  spdlog::log(level, "CPU matrix products: {}", description);
   if (openblas_loaded() && generic_kernels_on_a_wider_cpu(openblas_core())) {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     spdlog::log(level, "OpenBLAS runs its generic {} kernels on this CPU, which has AVX2{} ({}); {}", openblas_core(),

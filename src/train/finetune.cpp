@@ -19,6 +19,7 @@
 #include "train/optimizer.h"
 #include "train/run_dir.h"
 #include "train/session.h"
+#include "util/arg_checks.h"
 #include "util/errors.h"
 #include "util/files.h"
 #include "util/interrupt.h"
@@ -35,13 +36,18 @@ struct FinetuneLosses {
   torch::Tensor prompt;  // mean next-token cross-entropy over the prompt (its language-model loss)
 };
 
-FinetuneLosses finetune_losses(GPT& model, const FinetuneBatch& batch, const torch::Device& device) {
-  auto logits = model->forward(batch.inputs.to(device));
+FinetuneLosses finetune_losses(GPT& model, const TrainBatch& batch) {
+  auto logits = model->forward(batch.inputs);
   logits = logits.reshape({-1, logits.size(-1)});
   auto loss_on = [&](const torch::Tensor& targets) {
-    return torch::nn::functional::cross_entropy(logits, targets.to(device).reshape({-1}));
+    return torch::nn::functional::cross_entropy(logits, targets.reshape({-1}));
   };
-  return {loss_on(batch.answer_targets), loss_on(batch.prompt_targets)};
+  return {loss_on(batch.targets), loss_on(batch.extra_targets)};
+}
+
+// The answer tokens are the targets; the prompt's next tokens the extra targets.
+TrainBatch to_device(const FinetuneBatch& batch, const torch::Device& device) {
+  return {batch.inputs.to(device), batch.answer_targets.to(device), {}, batch.prompt_targets.to(device)};
 }
 
 // Text from the training split for training, from the validation split for the fixed validation set
@@ -60,13 +66,14 @@ class FinetuneObjective : public TrainingObjective {
         seed_(config.seed),
         lm_weight_(lm_weight) {}
 
-  std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
-                                               const torch::Device& device) override {
-    const FinetuneBatch batch = make_batch(train_text_, step * accumulation_ + micro, 0);
-    const FinetuneLosses losses = finetune_losses(model, batch, device);
+  TrainBatch train_batch(int64_t step, int micro, const torch::Device& device) override {
+    return to_device(make_batch(train_text_, step * accumulation_ + micro, 0), device);
+  }
+
+  torch::Tensor train_loss(GPT& model, const TrainBatch& batch) override {
+    const FinetuneLosses losses = finetune_losses(model, batch);
     // lm_weight 0 skips the term: its value would not change the result, only cost a backward pass.
-    auto loss = lm_weight_ > 0 ? losses.answer + lm_weight_ * losses.prompt : losses.answer;
-    return {loss, batch.inputs.numel()};
+    return lm_weight_ > 0 ? losses.answer + lm_weight_ * losses.prompt : losses.answer;
   }
 
   // The answer loss (what the task is judged by); the breakdown by length and the prompt's language-model
@@ -76,7 +83,7 @@ class FinetuneObjective : public TrainingObjective {
     double answer_total = 0, prompt_total = 0;
     for (int i = 0; i < batches; ++i) {
       const FinetuneBatch batch = make_batch(val_text_, i, 1);
-      const FinetuneLosses losses = finetune_losses(model, batch, device);
+      const FinetuneLosses losses = finetune_losses(model, to_device(batch, device));
       const double answer = losses.answer.item<double>();
       answer_total += answer;
       prompt_total += losses.prompt.item<double>();
@@ -130,14 +137,17 @@ const std::vector<std::string>& finetune_defaults() {
 
 }  // namespace
 
-int run_finetune(const FinetuneArgs& args) {
+void check_arguments(const FinetuneArgs& args) {
   if (args.task != "needle" && args.task != "repeat")
     throw UsageError("--task " + args.task + ": allowed are needle and repeat");
   if (args.lengths.empty()) throw UsageError("--lengths: give at least one length");
   for (int64_t length : args.lengths)
     if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
-  if (!(args.lm_weight >= 0 && std::isfinite(args.lm_weight)))
-    throw UsageError("--lm-weight " + std::to_string(args.lm_weight) + ": must be a finite number >= 0");
+  check_number("--lm-weight", args.lm_weight, 0, 1e6);
+}
+
+int run_finetune(const FinetuneArgs& args) {
+  check_arguments(args);
   const CheckpointInfo source = open_checkpoint(args.checkpoint);
   const CheckpointMeta& source_meta = source.meta;
 
@@ -167,7 +177,7 @@ int run_finetune(const FinetuneArgs& args) {
                      {"source", fs::absolute(source.path).lexically_normal().string()},
                      {"lengths", args.lengths},
                      {"lm_weight", args.lm_weight}};
-  const fs::path task_file = fs::path(run_dir) / "finetune.json";
+  const fs::path task_file = RunPaths(run_dir).finetune_task();
   if (state != RunDirState::Fresh && fs::exists(task_file) && json::parse(read_file(task_file.string())) != task)
     throw UsageError(run_dir + " holds a finetune of another source or task (see " + task_file.string() +
                      "); pick another out_dir (--set out_dir=DIR)");

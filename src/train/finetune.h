@@ -15,6 +15,9 @@ struct FinetuneArgs {
   std::vector<std::string> overrides;  // --set KEY=VALUE on top of the source config and finetune defaults
   int64_t stop_at = 0;                 // > 0: stop after this step with a checkpoint
 };
+// The arguments' one check (run_finetune's first step; `study` calls it before its first task): UsageError naming the
+// option and the value.
+void check_arguments(const FinetuneArgs& args);
 // Trains into its own run directory (default <source run>-ft-needle); running it again resumes.
 int run_finetune(const FinetuneArgs& args);
 

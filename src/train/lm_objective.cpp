@@ -40,10 +40,13 @@ class LanguageModelObjective : public TrainingObjective {
     val_loader_ = std::make_unique<BatchLoader>(val_shard_, block, batch, config.seed, val_documents);
   }
 
-  std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
-                                               const torch::Device& device) override {
+  TrainBatch train_batch(int64_t step, int micro, const torch::Device& device) override {
     auto [x, y, positions] = prefetcher(device).train_batch(step, micro);
-    return {model->loss(x, y, positions), x.numel()};
+    return {x, y, positions, {}};
+  }
+
+  torch::Tensor train_loss(GPT& model, const TrainBatch& batch) override {
+    return model->loss(batch.inputs, batch.targets, batch.positions);
   }
 
   void prefetch(int64_t step, int micro, const torch::Device& device) override {

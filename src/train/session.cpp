@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "dist/distributed.h"
+#include "run/device.h"
 #include "run/run_paths.h"
 #include "run/tensorboard.h"
 #include "train/cpu_blas.h"
@@ -21,18 +22,6 @@
 
 namespace ssmax {
 namespace fs = std::filesystem;
-
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (!torch::cuda::is_available())
-    throw UsageError("device = \"" + name + "\" but this LibTorch build sees no CUDA device; use \"cpu\" or \"auto\"");
-  torch::Device device(name);
-  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-    throw UsageError("device = \"" + name + "\" but only " + std::to_string(torch::cuda::device_count()) +
-                     " CUDA device(s) exist");
-  return device;
-}
 
 std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size) {
   auto s = std::make_unique<Session>();

@@ -9,21 +9,32 @@
 
 #include "data/prepare.h"
 #include "model/gpt.h"
+#include "run/device.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace ssmax {
+
+// A training micro-batch on the device: what TrainingObjective::train_loss takes.
+struct TrainBatch {
+  torch::Tensor inputs;     // [B, T] token ids
+  torch::Tensor targets;    // [B, T] what the loss is taken on (-100: ignored)
+  torch::Tensor positions;  // [B, T] positions within documents, or undefined (data/loader.h)
+  // [B, T] a second set of targets an objective weighs in (finetune: the prompt's next tokens), or undefined
+  torch::Tensor extra_targets;
+  int64_t tokens() const { return inputs.numel(); }
+};
 
 // What the loop minimises. Batches must be a pure function of (step, micro) so that a resumed run sees
 // exactly the batches an unbroken one would.
 class TrainingObjective {
  public:
   virtual ~TrainingObjective() = default;
-  // The loss of micro-batch `micro` of step `step` (not yet divided by the accumulation steps), and the
-  // number of input tokens it covered.
-  virtual std::pair<torch::Tensor, int64_t> train_loss(GPT& model, int64_t step, int micro,
-                                                       const torch::Device& device) = 0;
-  // The micro-batch train_loss will be asked for next: an objective may start preparing it now.
+  // Micro-batch `micro` of step `step`, on `device`.
+  virtual TrainBatch train_batch(int64_t step, int micro, const torch::Device& device) = 0;
+  // Its loss (not yet divided by the accumulation steps).
+  virtual torch::Tensor train_loss(GPT& model, const TrainBatch& batch) = 0;
+  // The micro-batch train_batch will be asked for next: an objective may start preparing it now.
   virtual void prefetch(int64_t /*step*/, int /*micro*/, const torch::Device& /*device*/) {}
   // Mean loss over `batches` fixed validation batches (called under NoGradGuard, model in eval mode).
   virtual double validation_loss(GPT& model, int batches, const torch::Device& device) = 0;
@@ -35,7 +46,8 @@ class TrainingObjective {
   virtual std::string baseline_note() const { return ""; }             // what to compare the final loss with
 };
 
-// Next-token loss on every position of block_size windows of the prepared train/val shards.
+// Next-token loss on every position of block_size windows of the prepared train/val shards (`bench` hands it a
+// dataset of synthetic tokens).
 std::unique_ptr<TrainingObjective> language_model_objective(const PreparedDataset& dataset, const Config& config);
 
 struct Session {
@@ -49,9 +61,6 @@ struct Session {
   CheckpointMeta meta;           // step, tokens, losses: the state that the checkpoint carries
   std::string continue_command;  // printed when the loop stops early: how to carry on
 };
-
-// "auto" | "cpu" | "cuda" | "cuda:N" → a device that exists, or UsageError saying why not.
-torch::Device resolve_device(const std::string& name);
 
 // Threads, device, a freshly initialised model (seeded) and its optimizer; no dataset, no objective.
 std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size);

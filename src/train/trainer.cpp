@@ -11,7 +11,6 @@
 #include <optional>
 
 #include "dist/distributed.h"
-#include "dist/gradient_sync.h"
 #include "dist/replicas.h"
 #include "export/hf_import.h"
 #include "run/metrics.h"
@@ -23,6 +22,7 @@
 #include "train/run_dir.h"
 #include "train/schedule.h"
 #include "train/session.h"
+#include "train/train_step.h"
 #include "util/errors.h"
 #include "util/interrupt.h"
 #include "util/logging.h"
@@ -51,17 +51,21 @@ std::string format_duration(double seconds) {
   return fmt::format("{}s", s);
 }
 
-// The learned SSMax parameters of every layer, [layer][head] (empty for softmax).
-void read_normalizer_parameters(GPT& model, MetricsRecord& record) {
-  for (auto& block : *model->h) {
-    auto& normalizer = block->as<Block>()->attn->normalizer;
-    auto to_vector = [](const torch::Tensor& t) {
-      auto cpu = t.detach().to(torch::kCPU, torch::kDouble).contiguous();
-      return std::vector<double>(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
-    };
-    if (normalizer->s.defined()) record.s.push_back(to_vector(normalizer->s));
-    if (normalizer->b.defined()) record.b.push_back(to_vector(normalizer->b));
-  }
+// What every record of the run carries: where it is (step, tokens, time, processes), the learning rate, and the
+// normalizer's learned parameters of every layer, [layer][head].
+MetricsRecord progress_record(Session& s, double lr) {
+  MetricsRecord record;
+  record.step = s.meta.step;
+  record.tokens = s.meta.tokens;
+  record.lr = lr;
+  record.elapsed_s = s.meta.elapsed_s;
+  record.world_size = Distributed::instance().world_size();
+  for (auto& block : *s.model->h)
+    for (const auto& item : block->as<Block>()->attn->normalizer->named_parameters(/*recurse=*/false)) {
+      const auto values = item.value().detach().to(torch::kCPU, torch::kDouble).contiguous();
+      record.normalizer[item.key()].emplace_back(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+    }
+  return record;
 }
 
 // Distributed: each rank evaluates every world_size-th batch and the sums are added, so the mean is over the
@@ -125,18 +129,9 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   const int world = dist.world_size();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
   if (dist.is_main()) metrics.emplace(RunPaths(s.run_dir).metrics(), RunPaths(s.run_dir).events());
-  std::vector<torch::Tensor> trainable;
-  for (const auto& p : s.model->parameters())
-    if (p.requires_grad()) trainable.push_back(p);
-  const double clip = config.optim.grad_clip > 0 ? config.optim.grad_clip : std::numeric_limits<double>::infinity();
   const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
-  std::unique_ptr<GradientSync> gradient_sync;
-  if (dist.active()) {
-    dist.heartbeat(meta.step, "start");
-    broadcast_parameters(*s.model);
-    gradient_sync = std::make_unique<GradientSync>(
-        trainable, dist, static_cast<int64_t>(config.distributed.bucket_mb * (1 << 20)), config.distributed.overlap);
-  }
+  if (dist.active()) dist.heartbeat(meta.step, "start");
+  TrainStep train_step(s);
   meta.world_size = world;
   const double flops_per_token = s.model->flops_per_token(config.model.block_size);
   MfuMeter mfu(s.device, uses_bf16(t), device_peak_flops(s.device, uses_bf16(t)));
@@ -151,71 +146,31 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   double interval_seconds = 0, interval_sync_seconds = 0, last_train_loss = NAN;
   int64_t interval_tokens = 0;  // tokens of the steps this process timed in the current log interval
   int64_t timed_steps = 0;
-  bool stop = !gradient_sync && InterruptGuard::requested();  // distributed: stopping is agreed after a step
+  // Distributed: stopping is agreed after a step, so that every rank stops after the same one.
+  bool stop = !train_step.distributed() && InterruptGuard::requested();
   while (meta.step < last_step && !stop) {
     const int64_t step = meta.step;  // 0-based index of the step being taken
     const auto step_start = Clock::now();
     const double lr = learning_rate(config.optim, step, t.max_steps);
     set_learning_rate(*s.optimizer, lr);
-    if (gradient_sync) gradient_sync->zero_grad();
-    else s.optimizer->zero_grad();
-    // Rank r takes the global micro-batches r·accum … r·accum + accum − 1 of the step: together the ranks see
-    // what one process with accum × world micro-batches would.
-    const int micro_batches = t.grad_accum_steps * world;
-    // The step's scalars stay on the device until one read below (a read waits for the device to finish).
-    torch::Tensor loss_sum = torch::zeros({1}, torch::TensorOptions(torch::kDouble).device(s.device));
-    int64_t step_tokens = 0;
-    for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
-      torch::Tensor loss;
-      int64_t tokens = 0;
-      {
-        AutocastScope autocast(s.device, uses_bf16(t));  // the forward pass only, as torch.autocast is used
-        auto [micro_loss, micro_tokens] =
-            s.objective->train_loss(s.model, step, dist.rank() * t.grad_accum_steps + micro, s.device);
-        loss = micro_loss / micro_batches;
-        tokens = micro_tokens;
-      }
-      // The next micro-batch is gathered (and on a GPU copied) while this one runs backward.
-      const bool last_micro = micro + 1 == t.grad_accum_steps;
-      if (!last_micro || step + 1 < last_step)
-        s.objective->prefetch(last_micro ? step + 1 : step,
-                              dist.rank() * t.grad_accum_steps + (last_micro ? 0 : micro + 1), s.device);
-      if (gradient_sync && micro == t.grad_accum_steps - 1) {
-        dist.heartbeat(step + 1, "gradient all-reduce");
-        gradient_sync->arm();
-      }
-      loss.backward();
-      loss_sum += loss.detach().to(torch::kDouble);
-      step_tokens += tokens;
-    }
-    double sync_seconds = 0;
-    torch::Tensor totals = loss_sum;
-    if (gradient_sync) {
-      sync_seconds = gradient_sync->finish();
-      // One small all-reduce: the global loss, the global tokens and how many ranks were asked to stop by SIGINT
-      // and by SIGTERM, so that every rank stops after the same step and exits with the same code.
+    // Distributed: how many ranks were asked to stop by SIGINT and by SIGTERM ride on the step's all-reduce, so that
+    // every rank exits with the same code.
+    std::vector<double> stop_requests;
+    if (train_step.distributed()) {
       const int signal = InterruptGuard::signal_number();
-      const auto counts = torch::tensor(
-          {static_cast<double>(step_tokens), signal == SIGINT ? 1.0 : 0.0, signal != 0 && signal != SIGINT ? 1.0 : 0.0},
-          torch::kDouble);
-      totals = torch::cat({loss_sum, counts.to(s.device)});  // NCCL: on the GPU
-      dist.all_reduce_sum(totals, "loss all-reduce");
+      stop_requests = {signal == SIGINT ? 1.0 : 0.0, signal != 0 && signal != SIGINT ? 1.0 : 0.0};
     }
-    const torch::Tensor norm = clip_grad_norm(trainable, clip);
-    // The one read of the step: the loss, the distributed counts and the gradient norm.
-    const torch::Tensor scalars = torch::cat({totals, norm.to(totals.device(), torch::kDouble).reshape({1})}).cpu();
-    const double* values = scalars.data_ptr<double>();
-    const double step_loss = values[0], grad_norm = values[scalars.numel() - 1];
-    if (gradient_sync) {
-      step_tokens = static_cast<int64_t>(values[1]);
-      const bool any_sigint = values[2] > 0, any_sigterm = values[3] > 0;
+    const StepResult result = train_step.run(step, step + 1 < last_step, stop_requests);
+    if (train_step.distributed()) {
+      const bool any_sigint = result.summed[0] > 0, any_sigterm = result.summed[1] > 0;
       stop = any_sigint || any_sigterm;
       if (stop && !InterruptGuard::requested()) InterruptGuard::adopt(any_sigterm ? SIGTERM : SIGINT);
     }
-    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
-      stop_non_finite(s.run_dir, std::isfinite(step_loss) ? "gradient norm" : "loss", step + 1,
-                      fmt::format("loss {}, grad norm {}", step_loss, grad_norm));
-    s.optimizer->step();
+    if (!result.updated)
+      stop_non_finite(s.run_dir, std::isfinite(result.loss) ? "gradient norm" : "loss", step + 1,
+                      fmt::format("loss {}, grad norm {}", result.loss, result.grad_norm));
+    const double step_loss = result.loss, grad_norm = result.grad_norm, sync_seconds = result.sync_seconds;
+    const int64_t step_tokens = result.tokens;
     const double step_seconds = seconds_since(step_start);
     meta.step = step + 1;
     meta.tokens += step_tokens;
@@ -230,20 +185,14 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
 
     const bool last = meta.step == t.max_steps;
     if (meta.step % t.log_every == 0 || last) {
-      MetricsRecord record;
-      record.step = meta.step;
-      record.tokens = meta.tokens;
+      MetricsRecord record = progress_record(s, lr);
       record.train_loss = last_train_loss = meta.interval_loss / meta.interval_steps;
-      record.lr = lr;
       record.grad_norm = grad_norm;
       // Timing covers the steps this process ran (after a resume, part of the interval ran before).
       record.tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
       record.ms_per_step = 1000 * interval_seconds / timed_steps;
-      record.elapsed_s = meta.elapsed_s;
-      record.world_size = world;
-      if (gradient_sync) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
+      if (train_step.distributed()) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
       record.mfu = mfu.mfu(flops_per_token * *record.tokens_per_s / world);
-      read_normalizer_parameters(s.model, record);
       if (metrics) metrics->write(record);
       const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
       spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s{} | ETA {}",
@@ -261,23 +210,17 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     if (meta.step % t.eval_every == 0 || last) {
       const auto eval_start = Clock::now();
       dist.heartbeat(meta.step, "evaluation");
-      MetricsRecord record;
-      record.step = meta.step;
-      record.tokens = meta.tokens;
+      MetricsRecord record = progress_record(s, lr);
       record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
       // Weights that an update made inf/NaN show here first when the next training step is still to come.
       if (!std::isfinite(*record.val_loss))
         stop_non_finite(s.run_dir, "validation loss", meta.step, fmt::format("val loss {}", *record.val_loss));
-      record.lr = lr;
-      record.elapsed_s = meta.elapsed_s;
-      record.world_size = world;
-      read_normalizer_parameters(s.model, record);
       if (metrics) metrics->write(record);
       meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
       spdlog::info("step {} | val {} {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, s.objective->loss_name(),
                    *record.val_loss, meta.best_val_loss, seconds_since(eval_start));
     }
-    if (!gradient_sync) stop = InterruptGuard::requested();
+    if (!train_step.distributed()) stop = InterruptGuard::requested();
     if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || stop)
       summary.last_checkpoint = write_checkpoint(s);
   }

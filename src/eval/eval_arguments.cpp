@@ -1,0 +1,96 @@
+// The evaluation commands' one check of their arguments (eval_commands.h). Torch-free.
+#include <filesystem>
+
+#include "config/schema.h"
+#include "eval/eval_commands.h"
+#include "util/arg_checks.h"
+
+namespace ssmax {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+void check_checkpoints(const std::string& command, const std::vector<std::string>& checkpoints) {
+  if (checkpoints.empty()) throw UsageError(command + ": name at least one checkpoint or run directory");
+  check_distinct("checkpoints", checkpoints, true);
+}
+
+void check_lengths(const std::vector<int64_t>& lengths) {
+  if (lengths.empty()) throw UsageError("--lengths: give at least one length");
+  for (int64_t length : lengths)
+    if (length < 1) throw UsageError("--lengths " + std::to_string(length) + ": must be a positive length");
+  check_no_repeats("--lengths", lengths);
+}
+
+void check_count(const std::string& option, int64_t value, int64_t min) {
+  if (value < min) throw UsageError(option + " " + std::to_string(value) + ": must be >= " + std::to_string(min));
+}
+
+}  // namespace
+
+void check_arguments(const EvalRuntimeArgs& runtime) {
+  if (!is_device_name(runtime.device))
+    throw UsageError("--device " + runtime.device + ": expected auto, cpu, cuda or cuda:N");
+  if (runtime.threads < 0 || runtime.threads > 1024)
+    throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be in [0, 1024] (0 = all cores)");
+  if (runtime.precision != "fp32" && runtime.precision != "bf16")
+    throw UsageError("--precision " + runtime.precision + ": expected fp32 or bf16");
+}
+
+void check_arguments(const GenerateArgs& args) {
+  check_arguments(args.runtime);
+  check_count("--max-new-tokens", args.max_new_tokens, 0);
+  check_number("--temperature", args.temperature, 0);
+  if (args.top_k < 0)
+    throw UsageError("--top-k " + std::to_string(args.top_k) + ": must be >= 0 (0 = sample among all tokens)");
+}
+
+void check_arguments(const LengthEvalArgs& args) {
+  check_arguments(args.runtime);
+  check_checkpoints("eval", args.checkpoints);
+  check_lengths(args.lengths);
+  check_count("--batches", args.windows, 1);
+  check_out_dir("--out", args.out_dir);
+  if (args.rope_theta) check_number("--rope-theta", *args.rope_theta, 0, kInfinity, true);
+  if (args.rope_theta_scale) check_number("--rope-theta-scale", *args.rope_theta_scale, 0, kInfinity, true);
+  if (args.rope_theta && args.rope_theta_scale)
+    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+  if (args.s) {
+    if (!args.normalizer || !has_learned_scale(*args.normalizer))
+      throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
+    check_number("--s", *args.s, -100, 100);
+  }
+  if (args.b) {
+    if (args.normalizer != Normalizer::SSMaxBias)
+      throw UsageError("--b applies only with --normalizer ssmax_bias (the other normalizers have no b)");
+    check_number("--b", *args.b, -100, 100);
+  }
+  if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
+    throw UsageError("--text " + args.text_file + ": no such file");
+}
+
+void check_arguments(const NeedleArgs& args) {
+  check_arguments(args.runtime);
+  check_checkpoints("needle", args.checkpoints);
+  check_lengths(args.lengths);
+  if (args.depths.empty()) throw UsageError("--depths: give at least one depth");
+  for (double depth : args.depths) check_number("--depths", depth, 0, 1);
+  check_no_repeats("--depths", args.depths);
+  check_count("--trials", args.trials, 1);
+  if (args.max_new_tokens < 8)
+    throw UsageError("--max-new-tokens " + std::to_string(args.max_new_tokens) + ": at least 8 (a space and 7 digits)");
+  check_out_dir("--out", args.out_dir);
+}
+
+void check_arguments(const AttentionArgs& args) {
+  check_arguments(args.runtime);
+  check_checkpoints("attention", args.checkpoints);
+  check_count("--length", args.length, 2);
+  check_number("--depth", args.depth, 0, 1);
+  check_count("--trials", args.trials, 1);
+  check_out_dir("--out", args.out_dir);
+}
+
+}  // namespace ssmax
