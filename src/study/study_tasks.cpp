@@ -283,28 +283,37 @@ AttentionArgs attention_args(const StudySpec& spec, const std::vector<StudyRun>&
   return args;
 }
 
+// Hands `use` the task's command arguments; a training task has none (its config was built and checked when the
+// study file was read).
+template <typename Use>
+void with_arguments(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task, Use&& use) {
+  switch (task.kind) {
+    case Kind::Train:
+      return;
+    case Kind::Finetune:
+      return use(finetune_args(spec, runs, task));
+    case Kind::LongContext:
+      return use(long_context_args(spec, runs, task));
+    case Kind::Needle:
+      return use(needle_args(spec, runs, task));
+    case Kind::Attention:
+      return use(attention_args(spec, runs, task));
+  }
+}
+
+// Runs the command; false when a signal stopped a finetune (it saved its checkpoint first).
+bool run_command(const FinetuneArgs& args) { return run_finetune(args) == 0 && !InterruptGuard::requested(); }
+bool run_command(const LengthEvalArgs& args) { return run_length_eval(args) == 0; }
+bool run_command(const NeedleArgs& args) { return run_needle(args) == 0; }
+bool run_command(const AttentionArgs& args) { return run_attention(args) == 0; }
+
 }  // namespace
 
 void check_task_arguments(const StudySpec& spec, const std::vector<StudyRun>& runs,
                           const std::vector<StudyTask>& tasks) {
   for (const StudyTask& task : tasks) {
     try {
-      switch (task.kind) {
-        case Kind::Train:  // its config was built and checked when the study file was read
-          break;
-        case Kind::Finetune:
-          check_arguments(finetune_args(spec, runs, task));
-          break;
-        case Kind::LongContext:
-          check_arguments(long_context_args(spec, runs, task));
-          break;
-        case Kind::Needle:
-          check_arguments(needle_args(spec, runs, task));
-          break;
-        case Kind::Attention:
-          check_arguments(attention_args(spec, runs, task));
-          break;
-      }
+      with_arguments(spec, runs, task, [](const auto& args) { check_arguments(args); });
     } catch (const UsageError& e) {
       throw UsageError(spec.path + ": task '" + task.label + "': " + e.what());
     }
@@ -312,22 +321,12 @@ void check_task_arguments(const StudySpec& spec, const std::vector<StudyRun>& ru
 }
 
 bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
-  switch (task.kind) {
-    case Kind::Train:
-      return train_run(spec, runs[task.run]);
-    case Kind::Finetune:
-      return run_finetune(finetune_args(spec, runs, task)) == 0 && !InterruptGuard::requested();
-    case Kind::LongContext:
-      run_length_eval(long_context_args(spec, runs, task));
-      break;
-    case Kind::Needle:
-      run_needle(needle_args(spec, runs, task));
-      break;
-    case Kind::Attention:
-      run_attention(attention_args(spec, runs, task));
-      break;
-  }
-  // Written last: an evaluation cut short leaves no marker and runs again.
+  if (task.kind == Kind::Train) return train_run(spec, runs[task.run]);
+  bool finished = false;
+  with_arguments(spec, runs, task, [&](const auto& args) { finished = run_command(args); });
+  // A finetune keeps its state in its run directory; an evaluation is marked done, last: one cut short leaves no
+  // marker and runs again.
+  if (task.kind == Kind::Finetune || !finished) return finished;
   write_file_atomic((fs::path(task.out_dir) / kMarker).string(), task_settings(spec, runs, task).dump(2) + "\n");
   return true;
 }
