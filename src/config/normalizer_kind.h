@@ -60,14 +60,6 @@ inline bool has_bias(Normalizer kind) { return normalizer_spec(kind).has_b; }   
 // parameters (src/model/normalizer.h), of the metrics records' fields, TensorBoard tags and figures. Whoever shows
 // learned parameters iterates over these instead of spelling s and b.
 inline constexpr std::array<const char*, 2> kNormalizerParameters = {"s", "b"};
-// The ones `kind` has, in that order.
-inline std::vector<std::string> normalizer_parameters(Normalizer kind) {
-  std::vector<std::string> names;
-  if (has_learned_scale(kind)) names.push_back(kNormalizerParameters[0]);
-  if (has_bias(kind)) names.push_back(kNormalizerParameters[1]);
-  return names;
-}
-
 // In JSON (config.json, reports) a normalizer is its name, never the enum's integer; an unknown name is an error,
 // not the first entry.
 inline void to_json(nlohmann::json& j, Normalizer kind) { j = normalizer_name(kind); }

@@ -1,6 +1,11 @@
 #include "model/normalizer.h"
 
+#include <string_view>
+
 namespace ssmax {
+
+// The parameters' names are the ones metrics, TensorBoard, plots and reports iterate over.
+static_assert(std::string_view(kNormalizerParameters[0]) == "s" && std::string_view(kNormalizerParameters[1]) == "b");
 
 AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& options) : options_(options) {
   // Which scalars exist is the normalizer table's (config/normalizer_kind.h); only their shape and start are here.
