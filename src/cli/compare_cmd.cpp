@@ -2,7 +2,6 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "cli/option_checks.h"
 #include "report/compare.h"
 
 namespace ssmax {
@@ -17,23 +16,19 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("runs", options->run_dirs, "Run directories (each with config.json and metrics.jsonl)")->required();
   app->add_option("--out", options->out_dir, "Report directory (created; only its report files are replaced)")
       ->required();
-  app->add_option("--metric", options->metric, "Loss to compare")
-      ->check(CLI::IsMember({"val_loss", "train_loss"}))
-      ->capture_default_str();
+  app->add_option("--metric", options->metric, "Loss to compare: val_loss or train_loss")->capture_default_str();
   app->add_option("--x", options->x_axis,
                   "x axis of the curves: optimizer step, training tokens, or training "
-                  "time in seconds")
-      ->check(CLI::IsMember({"step", "tokens", "time"}))
+                  "time in seconds: step, tokens or time")
       ->capture_default_str();
   app->add_option("--smooth", options->smooth,
                   "EMA weight of the past in [0, 1) for the plotted curves (debiased like TensorBoard; 0 = none); "
                   "the table always uses raw values")
-      ->capture_default_str();  // range checked by compare_runs, which says "[0, 1)"
+      ->capture_default_str();
   app->add_flag("--log-x", options->log_x, "Logarithmic x axis (points at x = 0 are left out)");
   app->add_flag("--force", options->force, "Compare runs even if they were trained on different data");
   return {app, [options] {
-            check_distinct("runs", options->run_dirs, true);
-            const CompareReport report = compare_runs(*options);
+            const CompareReport report = compare_runs(*options);  // which checks the options first
             std::printf("%s\n", report.text.c_str());
             std::printf("report written to %s:", options->out_dir.c_str());
             for (const auto& file : report.files) std::printf(" %s", file.substr(file.rfind('/') + 1).c_str());

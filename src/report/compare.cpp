@@ -11,6 +11,7 @@
 #include "report/compare_curves.h"
 #include "report/run_data.h"
 #include "report/stats.h"
+#include "util/arg_checks.h"
 #include "util/errors.h"
 #include "util/files.h"
 
@@ -77,7 +78,7 @@ void log_warnings_from(const std::vector<std::string>& warnings, size_t first) {
   for (size_t i = first; i < warnings.size(); ++i) spdlog::warn("{}", warnings[i]);
 }
 
-// Refuses bad options before anything is read; returns the x axis they name.
+// The one check of the options, before anything is read; returns the x axis they name.
 XAxis check_options(const CompareOptions& o) {
   if (o.metric != "val_loss" && o.metric != "train_loss")
     throw UsageError("--metric: '" + o.metric + "' is not one of val_loss, train_loss");
@@ -85,9 +86,9 @@ XAxis check_options(const CompareOptions& o) {
   if (!axes.count(o.x_axis)) throw UsageError("--x: '" + o.x_axis + "' is not one of step, tokens, time");
   if (!(o.smooth >= 0 && o.smooth < 1)) throw UsageError("--smooth: " + format("%g", o.smooth) + " is not in [0, 1)");
   if (o.run_dirs.empty()) throw UsageError("compare: name at least one run directory");
+  check_distinct("runs", o.run_dirs, true);
   if (o.out_dir.empty()) throw UsageError("--out: name the report directory");
-  if (fs::exists(o.out_dir) && !fs::is_directory(o.out_dir))
-    throw UsageError("--out " + o.out_dir + ": exists and is not a directory");
+  check_out_dir("--out", o.out_dir);
   return axes.at(o.x_axis);
 }
 
