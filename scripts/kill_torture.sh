@@ -22,7 +22,7 @@ awk 'BEGIN {
 }' > "$work/corpus.txt"
 cat > "$work/config.json" <<JSON
 {
-  "name": "torture", "seed": 3, "threads": 1, "device": "cpu",
+  "name": "torture", "seed": 3, "threads": 1, "device": "cpu", "cpu_blas": "aten",
   "data": {"sources": ["$work/corpus.txt"], "dataset_dir": "$work/cache", "tokenizer": {"vocab_size": 320},
            "val_fraction": 0.1},
   "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64, "dropout": 0.1, "position": "rope",

@@ -99,6 +99,9 @@ inline Config tiny_training_config(const std::string& dir, const std::string& no
   c.name = "tiny";
   c.threads = 1;
   c.device = "cpu";
+  // Tests compare separate runs bit for bit: one library, not the machine cache's choice, which the parallel suite
+  // may time again under load between two runs (train/cpu_blas.h; the CpuBlas tests cover "auto").
+  c.cpu_blas = "aten";
   c.data.sources = {write_tiny_corpus(dir)};
   c.data.dataset_dir = dir + "/cache";
   c.data.tokenizer.vocab_size = 300;

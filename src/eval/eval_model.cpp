@@ -94,10 +94,11 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
   }
 
   m.device = resolve_device(options.device);
-  // The same products as training this model (and so the same cached choice) where the run trained on this machine.
+  // The library the checkpoint was trained with (or, for an older checkpoint, the same cached choice as training).
   if (m.device.is_cpu())
     choose_cpu_blas(m.config.cpu_blas, m.config.model, m.meta.vocab_size,
-                    static_cast<int64_t>(m.config.train.batch_size) * m.config.model.block_size, /*quiet=*/true);
+                    static_cast<int64_t>(m.config.train.batch_size) * m.config.model.block_size,
+                    cpu_blas_from_name(m.meta.cpu_blas_used), /*quiet=*/true);
   m.model = GPT(GPTOptions{m.config.model, m.meta.vocab_size});
   load_checkpoint(m.checkpoint, m.model, nullptr, /*new_normalizer_parameters=*/fresh);
   m.model->to(m.device);

@@ -171,10 +171,13 @@ std::string aten_blas_description() {
 }
 
 std::string cpu_speed_identity() {
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  return cpu_signature() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " + TORCH_VERSION +
-         " | " + aten_blas_description() + " | " + openblas_description() +
-         (coretype ? std::string(" | OPENBLAS_CORETYPE=") + coretype : "");
+  std::string identity = cpu_signature() + " | " + std::to_string(at::get_num_threads()) + " threads | LibTorch " +
+                         TORCH_VERSION + " | " + aten_blas_description() + " | " + openblas_description();
+  // The settings that change which instructions the libraries (and this program) use.
+  for (const char* name : {"OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+                           "SSMAX_HIDE_CPU_FLAGS"})
+    if (const char* value = std::getenv(name)) identity += std::string(" | ") + name + "=" + value;
+  return identity;
 }
 
 void gemm_out(Tensor& c, const Tensor& a, const Tensor& b, bool accumulate) {

@@ -37,7 +37,9 @@ std::string openblas_core();
 // "ATen/MKL 2024.2" (the library behind ATen's CPU sgemm in this LibTorch).
 std::string aten_blas_description();
 // What every CPU speed figure depends on, for the keys of the machine cache (util/machine_cache.h): the CPU (name,
-// family, model, stepping), the intra-op threads, LibTorch, both libraries and OPENBLAS_CORETYPE.
+// family, model, stepping), the intra-op threads, LibTorch, both libraries and the environment variables that limit
+// the instructions they use (OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS,
+// SSMAX_HIDE_CPU_FLAGS).
 std::string cpu_speed_identity();
 
 // c = a·b, or c += a·b when accumulate. a [M, K] and b [K, N] may be transposed views of contiguous tensors; c is

@@ -35,7 +35,8 @@ json CheckpointMeta::to_json() const {
           {"metrics_bytes", metrics_bytes},
           {"log_bytes", log_bytes},
           {"events_bytes", events_bytes},
-          {"world_size", world_size}};
+          {"world_size", world_size},
+          {"cpu_blas_used", cpu_blas_used}};
 }
 
 CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origin) {
@@ -62,6 +63,7 @@ CheckpointMeta CheckpointMeta::from_json(const json& j, const std::string& origi
     m.log_bytes = j.value("log_bytes", uint64_t{0});
     m.events_bytes = j.value("events_bytes", uint64_t{0});
     m.world_size = j.value("world_size", 1);
+    m.cpu_blas_used = j.value("cpu_blas_used", std::string());
   } catch (const json::exception& e) {
     throw RuntimeFailure(origin + ": checkpoint metadata is incomplete (" + std::string(e.what()) + ")");
   }

@@ -56,6 +56,9 @@ struct CheckpointMeta {
   uint64_t events_bytes = 0;  // the TensorBoard event file (run/tensorboard.h), cut back to this on resume
   // Processes that trained the run (torchrun's WORLD_SIZE): its global batch is batch × accum × world_size.
   int world_size = 1;
+  // The library that ran the CPU's float32 products ("openblas" | "aten", train/cpu_blas.h); a resume keeps it, so that
+  // a continued run rounds as an unbroken one. Empty on CUDA and in checkpoints written before it was kept.
+  std::string cpu_blas_used;
 
   nlohmann::json to_json() const;
   static CheckpointMeta from_json(const nlohmann::json& j, const std::string& origin);

@@ -10,8 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "dist/distributed.h"
 #include "kernels/linear_cross_entropy.h"
 #include "util/machine_cache.h"
+#include "util/machine_load.h"
 #include "util/system_info.h"
 
 namespace ssmax {
@@ -83,27 +85,42 @@ double gflops(const std::vector<Product>& products, const std::vector<double>& b
   return flops / seconds / 1e9;
 }
 
+// Passes of the timing beyond the warm-up, at most: a larger model's products (or a slow CPU) time fewer.
+constexpr int kTimedPasses = 3;
+constexpr double kBudgetSeconds = 3;
+
 BlasChoice measure(const ModelConfig& m, int64_t vocab, int64_t rows) {
   torch::NoGradGuard no_grad;
+  LoadWatch load;
+  const auto start = Clock::now();
   auto products = step_products(m, vocab, rows);
   const CpuBlas libraries[] = {CpuBlas::kOpenBlas, CpuBlas::kAten};
   std::vector<double> best[2] = {std::vector<double>(products.size(), 1e30),
                                  std::vector<double>(products.size(), 1e30)};
-  double warm[2];
+  double warm[2], slowest[2] = {0, 0};
   for (int l = 0; l < 2; ++l) warm[l] = timed_pass(libraries[l], products, best[l]);
   // A library twice as slow on the warm-up pass cannot win: it is not timed again (on a CPU where one library runs
-  // generic kernels that saves most of the measurement).
-  for (int rep = 0; rep < 3; ++rep)
+  // generic kernels that saves most of the measurement). The passes stop early once the budget is spent.
+  for (int rep = 0; rep < kTimedPasses; ++rep)
     for (int l = 0; l < 2; ++l) {
       if (warm[l] > 2 * warm[1 - l]) continue;
+      if (rep > 0 && std::chrono::duration<double>(Clock::now() - start).count() + warm[l] > kBudgetSeconds) continue;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      timed_pass(libraries[l], products, best[l]);
+      auto pass_best = std::vector<double>(products.size(), 1e30);
+      slowest[l] = std::max(slowest[l], timed_pass(libraries[l], products, pass_best));
+      for (size_t i = 0; i < products.size(); ++i) best[l][i] = std::min(best[l][i], pass_best[i]);
     }
   BlasChoice choice;
   choice.openblas_gflops = gflops(products, best[0]);
   choice.aten_gflops = gflops(products, best[1]);
   choice.blas = choice.openblas_gflops > choice.aten_gflops ? CpuBlas::kOpenBlas : CpuBlas::kAten;
   choice.how = "measured";
+  const int winner = choice.blas == CpuBlas::kOpenBlas ? 0 : 1;
+  double fastest = 0;
+  for (size_t i = 0; i < products.size(); ++i) fastest += products[i].weight * best[winner][i];
+  choice.conditions.spread = slowest[winner] > 0 ? std::max(0.0, slowest[winner] - fastest) / fastest : 0;
+  choice.conditions.others_cores = load.others_cores();
+  choice.conditions.threads = at::get_num_threads();
   return choice;
 }
 
@@ -115,23 +132,80 @@ std::string cache_key(const ModelConfig& m, int64_t vocab, int64_t rows) {
 }
 
 json to_json(const BlasChoice& c) {
-  return {{"blas", c.blas == CpuBlas::kOpenBlas ? "openblas" : "aten"},
-          {"openblas_gflops", c.openblas_gflops},
-          {"aten_gflops", c.aten_gflops}};
+  json j = c.conditions.to_json();
+  j["blas"] = cpu_blas_name(c.blas);
+  j["openblas_gflops"] = c.openblas_gflops;
+  j["aten_gflops"] = c.aten_gflops;
+  return j;
 }
 
 std::optional<BlasChoice> from_json(const json& j) {
   try {
     BlasChoice c;
-    const std::string blas = j.at("blas").get<std::string>();
-    if (blas != "openblas" && blas != "aten") return std::nullopt;
-    c.blas = blas == "openblas" ? CpuBlas::kOpenBlas : CpuBlas::kAten;
+    const auto blas = cpu_blas_from_name(j.at("blas").get<std::string>());
+    if (!blas) return std::nullopt;
+    c.blas = *blas;
     c.openblas_gflops = j.at("openblas_gflops").get<double>();
     c.aten_gflops = j.at("aten_gflops").get<double>();
+    c.conditions = MeasurementConditions::from_json(j);
     return c;
   } catch (const std::exception&) {
     return std::nullopt;  // damaged: measured again
   }
+}
+
+// A new measurement of a figure that was taken under load: each library keeps the best it ever showed (load only
+// slows a library down), and the choice moves only when the other library is clearly faster by those figures, so that
+// two libraries within noise of each other do not trade places from run to run.
+BlasChoice merge(const BlasChoice& previous, BlasChoice now) {
+  now.openblas_gflops = std::max(now.openblas_gflops, previous.openblas_gflops);
+  now.aten_gflops = std::max(now.aten_gflops, previous.aten_gflops);
+  const double kept = previous.blas == CpuBlas::kOpenBlas ? now.openblas_gflops : now.aten_gflops;
+  const double other = previous.blas == CpuBlas::kOpenBlas ? now.aten_gflops : now.openblas_gflops;
+  now.blas =
+      other > 1.1 * kept ? (previous.blas == CpuBlas::kOpenBlas ? CpuBlas::kAten : CpuBlas::kOpenBlas) : previous.blas;
+  now.conditions.measurements = previous.conditions.measurements + 1;
+  return now;
+}
+
+// The cached choice, or a new measurement when there is none or the cached one is not settled (util/machine_load.h).
+BlasChoice cached_or_measured(const ModelConfig& model, int64_t vocab, int64_t rows, bool quiet) {
+  const std::string key = cache_key(model, vocab, rows);
+  std::optional<BlasChoice> cached;
+  if (auto stored = machine_cache_get(key)) cached = from_json(*stored);
+  if (cached && cached->conditions.settled(hardware_threads())) {
+    cached->how = "cached";
+    return *cached;
+  }
+  spdlog::log(
+      quiet ? spdlog::level::debug : spdlog::level::info,
+      "timing this model's matrix products through OpenBLAS and ATen/MKL to choose the faster (once per "
+      "machine, thread count and model shape{})",
+      cached ? fmt::format("; again, as the last timing was taken under load: {}", cached->conditions.describe()) : "");
+  BlasChoice choice = measure(model, vocab, rows);
+  if (cached) {
+    choice = merge(*cached, choice);
+    if (choice.blas != cached->blas)
+      spdlog::log(quiet ? spdlog::level::debug : spdlog::level::warn,
+                  "CPU matrix products: {} now, not {}: the earlier timing was taken under load (runs before and after "
+                  "this one differ in rounding)",
+                  cpu_blas_name(choice.blas), cpu_blas_name(cached->blas));
+  }
+  choice.how = choice.conditions.settled(hardware_threads())
+                   ? "measured"
+                   : fmt::format("measured under load, {} of {}: {}", choice.conditions.measurements,
+                                 MeasurementConditions::kMaxMeasurements, choice.conditions.describe());
+  // A settled choice that another process stored meanwhile wins: every run on this machine makes one choice.
+  if (auto stored = from_json(machine_cache_put(key, to_json(choice), /*keep_if=*/
+                                                [](const json& existing) {
+                                                  auto c = from_json(existing);
+                                                  return c && c->conditions.settled(hardware_threads());
+                                                }));
+      stored && stored->blas != choice.blas) {
+    choice = *stored;
+    choice.how = "cached by another process that measured at the same time";
+  }
+  return choice;
 }
 
 // "OpenBLAS 0.3.21" from its build description "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH … (path)".
@@ -154,6 +228,14 @@ bool generic_kernels_on_a_wider_cpu(const std::string& core) {
 
 }  // namespace
 
+const char* cpu_blas_name(CpuBlas blas) { return blas == CpuBlas::kOpenBlas ? "openblas" : "aten"; }
+
+std::optional<CpuBlas> cpu_blas_from_name(const std::string& name) {
+  if (name == "openblas") return CpuBlas::kOpenBlas;
+  if (name == "aten") return CpuBlas::kAten;
+  return std::nullopt;
+}
+
 std::string describe_blas_choice(const BlasChoice& c) {
   const std::string openblas = openblas_short() + (openblas_core().empty() ? "" : ", " + openblas_core() + " kernels");
   if (c.openblas_gflops <= 0 || c.aten_gflops <= 0)
@@ -165,7 +247,7 @@ std::string describe_blas_choice(const BlasChoice& c) {
 }
 
 BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model, int64_t vocab, int64_t rows,
-                           bool quiet) {
+                           std::optional<CpuBlas> resumed_with, bool quiet) {
   BlasChoice choice;
   if (!openblas_loaded()) {
     choice.how = "OpenBLAS: " + openblas_description();
@@ -174,25 +256,23 @@ BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model,
   } else if (setting != "auto") {
     choice.blas = setting == "openblas" ? CpuBlas::kOpenBlas : CpuBlas::kAten;
     choice.how = "cpu_blas = " + setting;
+  } else if (resumed_with) {
+    choice.blas = *resumed_with;
+    choice.how = "as before the checkpoint, for a bit-identical continuation";
   } else {
-    const std::string key = cache_key(model, vocab, rows);
-    std::optional<BlasChoice> cached;
-    if (auto stored = machine_cache_get(key)) cached = from_json(*stored);
-    if (cached) {
-      choice = *cached;
-      choice.how = "cached";
-    } else {
-      spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info,
-                  "timing this model's matrix products through OpenBLAS and ATen/MKL to choose the faster (once per "
-                  "machine, thread count and model shape)");
-      choice = measure(model, vocab, rows);
-      // Another process that measured the same key first wins: every run on this machine makes one choice.
-      if (auto stored = from_json(machine_cache_put(key, to_json(choice), /*keep_existing=*/true));
-          stored && stored->blas != choice.blas) {
-        choice = *stored;
-        choice.how = "cached by another process that measured at the same time";
-      }
-    }
+    // Under torchrun rank 0 chooses and every rank uses its choice: ranks timing at once would load each other, and
+    // ranks that chose differently would round differently.
+    const json decided = json::parse(Distributed::instance().on_main(
+        "choosing the CPU's BLAS",
+        [&] {
+          const BlasChoice c = cached_or_measured(model, vocab, rows, quiet);
+          json j = to_json(c);
+          j["how"] = c.how;
+          return j.dump();
+        },
+        std::chrono::minutes(5)));
+    choice = *from_json(decided);
+    choice.how = decided["how"].get<std::string>();
   }
   use_cpu_blas(choice.blas);
   // Said once per process: `bench` builds a session per normalizer, each making the same choice.
@@ -203,12 +283,12 @@ BlasChoice choose_cpu_blas(const std::string& setting, const ModelConfig& model,
   spdlog::log(level, "CPU matrix products: {}", description);
   if (openblas_loaded() && generic_kernels_on_a_wider_cpu(openblas_core())) {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    spdlog::log(level, "OpenBLAS runs its generic {} kernels on this CPU, which has AVX2{} ({}); {}", openblas_core(),
-                cpu_has_flag("avx512f") ? " and AVX-512" : "",
-                coretype ? std::string("OPENBLAS_CORETYPE=") + coretype + " is set in the environment"
-                         : "this OpenBLAS does not know the CPU",
-                choice.how == "measured" || choice.how == "cached" ? "the timing above decided which library runs"
-                                                                   : "set cpu_blas = \"auto\" to time both");
+    spdlog::log(
+        level, "OpenBLAS runs its generic {} kernels on this CPU, which has AVX2{} ({}); {}", openblas_core(),
+        cpu_has_flag("avx512f") ? " and AVX-512" : "",
+        coretype ? std::string("OPENBLAS_CORETYPE=") + coretype + " is set in the environment"
+                 : "this OpenBLAS does not know the CPU",
+        setting == "auto" ? "the timing above decided which library runs" : "set cpu_blas = \"auto\" to time both");
   }
   return choice;
 }

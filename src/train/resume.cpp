@@ -114,13 +114,15 @@ TrainSummary resume(const std::string& target, const std::vector<std::string>& o
       },
       dist.timeout());
   reopen_run_logs(run_dir, stored);
-  auto session = make_session(session_config, run_dir);
+  auto session = make_session(session_config, run_dir, stored.cpu_blas_used);
   if (session->dataset.fingerprint != stored.dataset_fingerprint)
     throw UsageError("--resume " + target + ": the dataset differs from the one this run trained on (fingerprint " +
                      session->dataset.fingerprint + " vs " + stored.dataset_fingerprint +
                      "); restore the original data sources or start a new run");
   const json previous_meta_config = stored.config;
+  const std::string cpu_blas_used = session->meta.cpu_blas_used;
   session->meta = load_checkpoint(checkpoint, session->model, session->optimizer.get(), switching);
+  session->meta.cpu_blas_used = cpu_blas_used;
   session->meta.config = config_to_json(session_config);
   spdlog::info("resumed {} from {} at step {}/{}{}", run_dir, checkpoint, session->meta.step, config.train.max_steps,
                dist.active() ? fmt::format(" on {} ranks ({})", dist.world_size(), dist.backend_name()) : "");

@@ -23,7 +23,8 @@
 namespace ssmax {
 namespace fs = std::filesystem;
 
-std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size) {
+std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size,
+                                            const std::string& resumed_with) {
   auto s = std::make_unique<Session>();
   s->config = config;
   s->run_dir = run_dir;
@@ -32,8 +33,11 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   s->device = dist.rank_device(resolve_device(config.device));
   configure_precision(config.train, s->device);
   if (s->device.is_cpu())
-    choose_cpu_blas(config.cpu_blas, config.model, vocab_size,
-                    static_cast<int64_t>(config.train.batch_size) * config.model.block_size);
+    s->meta.cpu_blas_used =
+        cpu_blas_name(choose_cpu_blas(config.cpu_blas, config.model, vocab_size,
+                                      static_cast<int64_t>(config.train.batch_size) * config.model.block_size,
+                                      cpu_blas_from_name(resumed_with))
+                          .blas);
   torch::manual_seed(config.seed);  // the initial weights depend on the seed alone
   s->model = GPT(GPTOptions{config.model, vocab_size});
   s->model->to(s->device);
@@ -44,7 +48,8 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   return s;
 }
 
-std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir) {
+std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir,
+                                      const std::string& resumed_with) {
   auto& dist = Distributed::instance();
   dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
   at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
@@ -58,7 +63,7 @@ std::unique_ptr<Session> make_session(const Config& config, const std::string& r
       },
       std::chrono::hours(24));
   PreparedDataset dataset = prepared ? std::move(*prepared) : prepare_dataset(config.data, config.threads);
-  auto s = make_model_session(config, run_dir, dataset.vocab_size);
+  auto s = make_model_session(config, run_dir, dataset.vocab_size, resumed_with);
   s->objective = language_model_objective(dataset, config);
   s->meta.dataset_fingerprint = dataset.fingerprint;
   s->meta.dataset_dir = dataset.dir;

@@ -62,11 +62,15 @@ struct Session {
   std::string continue_command;  // printed when the loop stops early: how to carry on
 };
 
-// Threads, device, a freshly initialised model (seeded) and its optimizer; no dataset, no objective.
-std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size);
+// Threads, device, a freshly initialised model (seeded) and its optimizer; no dataset, no objective. On the CPU the
+// library of the float32 products is chosen (train/cpu_blas.h): `resumed_with` is the one a resumed run's checkpoint
+// names (CheckpointMeta::cpu_blas_used), kept when config.cpu_blas is "auto".
+std::unique_ptr<Session> make_model_session(const Config& config, const std::string& run_dir, int64_t vocab_size,
+                                            const std::string& resumed_with = "");
 
 // make_model_session() plus the dataset (prepared if needed) and the language-model objective.
-std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir);
+std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir,
+                                      const std::string& resumed_with = "");
 
 // Under a distributed launch (torchrun): joins the process group on the config's device and quiets the console of
 // ranks other than 0. A no-op for one process.

@@ -62,13 +62,14 @@ std::optional<json> machine_cache_get(const std::string& key) {
   return cache[key];
 }
 
-json machine_cache_put(const std::string& key, const json& value, bool keep_existing) {
+json machine_cache_put(const std::string& key, const json& value,
+                       const std::function<bool(const json&)>& keep_existing_if) {
   const std::string path = machine_cache_path();
   try {
     fs::create_directories(fs::path(path).parent_path());
     CacheLock lock(path + ".lock");
     json cache = read_cache();
-    if (keep_existing && cache.contains(key)) return cache[key];
+    if (keep_existing_if && cache.contains(key) && keep_existing_if(cache[key])) return cache[key];
     cache[key] = value;
     write_file_atomic(path, cache.dump(2) + "\n");
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // train/cpu_blas.h). One JSON object of key → value in $SSMAX_CACHE_DIR/machine_speed.json, else
 // ~/.cache/ssmax-gpt/machine_speed.json. Keys name everything the figure depends on (CPU model, threads, libraries),
 // so another machine or setting measures afresh. A damaged file counts as empty: measured again and rewritten.
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -15,9 +16,11 @@ std::string machine_cache_path();
 // The stored value, or nothing when the key (or a readable file) is missing.
 std::optional<nlohmann::json> machine_cache_get(const std::string& key);
 
-// Stores `value` under `key` and returns what is stored now. With keep_existing, a value that another process stored
-// first wins and is returned instead (the file is locked for the read-modify-write): two processes that measured at
-// once then use one answer. A cache that cannot be written is a warning, and `value` is returned.
-nlohmann::json machine_cache_put(const std::string& key, const nlohmann::json& value, bool keep_existing = false);
+// Stores `value` under `key` and returns what is stored now. When `keep_existing_if` accepts the value another
+// process stored first, that one wins and is returned instead (the file is locked for the read-modify-write): two
+// processes that measured at once then use one answer. A cache that cannot be written is a warning, and `value` is
+// returned.
+nlohmann::json machine_cache_put(const std::string& key, const nlohmann::json& value,
+                                 const std::function<bool(const nlohmann::json&)>& keep_existing_if = {});
 
 }  // namespace ssmax

@@ -4,10 +4,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "git_revision.h"
@@ -50,7 +52,16 @@ std::string cpu_signature() {
 }
 
 bool cpu_has_flag(const std::string& flag) {
-  return (" " + cpu_field("flags", "") + " ").find(" " + flag + " ") != std::string::npos;
+  if ((" " + cpu_field("flags", "") + " ").find(" " + flag + " ") == std::string::npos) return false;
+  const char* hidden = std::getenv("SSMAX_HIDE_CPU_FLAGS");
+  std::string words = hidden ? hidden : "";
+  std::replace(words.begin(), words.end(), ',', ' ');
+  std::istringstream list(words);
+  for (std::string word; list >> word;) {
+    const bool prefix = word.back() == '*';  // "avx512*": every AVX-512 flag
+    if (prefix ? flag.rfind(word.substr(0, word.size() - 1), 0) == 0 : flag == word) return false;
+  }
+  return true;
 }
 
 int hardware_threads() {

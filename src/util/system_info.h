@@ -7,8 +7,12 @@ std::string cpu_model();  // from /proc/cpuinfo, "unknown" elsewhere
 // The model name with family, model and stepping: virtual machines often report one generic name ("Intel(R) Xeon(R)
 // Processor") for CPUs of different generations. For keys of per-machine measurements.
 std::string cpu_signature();
-bool cpu_has_flag(const std::string& flag);  // a word of /proc/cpuinfo's "flags" line ("avx2", "amx_bf16")
-int hardware_threads();                      // at least 1
+// A word of /proc/cpuinfo's "flags" line ("avx2", "amx_bf16"). Flags named in SSMAX_HIDE_CPU_FLAGS (commas or
+// spaces between them; "avx512*" names every flag it begins) read as absent: a test hook that makes this program
+// treat the CPU as an older one (with ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY and MKL_ENABLE_INSTRUCTIONS the
+// libraries follow; docs/testing.md).
+bool cpu_has_flag(const std::string& flag);
+int hardware_threads();  // at least 1
 std::string host_name();
 std::string git_revision();  // of the source tree this binary was built from
 double peak_rss_mb();        // this process's peak resident memory so far

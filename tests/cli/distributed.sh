@@ -42,7 +42,7 @@ all_rc() { local want=$1; for rc in "${RCS[@]}"; do [ "$rc" -eq "$want" ] || ret
 generated_corpus 11 >corpus.txt
 cat >tiny.json <<EOF
 {
-  "name": "tiny", "seed": 5, "out_dir": "$S/run", "device": "cpu", "threads": 1,
+  "name": "tiny", "seed": 5, "out_dir": "$S/run", "device": "cpu", "threads": 1, "cpu_blas": "aten",
   "data": {"sources": ["$S/corpus.txt"], "dataset_dir": "$S/cache", "tokenizer": {"vocab_size": 320}},
   "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "position": "rope", "norm": "rmsnorm",
             "mlp": "swiglu", "tie_embeddings": false, "attention": {"normalizer": "ssmax_bias"}},
