@@ -107,6 +107,11 @@ TEST(TensorBoard, AResumeMovesADamagedEventFileAsideAndKeepsItsWholeRecords) {
   EXPECT_EQ(slurp(run.events()), tfrecord("first"));
   EXPECT_EQ(slurp(run.damaged_events(2)), damaged);
   EXPECT_EQ(slurp(run.damaged_events(1)), garbage);
+  // Too short to be checked, with nothing whole before it: moved aside as well, not cut to nothing.
+  write(run.events(), tfrecord("first").substr(0, 7));
+  EXPECT_NE(repair_event_file(run).find("moved it to " + run.damaged_events(3) + " and started a new one"),
+            std::string::npos);
+  EXPECT_EQ(slurp(run.damaged_events(3)), tfrecord("first").substr(0, 7));
 }
 
 TEST(TensorBoard, AResumeCutsATornLastLineOfMetrics) {

@@ -113,15 +113,17 @@ std::string repair_event_file(const RunPaths& run) {
   }
   const std::string records = std::to_string(scan.records) + " whole record" + (scan.records == 1 ? "" : "s");
   if (scan.whole_bytes == size) return "";
-  if (scan.torn) {
+  if (scan.torn && scan.whole_bytes > 0) {
     fs::resize_file(path, scan.whole_bytes, error);
     if (error) throw RuntimeFailure(path + ": cannot cut off its torn last record: " + error.message());
     return path + ": its last record was torn off mid-write (" + std::to_string(size - scan.whole_bytes) +
            " bytes at byte " + std::to_string(scan.whole_bytes) + "); cut the file back to its " + records +
            ", the resumed run's records follow them";
   }
-  std::string aside;
-  for (int n = 1; aside.empty() || fs::exists(aside, error); ++n) aside = run.damaged_events(n);
+  // Nothing whole at all is moved aside too, even a few bytes of a torn first record: they may be a user's file.
+  int n = 1;
+  while (fs::exists(run.damaged_events(n), error)) ++n;
+  const std::string aside = run.damaged_events(n);
   if (::rename(path.c_str(), aside.c_str()) != 0)
     throw RuntimeFailure(path + ": damaged, and cannot be moved to " + aside + ": " + errno_text());
   if (scan.whole_bytes == 0)

@@ -38,8 +38,8 @@ std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRec
 
 // Before a resumed run appends to its event file: the file must end where a whole record ends. TensorBoard's reader
 // stops at the first record it cannot read, so whatever followed a torn or damaged one would never be shown.
-// Records are checked by their CRCs. A record torn off at the end (a crash, a full disk: the file is not fsync'ed) is
-// cut off; a file damaged elsewhere, or not an event file from its first byte, is moved aside to
+// Records are checked by their CRCs. A record torn off after whole ones (a crash, a full disk: the file is not
+// fsync'ed) is cut off; a file damaged elsewhere, or without a whole record from its first byte, is moved aside to
 // run.damaged_events(n) (never deleted) and its whole records before the damage, if any, are copied into a new one.
 // Returns the one line of warning that says what was done, empty when the file was whole or absent. Throws
 // RuntimeFailure naming the file when it cannot be read, cut or moved.
