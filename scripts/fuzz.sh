@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (tests/fuzz/) with clang into build/fuzz and runs each for a while.
 #   scripts/fuzz.sh [SECONDS] [HARNESS ...]     default: 60 s each, every harness (config study shard documents
-#                                               metrics safetensors checkpoint tokenizer)
+#                                               metrics events safetensors checkpoint tokenizer)
 #   scripts/fuzz.sh --smoke                     what the test suite runs: the regression inputs, then 5 s each
 # Each harness starts from its committed seeds (tests/fuzz/corpus/NAME) and keeps what it discovers in
 # build/fuzz/corpus/NAME, so a second run goes on from there ($SSMAX_FUZZ_BUILD names another build directory). An
@@ -24,7 +24,7 @@ elif [[ -n ${1:-} && ! -f tests/fuzz/fuzz_${1}.cpp ]]; then
   exit 2
 fi
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(config study shard documents metrics safetensors checkpoint tokenizer)
+((${#harnesses[@]})) || harnesses=(config study shard documents metrics events safetensors checkpoint tokenizer)
 for h in "${harnesses[@]}"; do
   [[ -f tests/fuzz/fuzz_$h.cpp ]] || { echo "fuzz: no harness '$h' (tests/fuzz/fuzz_$h.cpp)" >&2; exit 2; }
 done

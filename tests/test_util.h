@@ -64,13 +64,26 @@ inline std::vector<nlohmann::json> comparable_metrics(const std::string& run_dir
 
 // The piece-cutting rule of data/corpus_split.h written the plain way (the whole document in memory, cut from the
 // front): what the streaming cutter must reproduce.
-inline std::vector<std::string> cut_document(const std::string& doc, size_t piece_bytes) {
+inline std::vector<std::string> cut_document(const std::string& doc, size_t piece_bytes,
+                                             size_t piece_limit = 128 * 1024) {
+  piece_limit = std::max(piece_limit, 2 * piece_bytes);
   std::vector<std::string> pieces;
   for (size_t start = 0; start < doc.size();) {
     size_t end = doc.size();
     if (doc.size() - start > piece_bytes) {
       const size_t nl = doc.find('\n', start + piece_bytes - 1);
       if (nl != std::string::npos) end = nl + 1;
+    }
+    if (end - start > piece_limit) {  // a long line: before a space, else at the start of a character
+      const size_t space = doc.find(' ', start + piece_bytes);
+      end = start + piece_limit;
+      if (space < end) {
+        end = space;
+      } else {
+        size_t c = end;
+        while (c > start + piece_bytes && (static_cast<unsigned char>(doc[c]) & 0xC0) == 0x80) --c;
+        if (c > start + piece_bytes) end = c;
+      }
     }
     pieces.push_back(doc.substr(start, end - start));
     start = end;

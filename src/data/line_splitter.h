@@ -1,6 +1,7 @@
 #pragma once
 // Text arriving in blocks, handed on as whole lines (without their '\n'). Only a line cut by a block boundary is
 // copied, into one carry-over buffer.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,7 @@ class LineSplitter {
       } else {
         partial_.append(text.substr(start, nl - start));
         on_line(std::string_view(partial_));
-        partial_.clear();
+        release();
       }
     }
     partial_.append(text.substr(start));
@@ -27,13 +28,30 @@ class LineSplitter {
   template <typename OnLine>
   void finish(OnLine&& on_line) {
     if (!partial_.empty()) on_line(std::string_view(partial_));
-    partial_.clear();
+    release();
   }
 
   std::string& unfinished() { return partial_; }  // the line so far
 
  private:
+  // One huge line (a 50 MB JSON Lines record) would otherwise keep its buffer for the rest of the file.
+  void release() {
+    if (partial_.capacity() > (1u << 20)) {
+      std::string().swap(partial_);
+    } else {
+      partial_.clear();
+    }
+  }
+
   std::string partial_;
 };
+
+// Where to cut text at `at` without splitting a UTF-8 character: `at` backed up over continuation bytes, or `at`
+// itself when that would reach `lowest` (the text is not UTF-8 there). text[at] must exist.
+inline size_t character_start(std::string_view text, size_t at, size_t lowest) {
+  size_t cut = at;
+  while (cut > lowest && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut == lowest ? at : cut;
+}
 
 }  // namespace ssmax

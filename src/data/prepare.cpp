@@ -89,9 +89,15 @@ LineSample sample_sources(BuildContext& ctx) {
 
 void train_on_sample(const BuildContext& ctx, const LineSample& sample) {
   const auto& tok = ctx.data.tokenizer;
-  spdlog::info("tokenizer: training {} with vocabulary {} on {:.2f} MB ({} of {} lines{})", tok.model_type,
+  const std::string left_out =
+      sample.bytes_left_out() == 0
+          ? ""
+          : fmt::format("; {:.2f} MB of lines longer than {:.2f} MB left out", sample.bytes_left_out() / 1e6,
+                        sample.max_line_pieces() * kMaxSampleLine / 1e6);
+  spdlog::info("tokenizer: training {} with vocabulary {} on {:.2f} MB ({} of {} lines{}{})", tok.model_type,
                tok.vocab_size, sample.bytes_kept() / 1e6, sample.lines_kept(), sample.lines_seen(),
-               sample.whole() ? ": the whole corpus" : fmt::format(", data.tokenizer.sample_mb={}", tok.sample_mb));
+               sample.whole() ? ": the whole corpus" : fmt::format(", data.tokenizer.sample_mb={}", tok.sample_mb),
+               left_out);
   const auto t0 = Clock::now();
   const std::string sample_path = ctx.dir + "/" + kSample;
   sample.write(sample_path);

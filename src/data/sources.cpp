@@ -22,6 +22,8 @@ namespace fs = std::filesystem;
 
 constexpr size_t kReadBlock = 1 << 20;     // raw bytes per read()
 constexpr size_t kInflateBlock = 1 << 18;  // decompressed bytes per inflate() call
+// A record is parsed whole, and parsing costs a few times its size; past this, memory would follow the input.
+constexpr size_t kMaxRecordBytes = size_t{64} << 20;
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -35,6 +37,7 @@ class JsonLinesReader {
 
   void add(std::string_view bytes) {
     lines_.add(bytes, [this](std::string_view line) { record(line); });
+    if (lines_.unfinished().size() > kMaxRecordBytes) refuse_long_record(line_number_ + 1);
   }
 
   void finish() {
@@ -44,6 +47,7 @@ class JsonLinesReader {
  private:
   void record(std::string_view line) {
     ++line_number_;
+    if (line.size() > kMaxRecordBytes) refuse_long_record(line_number_);
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank lines carry no record
     const nlohmann::json value = nlohmann::json::parse(line, nullptr, false);
     if (value.is_discarded() || !value.is_object())
@@ -62,6 +66,13 @@ class JsonLinesReader {
   }
 
   std::string where() const { return path_ + ":" + std::to_string(line_number_); }
+
+  [[noreturn]] void refuse_long_record(uint64_t line) const {
+    throw UsageError(path_ + ":" + std::to_string(line) + ": a JSON Lines record longer than " +
+                     std::to_string(kMaxRecordBytes >> 20) +
+                     " MiB (records are parsed whole, in memory); split its text into several records, or give it "
+                     "as a plain text file, which is read in bounded memory whatever its line lengths");
+  }
 
   const std::string& path_;
   const std::string& field_;

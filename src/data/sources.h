@@ -41,8 +41,9 @@ using TextSink = std::function<void(std::string_view text, bool document_end)>;
 // Streams `path` into `sink`, holding at most one read block (and one JSON Lines record) in memory; plain text is
 // split on blank lines when `blank_line_documents` (JSON Lines records are documents either way). Every byte
 // read as stored (before decompression) goes into `raw_hash` and is counted in `raw_bytes_read` as reading goes.
-// Throws UsageError naming file:line for a record that is not a JSON object with a string `text_field`, and
-// RuntimeFailure for unreadable, truncated or corrupt files.
+// Throws UsageError naming file:line for a record that is not a JSON object with a string `text_field` or is longer
+// than 64 MiB (refused as it is read, before parsing it would take several times that), and RuntimeFailure for
+// unreadable, truncated or corrupt files.
 void stream_source_text(const std::string& path, const std::string& text_field, const TextSink& sink,
                         Hasher64& raw_hash, uint64_t& raw_bytes_read, bool blank_line_documents = false);
 

@@ -17,23 +17,21 @@ uint64_t mix(uint64_t x) {  // splitmix64
   return x ^ (x >> 31);
 }
 
-// Where to cut a long line: at kMaxSampleLine, backed up to the start of a UTF-8 character.
-size_t cut_point(std::string_view line) {
-  size_t cut = kMaxSampleLine;
-  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
-  return cut == 0 ? kMaxSampleLine : cut;
-}
+size_t cut_point(std::string_view line) { return character_start(line, kMaxSampleLine, 0); }
 
 }  // namespace
 
+LineSample::LineSample(uint64_t budget_bytes)
+    : budget_(budget_bytes), max_line_pieces_(std::max<uint64_t>(1, budget_bytes / kLineShare / kMaxSampleLine)) {}
+
 void LineSample::add(std::string_view text) {
-  lines_.add(text, [this](std::string_view line) { take(line); });
-  // A line without end would grow without bound: cut it now, as take() would.
-  std::string& partial = lines_.unfinished();
-  while (partial.size() > 4 * kMaxSampleLine) {
-    const size_t cut = cut_point(partial);
-    offer(std::string_view(partial).substr(0, cut));
-    partial.erase(0, cut);
+  // In slices, so that a line without end (a JSON Lines record comes in one call) is never held whole.
+  constexpr size_t kSlice = 4 * kMaxSampleLine;
+  while (!text.empty()) {
+    const size_t n = std::min(text.size(), kSlice);
+    lines_.add(text.substr(0, n), [this](std::string_view line) { take(line); });
+    text.remove_prefix(n);
+    take_pieces(lines_.unfinished());
   }
 }
 
@@ -41,13 +39,32 @@ void LineSample::finish() {
   lines_.finish([this](std::string_view line) { take(line); });
 }
 
+// The unfinished line's sentences, cut where take() would cut them; past the per-line bound, its text is dropped.
+void LineSample::take_pieces(std::string& line) {
+  while (line.size() > kMaxSampleLine && line_pieces_ < max_line_pieces_) {
+    const size_t cut = cut_point(line);
+    offer(std::string_view(line).substr(0, cut));
+    line.erase(0, cut);
+    ++line_pieces_;
+  }
+  if (line_pieces_ < max_line_pieces_) return;
+  left_out_ += line.size();
+  line.clear();
+}
+
+// A line's end: all of it, or what follows the sentences take_pieces() already offered.
 void LineSample::take(std::string_view line) {
-  while (line.size() > kMaxSampleLine) {
+  for (; line.size() > kMaxSampleLine && line_pieces_ < max_line_pieces_; ++line_pieces_) {
     const size_t cut = cut_point(line);
     offer(line.substr(0, cut));
     line.remove_prefix(cut);
   }
-  offer(line);
+  if (line_pieces_ < max_line_pieces_) {
+    offer(line);
+  } else {
+    left_out_ += line.size();
+  }
+  line_pieces_ = 0;
 }
 
 void LineSample::offer(std::string_view line) {

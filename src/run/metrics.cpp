@@ -4,11 +4,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "config/normalizer_kind.h"
 #include "run/tensorboard.h"
 #include "util/errors.h"
+#include "util/files.h"
 
 namespace ssmax {
 namespace {
@@ -147,6 +150,24 @@ MetricsFile read_metrics(const std::string& path) {
     }
   }
   return file;
+}
+
+std::string repair_metrics_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return "";
+  uint64_t size = 0, keep = 0;
+  {
+    const MappedFile file = MappedFile::open(path, "metrics file", "");
+    size = file.size();
+    if (size == 0 || file.data()[size - 1] == '\n') return "";
+    const void* newline = ::memrchr(file.data(), '\n', size);
+    keep = newline ? static_cast<uint64_t>(static_cast<const unsigned char*>(newline) - file.data()) + 1 : 0;
+  }
+  fs::resize_file(path, keep, error);
+  if (error) throw RuntimeFailure(path + ": cannot cut off its torn last line: " + error.message());
+  return path + ": its last line was torn off mid-write (" + std::to_string(size - keep) +
+         " bytes without a newline); cut it off, so the resumed run's records start on a line of their own";
 }
 
 }  // namespace ssmax

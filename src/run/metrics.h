@@ -68,4 +68,10 @@ struct MetricsFile {
 // Reads a metrics.jsonl; tolerates a cut-off final line. Throws RuntimeFailure for other bad lines.
 MetricsFile read_metrics(const std::string& path);
 
+// Before a resumed run appends to a metrics.jsonl: a last line torn off mid-write (no newline at its end) is cut off,
+// or the first new record would be glued to it into a line no reader takes, in the middle of the file. Returns the
+// one line of warning that says so, empty when the file is absent, empty or ends in a newline. Throws
+// RuntimeFailure naming the file when it cannot be read or cut.
+std::string repair_metrics_file(const std::string& path);
+
 }  // namespace ssmax

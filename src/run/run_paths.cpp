@@ -19,6 +19,8 @@ namespace fs = std::filesystem;
 
 std::string RunPaths::file(const char* name) const { return (fs::path(dir_) / name).string(); }
 
+std::string RunPaths::damaged_events(int n) const { return file(("events.damaged-" + std::to_string(n)).c_str()); }
+
 std::string RunPaths::checkpoint(int64_t step) const {
   return (fs::path(dir_) / kCheckpoints / step_file(step, ".pt")).string();
 }

@@ -5,6 +5,7 @@
 //   <run>/train.log                        everything the run logged
 //   <run>/metrics.jsonl                    one record per logged step or evaluation (run/metrics.h)
 //   <run>/events.out.tfevents.ssmax-gpt    the same records for TensorBoard (run/tensorboard.h)
+//   <run>/events.damaged-1                 a damaged event file moved aside on resume (a name TensorBoard skips)
 //   <run>/checkpoints/step_00001000.pt     a checkpoint archive (train/checkpoint.h), and beside it
 //   <run>/checkpoints/step_00001000.json   its manifest, written after it (run/checkpoint_catalog.h)
 //   <run>/checkpoints/latest               the newest archive's file name, written last (kLatest)
@@ -23,6 +24,7 @@ class RunPaths {
   std::string log() const { return file("train.log"); }
   std::string metrics() const { return file("metrics.jsonl"); }
   std::string events() const { return file("events.out.tfevents.ssmax-gpt"); }
+  std::string damaged_events(int n) const;  // events.damaged-<n>: no "tfevents" in it, or TensorBoard would read it
   std::string finetune_task() const { return file("finetune.json"); }
   std::string checkpoints() const { return file(kCheckpoints); }
   std::string checkpoint(int64_t step) const;  // checkpoints/step_00001000.pt

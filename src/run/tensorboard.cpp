@@ -3,11 +3,15 @@
 #include <boost/crc.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "config/normalizer_kind.h"
 #include "run/metrics.h"
+#include "run/run_paths.h"
+#include "util/errors.h"
+#include "util/files.h"
 
 namespace ssmax {
 namespace {
@@ -47,13 +51,88 @@ std::string event(double wall_time, int64_t step) {
 
 double now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
+// How far an event file holds whole records, each checked by its two CRCs.
+struct RecordScan {
+  uint64_t whole_bytes = 0;  // where the last whole record ends
+  uint64_t records = 0;
+  bool torn = false;  // the bytes after whole_bytes are the start of a record the file ends inside
+};
+
+RecordScan scan_records(const unsigned char* bytes, uint64_t size) {
+  RecordScan scan;
+  uint64_t at = 0;
+  while (at < size) {
+    const uint64_t left = size - at;
+    if (left < 12) {  // not even a length and its CRC
+      scan.torn = true;
+      break;
+    }
+    uint64_t length = 0;
+    uint32_t length_crc = 0, data_crc = 0;
+    std::memcpy(&length, bytes + at, 8);
+    std::memcpy(&length_crc, bytes + at + 8, 4);
+    if (length_crc != masked_crc32c(bytes + at, 8)) break;
+    if (left < 16 || length > left - 16) {
+      scan.torn = true;
+      break;
+    }
+    std::memcpy(&data_crc, bytes + at + 12 + length, 4);
+    if (data_crc != masked_crc32c(bytes + at + 12, length)) break;
+    at += 16 + length;
+    ++scan.records;
+  }
+  scan.whole_bytes = at;
+  return scan;
+}
+
 }  // namespace
 
-uint32_t masked_crc32c(const std::string& bytes) {
+uint32_t masked_crc32c(const void* bytes, size_t size) {
   boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;  // CRC-32C (Castagnoli)
-  crc.process_bytes(bytes.data(), bytes.size());
+  crc.process_bytes(bytes, size);
   const uint32_t c = crc.checksum();
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;  // TFRecord's mask
+}
+
+uint32_t masked_crc32c(const std::string& bytes) { return masked_crc32c(bytes.data(), bytes.size()); }
+
+std::string repair_event_file(const RunPaths& run) {
+  namespace fs = std::filesystem;
+  const std::string path = run.events();
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return "";
+  RecordScan scan;
+  uint64_t size = 0;
+  std::string whole;  // the whole records, when they must go into a new file
+  {
+    const MappedFile file = MappedFile::open(path, "TensorBoard event file", "");
+    size = file.size();
+    scan = scan_records(file.data(), size);
+    if (scan.whole_bytes < size && !scan.torn)
+      whole.assign(reinterpret_cast<const char*>(file.data()), scan.whole_bytes);
+  }
+  const std::string records = std::to_string(scan.records) + " whole record" + (scan.records == 1 ? "" : "s");
+  if (scan.whole_bytes == size) return "";
+  if (scan.torn && scan.whole_bytes > 0) {
+    fs::resize_file(path, scan.whole_bytes, error);
+    if (error) throw RuntimeFailure(path + ": cannot cut off its torn last record: " + error.message());
+    return path + ": its last record was torn off mid-write (" + std::to_string(size - scan.whole_bytes) +
+           " bytes at byte " + std::to_string(scan.whole_bytes) + "); cut the file back to its " + records +
+           ", the resumed run's records follow them";
+  }
+  // Nothing whole at all is moved aside too, even a few bytes of a torn first record: they may be a user's file.
+  int n = 1;
+  while (fs::exists(run.damaged_events(n), error)) ++n;
+  const std::string aside = run.damaged_events(n);
+  if (::rename(path.c_str(), aside.c_str()) != 0)
+    throw RuntimeFailure(path + ": damaged, and cannot be moved to " + aside + ": " + errno_text());
+  if (scan.whole_bytes == 0)
+    return path + ": not a TensorBoard event file from its first byte (no valid record there); moved it to " + aside +
+           " and started a new one";
+  write_file_atomic(path, whole);
+  return path + ": damaged at byte " + std::to_string(scan.whole_bytes) + " of " + std::to_string(size) +
+         " (a record's checksum does not match); moved it to " + aside + " and copied its first " + records +
+         " into a new one";
 }
 
 std::string tfrecord(const std::string& data) {

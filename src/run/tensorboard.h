@@ -16,6 +16,7 @@
 namespace ssmax {
 
 struct MetricsRecord;
+class RunPaths;
 
 class TensorBoardWriter {
  public:
@@ -35,8 +36,18 @@ class TensorBoardWriter {
 // train/mfu, normalizer/s/layer{i}/head{j}, normalizer/b/… .
 std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRecord& record);
 
+// Before a resumed run appends to its event file: the file must end where a whole record ends. TensorBoard's reader
+// stops at the first record it cannot read, so whatever followed a torn or damaged one would never be shown.
+// Records are checked by their CRCs. A record torn off after whole ones (a crash, a full disk: the file is not
+// fsync'ed) is cut off; a file damaged elsewhere, or without a whole record from its first byte, is moved aside to
+// run.damaged_events(n) (never deleted) and its whole records before the damage, if any, are copied into a new one.
+// Returns the one line of warning that says what was done, empty when the file was whole or absent. Throws
+// RuntimeFailure naming the file when it cannot be read, cut or moved.
+std::string repair_event_file(const RunPaths& run);
+
 // The bytes of a TFRecord holding `data` (exposed for tests: the CRC against known vectors).
 std::string tfrecord(const std::string& data);
 uint32_t masked_crc32c(const std::string& bytes);
+uint32_t masked_crc32c(const void* bytes, size_t size);
 
 }  // namespace ssmax

@@ -11,6 +11,7 @@
 
 #include "dist/distributed.h"
 #include "run/device.h"
+#include "run/metrics.h"
 #include "run/run_paths.h"
 #include "run/tensorboard.h"
 #include "train/cpu_blas.h"
@@ -86,7 +87,13 @@ void reopen_run_logs(const std::string& run_dir, const CheckpointMeta& meta) {
     const auto size = fs::file_size(file, error);
     if (!error && size > bytes) fs::resize_file(file, bytes);
   }
+  // Then what is left must end where a whole record ends: the checkpoint's byte counts say nothing of a file torn
+  // or damaged below them (a crash before the page cache reached the disk, a full disk, a copy cut short).
+  const std::string repaired[] = {repair_metrics_file(RunPaths(run_dir).metrics()),
+                                  repair_event_file(RunPaths(run_dir))};
   log_to_file(RunPaths(run_dir).log());
+  for (const auto& warning : repaired)
+    if (!warning.empty()) spdlog::warn("{}", warning);
 }
 
 void join_process_group(const Config& config) {

@@ -13,13 +13,6 @@ set -u
 source "$(dirname "$0")/lib/common.sh"
 cli_test_init --python "$@"
 
-# peak_mb CMD...: runs CMD, prints the peak resident memory of the process in MB; returns its exit code.
-peak_mb() {
-  "$PY" -c 'import resource, subprocess, sys
-r = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
-sys.exit(r)' "$@"
-}
 fingerprint() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$1"/meta.json; }
 dataset_of() { find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | head -1; }
 

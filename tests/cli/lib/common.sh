@@ -16,6 +16,8 @@
 #   expect_ok CMD...                   run_expect 0 CMD...
 #   expect_fail CODE PATTERN -- CMD... CMD exits CODE, stderr is exactly one line and contains PATTERN, no backtrace
 #   cli_test_finish                    prints "N passed, M failed"; exits non-zero on any failure or on no pass
+#   peak_mb CMD...                     runs CMD, prints its peak resident memory in MB (measured by $PY with
+#                                      getrusage, not reported by the program); returns CMD's exit code
 #   cycled_corpus                      ~60 KB from a 30-word vocabulary in a fixed cycle (bad_input, train_smoke)
 #   generated_corpus SEED              ~70 KB from a 32-word vocabulary, pseudo-random (golden_loss, distributed)
 #   triplet_corpus                     ~70 KB of three-word sentences over 8 words (resume_signal)
@@ -111,6 +113,13 @@ cli_test_finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
   exit
+}
+
+peak_mb() {
+  "$PY" -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+sys.exit(r)' "$@"
 }
 
 # --- Corpora: deterministic, the same bytes on every machine ------------------------------------------------
