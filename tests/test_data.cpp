@@ -144,6 +144,10 @@ TEST(TokenizerTest, BadInputsThrowNamingTheFile) {
   EXPECT_NE(missing.find(dir + "/nope.model"), std::string::npos) << missing;
   write(dir + "/junk.model", "this is not a model");
   EXPECT_THROW(Tokenizer::load(dir + "/junk.model"), RuntimeFailure);
+  // What is wrong with the file, not where in sentencepiece's source the check failed.
+  EXPECT_EQ(error_of([&] { Tokenizer::load(dir + "/junk.model"); }),
+            dir + "/junk.model: not a usable sentencepiece model: its bytes do not parse as one (a damaged file, or "
+                  "not a sentencepiece .model file)");
   write(dir + "/corpus.txt", make_text(20000));
   // Too small a vocabulary for byte fallback plus every character: sentencepiece refuses.
   const std::string tiny = error_of([&] { train_tokenizer({dir + "/corpus.txt", dir + "/t", 50, "bpe"}); });

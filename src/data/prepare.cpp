@@ -183,14 +183,14 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
     existing = dataset_complete(fs::path(data.dataset_dir) / key);
     if (existing) return key;
     train_on_sample(ctx, sample);
-  } else {
-    fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
   }
-  const Tokenizer tok = Tokenizer::load(model_path);
+  // A given model is loaded where the user keeps it, so that a damaged one is named there, not in the build directory.
+  const Tokenizer tok = Tokenizer::load(train_tokenizer_here ? model_path : data.tokenizer.model);
+  if (!train_tokenizer_here) fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
   const int vocab = tok.vocab_size();
   if (vocab != data.tokenizer.vocab_size) {
-    spdlog::warn("tokenizer {} has {} pieces, not data.tokenizer.vocab_size={}; the shards use {}",
-                 train_tokenizer_here ? model_path : data.tokenizer.model, vocab, data.tokenizer.vocab_size, vocab);
+    spdlog::warn("tokenizer {} has {} pieces, not data.tokenizer.vocab_size={}; the shards use {}", tok.model_path(),
+                 vocab, data.tokenizer.vocab_size, vocab);
   }
 
   const int end_token = tok.special_tokens().eos.id;
