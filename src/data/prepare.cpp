@@ -326,10 +326,7 @@ PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
 PreparedDataset prepare_dataset(const DataConfig& data, int threads) {
   try {
     if (!data.prepared.empty()) {
-      if (!fs::is_directory(data.prepared))
-        throw UsageError("data.prepared = '" + data.prepared +
-                         "': no such directory (give a dataset directory that "
-                         "`prepare` wrote, <dataset_dir>/<key>, or leave it empty to prepare data.sources)");
+      check_prepared(data);
       PreparedDataset dataset = load_prepared_dataset(data.prepared);
       dataset.reused = true;
       spdlog::info("dataset {} (data.prepared): vocab {}, {} train / {} val tokens", dataset.dir, dataset.vocab_size,
