@@ -94,6 +94,7 @@ expect_fail 1 "$S/heads/model.safetensors: model.layers.0.self_attn.k_proj.weigh
 $S/heads/config.json makes it [32, 64] (num_key_value_heads·head_dim, hidden_size)" -- refused heads
 
 # 6. data.prepared encoded with another tokenizer of the same size: its ids would mean other pieces.
+check "the other dataset's tokenizer has the same 300 pieces" grep -q '"vocab_size": 300' "$other_dataset/meta.json"
 expect_fail 2 "data.prepared = '$other_dataset' was encoded with $other_dataset/tokenizer.model, another tokenizer \
 than data.tokenizer.model = '$S/hf/mha/tokenizer.model'" -- \
   "$BIN" train "$CFG" --init-from "$S/hf/mha" --set "data.prepared=$other_dataset" --set "out_dir=$S/refused-prepared"
