@@ -144,6 +144,10 @@ TEST(TokenizerTest, BadInputsThrowNamingTheFile) {
   EXPECT_NE(missing.find(dir + "/nope.model"), std::string::npos) << missing;
   write(dir + "/junk.model", "this is not a model");
   EXPECT_THROW(Tokenizer::load(dir + "/junk.model"), RuntimeFailure);
+  // What is wrong with the file, not where in sentencepiece's source the check failed.
+  EXPECT_EQ(error_of([&] { Tokenizer::load(dir + "/junk.model"); }),
+            dir + "/junk.model: not a usable sentencepiece model: its bytes do not parse as one (a damaged file, or "
+                  "not a sentencepiece .model file)");
   write(dir + "/corpus.txt", make_text(20000));
   // Too small a vocabulary for byte fallback plus every character: sentencepiece refuses.
   const std::string tiny = error_of([&] { train_tokenizer({dir + "/corpus.txt", dir + "/t", 50, "bpe"}); });
@@ -264,6 +268,18 @@ TEST(PrepareTest, APreparedDirectoryIsUsedWithoutItsSources) {
   EXPECT_EQ(used.train_shards, built.train_shards);
   EXPECT_EQ(used.vocab_size, built.vocab_size);
   EXPECT_FALSE(fs::exists(dir + "/elsewhere"));
+  // A given tokenizer (train --init-from gives one) must be the one it was encoded with: the same bytes, wherever.
+  fs::copy_file(built.tokenizer_model, dir + "/same.model");
+  carried.tokenizer.model = dir + "/same.model";
+  EXPECT_EQ(prepare_dataset(carried).fingerprint, built.fingerprint);
+  write(dir + "/other.model", "another tokenizer");
+  carried.tokenizer.model = dir + "/other.model";
+  EXPECT_EQ(error_of([&] { prepare_dataset(carried); }),
+            "data.prepared = '" + built.dir + "' was encoded with " + built.tokenizer_model +
+                ", another tokenizer than data.tokenizer.model = '" + dir +
+                "/other.model' (their contents differ, so its ids mean other pieces); leave data.prepared empty to "
+                "prepare data.sources with that tokenizer");
+  carried.tokenizer.model = "";
   carried.prepared = dir + "/no-such-dataset";
   const std::string message = error_of([&] { prepare_dataset(carried); });
   EXPECT_NE(message.find("data.prepared = '" + dir + "/no-such-dataset': no such directory"), std::string::npos)

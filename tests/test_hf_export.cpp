@@ -1,6 +1,7 @@
 // export --format hf: which models map to Llama / GPT-2 and which are refused, the tensor names and layouts, and
 // the directory's publication (complete or absent, never over a user's files). transformers itself reads the
-// result in tests/cli/hf_export.sh.
+// result in tests/cli/hf_export.sh. And the import's side of the Llama layout (train --init-from: tensor shapes from
+// config.json, a misshapen part named); tests/cli/hf_import.sh and hf_import_hostile.sh run the command.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,7 +10,10 @@
 
 #include "export/hf_config.h"
 #include "export/hf_export.h"
+#include "export/hf_import.h"
+#include "export/hf_import_check.h"
 #include "export/hf_weights.h"
+#include "export/safetensors.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "util/errors.h"
@@ -244,6 +248,44 @@ TEST(HfExport, DirectoryIsPublishedWholeAndNeverOverAUsersFiles) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
   EXPECT_FALSE(fs::exists(dir + "/refused"));
   EXPECT_FALSE(fs::exists(dir + "/no-tokenizer"));
+}
+
+// The import (train --init-from) reads what the export writes. The shapes config.json gives are the export's: for
+// every tensor, and nothing the export writes is missing from them.
+TEST(HfImport, ShapesFromConfigAreTheShapesOfTheExport) {
+  auto gqa = llama_shape();
+  gqa.n_kv_head = 1;
+  gqa.bias = true;
+  gqa.attention.normalizer = Normalizer::SSMaxBias;
+  for (const auto& m : {llama_shape(), gqa}) {
+    GPT model(GPTOptions{m, 30});
+    const auto shapes = hf_llama_shapes(m, 30);
+    for (const auto& [name, tensor] : hf_state_dict(model, HfArchitecture::Llama)) {
+      ASSERT_TRUE(shapes.count(name)) << name;
+      EXPECT_EQ(shapes.at(name).dims, tensor.sizes().vec()) << name;
+    }
+  }
+}
+
+// q, k and v are stacked into one parameter: a part of another shape is named, not left to fail inside torch::cat.
+TEST(HfImport, EachPartIsCheckedBeforeTheyAreStacked) {
+  const std::string dir = test_dir("hf-import-parts");
+  auto m = llama_shape();
+  m.n_kv_head = 1;
+  torch::manual_seed(5);
+  GPT exported(GPTOptions{m, 30});
+  auto tensors = hf_state_dict(exported, HfArchitecture::Llama);
+  write_safetensors(dir + "/model.safetensors", tensors, {});
+  GPT imported(GPTOptions{m, 30});
+  load_hf_weights(dir, imported);
+  EXPECT_TRUE(torch::equal(imported->h[1]->as<Block>()->attn->c_attn->weight,
+                           exported->h[1]->as<Block>()->attn->c_attn->weight));
+
+  tensors["model.layers.1.self_attn.k_proj.weight"] = torch::zeros({8, 8});  // one key/value head is [4, 8]
+  write_safetensors(dir + "/model.safetensors", tensors, {});
+  EXPECT_EQ(error_of([&] { load_hf_weights(dir, imported); }),
+            dir + "/model.safetensors: model.layers.1.self_attn.k_proj.weight is [8, 8] but " + dir +
+                "/config.json makes it [4, 8] (num_key_value_heads·head_dim, hidden_size)");
 }
 
 }  // namespace

@@ -62,8 +62,9 @@ const std::vector<KeySpec>& schema() {
         any("data.dataset_dir", FIELD(data.dataset_dir), "where tokenizers and shards are cached"),
         any("data.prepared", FIELD(data.prepared),
             "a dataset directory written by `prepare` (`<dataset_dir>/<key>`, e.g. carried to a machine without the "
-            "corpus): trained on as it is; `data.sources` and the tokenizer settings are then not read. Empty: "
-            "prepare (or find) the dataset of `data.sources`"),
+            "corpus): trained on as it is; `data.sources` and the tokenizer settings are then not read, except that a "
+            "given `data.tokenizer.model` (`init_from` gives one) must be the tokenizer it was encoded with (the same "
+            "bytes). Empty: prepare (or find) the dataset of `data.sources`"),
         range("data.tokenizer.vocab_size", FIELD(data.tokenizer.vocab_size), 260, 1 << 20,
               "sentencepiece vocabulary size"),
         choice("data.tokenizer.model_type", FIELD(data.tokenizer.model_type), {"bpe", "unigram"},

@@ -142,17 +142,52 @@ std::string dataset_fingerprint(const std::string& dir, const std::string& model
   return fp.hex();
 }
 
-PreparedDataset load_prepared_dataset(const std::string& dir) {
-  const std::string meta_path = dir + "/meta.json";
+namespace {
+
+json read_meta(const std::string& meta_path) {
   std::error_code ec;
   if (!fs::is_regular_file(meta_path, ec))
     throw RuntimeFailure(meta_path + ": missing — not a prepared dataset (run `ssmax-gpt prepare CONFIG`)");
-  json meta;
   try {
-    meta = json::parse(read_file(meta_path));
+    return json::parse(read_file(meta_path));
   } catch (const json::exception& e) {
     throw RuntimeFailure(meta_path + ": unreadable (" + e.what() + "); " + kRebuild);
   }
+}
+
+[[noreturn]] void invalid_field(const std::string& meta_path, const json::exception& e) {
+  throw RuntimeFailure(meta_path + ": missing or invalid field (" + e.what() + "); " + kRebuild);
+}
+
+}  // namespace
+
+void check_prepared(const DataConfig& data) {
+  if (data.prepared.empty()) return;
+  if (!fs::is_directory(data.prepared))
+    throw UsageError("data.prepared = '" + data.prepared +
+                     "': no such directory (give a dataset directory that "
+                     "`prepare` wrote, <dataset_dir>/<key>, or leave it empty to prepare data.sources)");
+  if (data.tokenizer.model.empty()) return;
+  const std::string meta_path = data.prepared + "/meta.json";
+  std::string model;
+  try {
+    model = data.prepared + "/" + read_meta(meta_path).at("files").at("tokenizer_model").get<std::string>();
+  } catch (const json::exception& e) {
+    invalid_field(meta_path, e);
+  }
+  // The content, as the dataset's key identifies its given tokenizer (content_key): two tokenizers of one size give
+  // the same ids to other pieces.
+  if (hash_file(model) != hash_file(data.tokenizer.model))
+    throw UsageError("data.prepared = '" + data.prepared + "' was encoded with " + model +
+                     ", another tokenizer than data.tokenizer.model = '" + data.tokenizer.model +
+                     "' (their contents differ, so its ids mean other pieces); leave data.prepared empty to prepare "
+                     "data.sources with that tokenizer");
+}
+
+PreparedDataset load_prepared_dataset(const std::string& dir) {
+  const std::string meta_path = dir + "/meta.json";
+  std::error_code ec;
+  const json meta = read_meta(meta_path);
   PreparedDataset ds;
   ds.dir = dir;
   try {
@@ -184,7 +219,7 @@ PreparedDataset load_prepared_dataset(const std::string& dir) {
       ds.document_end_token = meta.at("document_end_token").get<int>();
     }
   } catch (const json::exception& e) {
-    throw RuntimeFailure(meta_path + ": missing or invalid field (" + e.what() + "); " + kRebuild);
+    invalid_field(meta_path, e);
   }
   std::vector<std::string> paths{ds.tokenizer_model};
   paths.insert(paths.end(), ds.train_shards.begin(), ds.train_shards.end());

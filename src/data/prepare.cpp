@@ -189,14 +189,14 @@ std::string build_dataset(BuildContext& ctx, bool& existing) {
     existing = dataset_complete(fs::path(data.dataset_dir) / key);
     if (existing) return key;
     train_on_sample(ctx, sample);
-  } else {
-    fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
   }
-  const Tokenizer tok = Tokenizer::load(model_path);
+  // A given model is loaded where the user keeps it, so that a damaged one is named there, not in the build directory.
+  const Tokenizer tok = Tokenizer::load(train_tokenizer_here ? model_path : data.tokenizer.model);
+  if (!train_tokenizer_here) fs::copy_file(data.tokenizer.model, model_path, fs::copy_options::overwrite_existing);
   const int vocab = tok.vocab_size();
   if (vocab != data.tokenizer.vocab_size) {
-    spdlog::warn("tokenizer {} has {} pieces, not data.tokenizer.vocab_size={}; the shards use {}",
-                 train_tokenizer_here ? model_path : data.tokenizer.model, vocab, data.tokenizer.vocab_size, vocab);
+    spdlog::warn("tokenizer {} has {} pieces, not data.tokenizer.vocab_size={}; the shards use {}", tok.model_path(),
+                 vocab, data.tokenizer.vocab_size, vocab);
   }
 
   const int end_token = tok.special_tokens().eos.id;
@@ -332,10 +332,7 @@ PreparedDataset prepare_or_reuse(const DataConfig& data, int threads) {
 PreparedDataset prepare_dataset(const DataConfig& data, int threads) {
   try {
     if (!data.prepared.empty()) {
-      if (!fs::is_directory(data.prepared))
-        throw UsageError("data.prepared = '" + data.prepared +
-                         "': no such directory (give a dataset directory that "
-                         "`prepare` wrote, <dataset_dir>/<key>, or leave it empty to prepare data.sources)");
+      check_prepared(data);
       PreparedDataset dataset = load_prepared_dataset(data.prepared);
       dataset.reused = true;
       spdlog::info("dataset {} (data.prepared): vocab {}, {} train / {} val tokens", dataset.dir, dataset.vocab_size,

@@ -31,6 +31,11 @@ struct PreparedDataset {
 // missing/empty source or bad settings and RuntimeFailure for I/O errors. Logs progress (MB/s, ETA) on long steps.
 PreparedDataset prepare_dataset(const DataConfig& data, int threads = 0);
 
+// data.prepared (when set), checked before anything is read or written: a directory, and with data.tokenizer.model
+// given, one encoded with that very tokenizer (the same contents; the same size is not enough). UsageError naming both
+// files.
+void check_prepared(const DataConfig& data);
+
 // Opens an already prepared dataset directory (reads its meta.json, checks the files and their vocabulary).
 // Reads every format this build wrote (1–4); refuses newer ones, naming the command that rebuilds.
 PreparedDataset load_prepared_dataset(const std::string& dir);

@@ -2,8 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <utility>
 
 #include "util/errors.h"
@@ -99,6 +101,17 @@ const Shim& shim() {
   return instance;
 }
 
+// sentencepiece reports a model it cannot load by its own source location and the check that failed ("Internal:
+// src/sentencepiece_processor.cc(1102) [model_proto->ParseFromArray(...)] "): what that means for the file instead.
+std::string load_failure(const std::string& status) {
+  if (status.find("ParseFromArray") != std::string::npos)
+    return "its bytes do not parse as one (a damaged file, or not a sentencepiece .model file)";
+  static const std::regex location(R"(\S+\.cc\(\d+\) )");
+  std::string text = std::regex_replace(status, location, "");
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
 }  // namespace
 
 void train_tokenizer(const TokenizerTrainOptions& options) {
@@ -146,7 +159,7 @@ Tokenizer Tokenizer::load(const std::string& model_path) {
   const Shim& spm = shim();
   void* handle = spm.load(model_path.c_str());
   if (!handle) {
-    throw RuntimeFailure(model_path + ": not a usable sentencepiece model: " + spm.last_error());
+    throw RuntimeFailure(model_path + ": not a usable sentencepiece model: " + load_failure(spm.last_error()));
   }
   Tokenizer t;
   t.handle_ = handle;

@@ -1,21 +1,15 @@
 #include "export/hf_import.h"
 
-#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
-#include "config/json_paths.h"
+#include "export/hf_import_check.h"
 #include "export/safetensors.h"
 #include "util/errors.h"
-#include "util/files.h"
 
 namespace ssmax {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct HfTensors {
   std::map<std::string, torch::Tensor> tensors;
@@ -24,28 +18,8 @@ struct HfTensors {
 
 // model.safetensors, or every shard the index names (each read once).
 HfTensors read_checkpoint(const std::string& dir) {
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  std::set<std::string> files;
-  if (fs::exists(index)) {
-    const auto j = parse_json_strict(read_input_file(index.string(), "safetensors index"), index.string());
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw RuntimeFailure(index.string() + ": no 'weight_map' object (tensor name → shard file)");
-    for (const auto& [name, shard] : j["weight_map"].items()) {
-      if (!shard.is_string() || fs::path(shard.get<std::string>()).has_parent_path())
-        throw RuntimeFailure(index.string() + ": weight_map['" + name + "'] = " + shard.dump() +
-                             " is not a file name in the same directory");
-      files.insert((fs::path(dir) / shard.get<std::string>()).string());
-    }
-  } else if (fs::exists(single)) {
-    files.insert(single.string());
-  } else {
-    throw UsageError("init_from = '" + dir +
-                     "': no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not read: "
-                     "save with save_pretrained(..., safe_serialization=True))");
-  }
   HfTensors out;
-  for (const auto& file : files)
+  for (const auto& file : hf_checkpoint_files(dir))
     for (auto& [name, tensor] : read_safetensors(file).tensors) {
       if (out.tensors.count(name)) throw RuntimeFailure(file + ": tensor " + name + " is also in " + out.file_of[name]);
       out.tensors[name] = tensor;
@@ -76,12 +50,6 @@ std::vector<std::string> hf_names(const std::string& ours) {
   return {};
 }
 
-std::string shape(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 }  // namespace
 
 void load_hf_weights(const std::string& dir, GPT& model) {
@@ -92,6 +60,7 @@ void load_hf_weights(const std::string& dir, GPT& model) {
   if (model->options().model.tie_embeddings) unused.erase("lm_head.weight");
 
   const int64_t vocab = model->options().vocab_size;
+  const auto shapes = hf_llama_shapes(model->options().model, vocab);
   torch::NoGradGuard no_grad;
   for (const auto& item : model->named_parameters()) {
     const std::string& name = item.key();
@@ -104,21 +73,18 @@ void load_hf_weights(const std::string& dir, GPT& model) {
       if (!hf.tensors.count(n))
         throw RuntimeFailure("init_from = '" + dir + "': the checkpoint has no tensor " + n + " (for our " + name +
                              ")");
+      // Each part on its own: q, k and v that disagree with config.json would fail inside cat, naming none of them.
+      check_hf_shape(shapes, dir, hf.file_of[n], n, hf.tensors[n].sizes().vec());
       parts.push_back(hf.tensors[n].to(torch::kFloat32));
       unused.erase(n);
     }
     auto source = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
     auto target = item.value();
-    const bool vocab_rows = GPTImpl::has_vocabulary_rows(name);
-    if (vocab_rows && source.dim() == 2 && source.size(0) != vocab)
-      throw RuntimeFailure(hf.file_of[names[0]] + ": " + names[0] + " has " + std::to_string(source.size(0)) +
-                           " rows but the tokenizer (" + dir + "/tokenizer.model) has " + std::to_string(vocab) +
-                           " pieces; they must match");
-    if (vocab_rows) target = target.narrow(0, 0, vocab);  // the padding rows stay zero
+    if (GPTImpl::has_vocabulary_rows(name)) target = target.narrow(0, 0, vocab);  // the padding rows stay zero
+    // The parts have config.json's shapes, so this fails only if hf_llama_shapes and the model disagree.
     if (source.sizes() != target.sizes())
-      throw RuntimeFailure(hf.file_of[names[0]] + ": " + (names.size() == 1 ? names[0] : names[0] + " + k, v") +
-                           " is " + shape(source) + " but our " + name + " is " + shape(target) +
-                           " (from config.json)");
+      throw RuntimeFailure("init_from: our " + name + " is " + c10::str(target.sizes()) + " but " + names[0] +
+                           (names.size() > 1 ? " with k, v" : "") + " makes " + c10::str(source.sizes()));
     target.copy_(source);
   }
   // Rotary tables are recomputed, never stored by current transformers, but older saves have them.

@@ -13,6 +13,7 @@
 #include "dist/distributed.h"
 #include "dist/replicas.h"
 #include "export/hf_import.h"
+#include "export/hf_import_check.h"
 #include "run/metrics.h"
 #include "run/run_paths.h"
 #include "run/tensorboard.h"
@@ -244,6 +245,8 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
 
 TrainSummary train(const Config& config, const TrainOptions& options) {
   join_process_group(config);
+  // A checkpoint that contradicts itself is refused before the run directory or the data exist (headers only).
+  if (!config.init_from.empty()) check_hf_checkpoint(config);
   auto& dist = Distributed::instance();
   // Rank 0 alone looks at (and writes) the run directory; the others follow its verdict.
   const auto state = static_cast<RunDirState>(std::stoi(dist.on_main(

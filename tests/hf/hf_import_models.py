@@ -2,10 +2,12 @@
 transformers' logits with ssmax-gpt's `generate --dump`. Each command does all its work in one process
 (importing transformers takes seconds).
 
-  make ROOT TOKENIZER    ROOT/mha: LlamaForCausalLM, 4 heads, untied head, one model.safetensors;
+  make ROOT TOKENIZER [NAME ...]
+                         ROOT/mha: LlamaForCausalLM, 4 heads, untied head, one model.safetensors;
                          ROOT/gqa: 4 query heads sharing 2 key/value heads, tied embeddings, sharded into several
                          files with model.safetensors.index.json; ROOT/mixtral: a MixtralForCausalLM (to be refused).
-                         Random weights; TOKENIZER (its size is the vocabulary) copied in as tokenizer.model.
+                         Random weights; TOKENIZER (its size is the vocabulary) copied in as tokenizer.model. Only
+                         the NAMEs given (default: all three).
   compare A=B ...        A an HF directory: transformers' float32 logits over dump B's prompt ids against B's logits;
                          A a dump: the two dumps' logits. Prints the largest difference; exit 1 above --tol.
 """
@@ -47,8 +49,15 @@ def llama(out, tokenizer, kv_heads, tied, shard, seed):
 
 def make(args):
     root = pathlib.Path(args.root)
-    llama(root / "mha", args.tokenizer, kv_heads=4, tied=False, shard=False, seed=1)
-    llama(root / "gqa", args.tokenizer, kv_heads=2, tied=True, shard=True, seed=2)
+    names = args.names or ["mha", "gqa", "mixtral"]
+    if set(names) - {"mha", "gqa", "mixtral"}:
+        raise SystemExit(f"make: unknown model(s) {sorted(set(names) - {'mha', 'gqa', 'mixtral'})}")
+    if "mha" in names:
+        llama(root / "mha", args.tokenizer, kv_heads=4, tied=False, shard=False, seed=1)
+    if "gqa" in names:
+        llama(root / "gqa", args.tokenizer, kv_heads=2, tied=True, shard=True, seed=2)
+    if "mixtral" not in names:
+        return
     config = MixtralConfig(vocab_size=vocab_of(args.tokenizer), hidden_size=32, intermediate_size=64,
                            num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, num_local_experts=2,
                            rms_norm_eps=1e-5)
@@ -87,6 +96,7 @@ def main():
     p = sub.add_parser("make")
     p.add_argument("root")
     p.add_argument("tokenizer")
+    p.add_argument("names", nargs="*", metavar="NAME")  # choices would refuse none given (Python 3.11)
     p = sub.add_parser("compare")
     p.add_argument("pairs", nargs="+", metavar="A=B")
     p.add_argument("--tol", type=float, default=1e-4)
