@@ -2,8 +2,8 @@
 
 For each round and each normalizer, `ssmax-gpt bench` and the reference (../shared/reference/ref_gpt.py,
 nanoGPT-style, same config keys) each time STEPS training steps (forward, backward, clip, AdamW) of the same shape
-with the same threads; the rounds interleave the programs, and which one runs first alternates from round to round,
-so drift in machine speed and a warm or cold cache hit both alike. Each program runs in its own process, whose peak
+with the same threads; the rounds interleave the programs, which one runs first alternates from round to round and
+the normalizers take turns at running first, so drift in machine speed and a warm or cold cache hit both alike. Each program runs in its own process, whose peak
 resident memory is read here the same way for both.
 Prints the CPU, the library behind each side's matrix products (ours: the one `bench` chose or was told to use,
 src/train/cpu_blas.h; the reference: its torch's BLAS), every measurement, then per normalizer the medians, the
@@ -89,7 +89,10 @@ def main():
     ours_blas = set()
     try:
         for round_ in range(1, a.rounds + 1):
-            for normalizer in NORMALIZERS:
+            # Which normalizer runs first moves from round to round too: a machine that speeds up or slows down
+            # within a round (frequency, another process) then does not always fall on the same normalizer.
+            shift = (round_ - 1) % len(NORMALIZERS)
+            for normalizer in NORMALIZERS[shift:] + NORMALIZERS[:shift]:
                 ours_cmd = [a.binary, "bench", config_path, "--normalizers", normalizer, "--steps", str(a.steps),
                             "--warmup", str(a.warmup)]
                 ref_cmd = [sys.executable, a.reference, config_path, "--steps", str(a.steps), "--warmup",
