@@ -277,6 +277,20 @@ TEST(Config, EmbeddingMustDivideIntoHeads) {
   EXPECT_CONTAINS(from_json_error({{"out_dir", ""}}), "out_dir");
 }
 
+TEST(Config, NoPELayersComeFromPositionAndNopeEvery) {
+  auto c = config_from_json({{"model", {{"n_layer", 8}, {"position", "rope"}, {"nope_every", 4}}}}, "t");
+  for (int layer = 0; layer < 8; ++layer) EXPECT_EQ(c.model.layer_has_rope(layer), layer != 3 && layer != 7) << layer;
+  c = config_from_json({{"model", {{"n_layer", 3}, {"position", "none"}}}}, "t");
+  for (int layer = 0; layer < 3; ++layer) EXPECT_FALSE(c.model.layer_has_rope(layer));
+  c = config_from_json({{"model", {{"n_layer", 3}, {"position", "rope"}}}}, "t");
+  for (int layer = 0; layer < 3; ++layer) EXPECT_TRUE(c.model.layer_has_rope(layer));
+  EXPECT_CONTAINS(from_json_error({{"model", {{"nope_every", 2}}}}),
+                  "model.nope_every = 2 needs model.position = \"rope\"");
+  EXPECT_CONTAINS(from_json_error({{"model", {{"n_layer", 4}, {"position", "rope"}, {"nope_every", 5}}}}),
+                  "model.nope_every = 5 with 4 layers leaves every layer with RoPE");
+  EXPECT_CONTAINS(from_json_error({{"model", {{"position", "alibi"}}}}), "learned|rope|none");
+}
+
 TEST(Config, KeyValueHeadsMustDivideQueryHeads) {
   const std::string m = from_json_error({{"model", {{"n_embd", 32}, {"n_head", 4}, {"n_kv_head", 3}}}});
   EXPECT_CONTAINS(m, "model.n_kv_head = 3 does not divide model.n_head = 4");

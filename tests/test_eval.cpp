@@ -82,6 +82,28 @@ TEST(Generate, CachedLogitsMatchFullForward) {
   EXPECT_TRUE(torch::allclose(torch::cat(rows, 1), full, 1e-5, 1e-5));
 }
 
+// Without position encoding (NoPE) and with RoPE on every other layer only (Llama 4's interleaving): decoding with
+// the KV cache computes what the full pass does, past the training length too.
+TEST(Generate, CachedLogitsMatchFullForwardWithoutPositionEncoding) {
+  for (const auto& [position, nope_every] : std::vector<std::pair<std::string, int>>{{"none", 0}, {"rope", 2}}) {
+    SCOPED_TRACE(position + " " + std::to_string(nope_every));
+    ModelConfig m;
+    m.n_layer = 2, m.n_head = 2, m.n_embd = 16, m.block_size = 8;
+    m.position = position, m.nope_every = nope_every;
+    m.attention.normalizer = Normalizer::SSMaxBias;
+    torch::manual_seed(3);
+    GPT model(GPTOptions{m, 29});
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto x = torch::randint(29, {2, 20}, torch::kLong);
+    auto full = model->forward(x);
+    std::vector<KVCache> caches;
+    std::vector<torch::Tensor> rows{model->forward(x.narrow(1, 0, 5), &caches)};
+    for (int64_t t = 5; t < 20; ++t) rows.push_back(model->forward(x.narrow(1, t, 1), &caches));
+    EXPECT_TRUE(torch::allclose(torch::cat(rows, 1), full, 1e-5, 1e-5));
+  }
+}
+
 TEST(Generate, LearnedPositionsStopAtBlockSize) {
   EvalModel m = load_cpu(tiny_run("learned", "softmax"));
   SamplingOptions options;

@@ -12,6 +12,7 @@
 #include "export/hf_export.h"
 #include "export/hf_import.h"
 #include "export/hf_import_check.h"
+#include "export/hf_import_config.h"
 #include "export/hf_weights.h"
 #include "export/safetensors.h"
 #include "test_util.h"
@@ -141,6 +142,49 @@ TEST(HfExport, ConfigNamesTheStockClassForSoftmaxAndTheCustomCodeForSSMax) {
   EXPECT_TRUE(hf_tokenizer_config(g, specials)["bos_token"].is_null());
   EXPECT_EQ(hf_tokenizer_config(g, specials)["model_max_length"], 16);
   EXPECT_EQ(hf_special_tokens_map(specials), (json{{"eos_token", "</s>"}, {"unk_token", "<unk>"}}));
+}
+
+// Layers without RoPE need the modeling code even for softmax (stock Llama rotates every layer); no_rope_layers says
+// which, and the import reads the pattern back into model.position / model.nope_every.
+TEST(HfExport, LayersWithoutRopeAreListedAndImportedBack) {
+  auto m = llama_shape();
+  m.n_layer = 4;
+  m.nope_every = 2;
+  json c = hf_model_config(m, HfArchitecture::Llama, 30, "float32", SpecialTokens{});
+  EXPECT_EQ(c["architectures"][0], "SSMaxLlamaForCausalLM");
+  EXPECT_EQ(c["attention_normalizer"], "softmax");
+  EXPECT_EQ(c["no_rope_layers"], (json{1, 0, 1, 0}));
+  m.position = "none";
+  m.nope_every = 0;
+  EXPECT_EQ(hf_architecture(m, "ckpt"), HfArchitecture::Llama);
+  c = hf_model_config(m, HfArchitecture::Llama, 30, "float32", SpecialTokens{});
+  EXPECT_EQ(c["no_rope_layers"], (json{0, 0, 0, 0}));
+  m.position = "rope";
+  EXPECT_FALSE(hf_model_config(m, HfArchitecture::Llama, 30, "float32", SpecialTokens{}).contains("no_rope_layers"));
+
+  const std::string dir = test_dir("hf-import-nope");
+  auto imported = [&](const json& layers) {
+    json hf = {{"architectures", {"SSMaxLlamaForCausalLM"}},
+               {"attention_normalizer", "softmax"},
+               {"num_hidden_layers", 4},
+               {"num_attention_heads", 2},
+               {"hidden_size", 16},
+               {"intermediate_size", 32},
+               {"max_position_embeddings", 16},
+               {"rms_norm_eps", 1e-5},
+               {"no_rope_layers", layers}};
+    write_file_atomic(dir + "/config.json", hf.dump());
+    write_file_atomic(dir + "/tokenizer.model", "placeholder");
+    json root = {{"init_from", dir}};
+    apply_hf_init(root, "test");
+    return root["model"];
+  };
+  EXPECT_EQ(imported(json{1, 0, 1, 0})["nope_every"], 2);
+  EXPECT_EQ(imported(json{1, 0, 1, 0})["position"], "rope");
+  EXPECT_EQ(imported(json{0, 0, 0, 0})["position"], "none");
+  EXPECT_FALSE(imported(json{1, 1, 1, 1}).contains("nope_every"));
+  for (const json& odd : {json{0, 1, 1, 1}, json{1, 0, 0, 1}, json{1, 0}})
+    EXPECT_THROW(imported(odd), UsageError) << odd.dump();
 }
 
 TEST(HfExport, LlamaTensorsAreOursSplitAndRenamed) {

@@ -1,7 +1,8 @@
 // Parity with an independent implementation: tests/reference/reference_gpt.py (plain PyTorch, float64, written
 // from the README's maths) loads our safetensors export and must reproduce our logits and loss.
 // Matrix: softmax/ssmax/ssmax_bias × learned/RoPE × LayerNorm/RMSNorm × GELU/SwiGLU × tied/untied; RoPE cases
-// run to 3× the training length; grouped-query attention; document masking (packed windows, positions per row).
+// run to 3× the training length; grouped-query attention; no position encoding (NoPE) and RoPE interleaved with NoPE
+// layers; document masking (packed windows, positions per row).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -129,6 +130,14 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
     config.model.n_kv_head = 2;
     write_case(dir + "/gqa-" + normalizer, config, vocab, 3 * block, 100 + cases++);
   }
+  // No position encoding (NoPE), and RoPE with every second layer left without (Llama 4's interleaving), per
+  // normalizer, in the Llama-shaped block to 3× the training length.
+  for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
+    for (const int nope_every : {0, 2}) {
+      Config config = case_config(normalizer, nope_every ? "rope" : "none", "rmsnorm", "swiglu", false, block);
+      config.model.nope_every = nope_every;
+      write_case(dir + "/" + (nope_every ? "irope-" : "nope-") + normalizer, config, vocab, 3 * block, 100 + cases++);
+    }
   // Document masking: each normalizer with learned positions (GPT-2 block) and RoPE (Llama block, 2× the length).
   for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
     for (const char* position : {"learned", "rope"}) {
@@ -139,13 +148,13 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
       write_case(dir + "/documents-" + normalizer + "-" + position, config, vocab, rope ? 2 * block : block,
                  100 + cases++, /*packed=*/true);
     }
-  ASSERT_EQ(cases, 57);
+  ASSERT_EQ(cases, 63);
   int status = 0;
   const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
                                              "/tests/reference/reference_gpt.py' '" + dir + "' --tol 1e-5",
                                          &status);
   EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("57 passed, 0 failed"), std::string::npos) << output;
+  EXPECT_NE(output.find("63 passed, 0 failed"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -133,6 +133,12 @@ void check_relations(const Config& c, const std::string& origin) {
   if (m.n_kv_head > 0 && m.n_head % m.n_kv_head != 0)
     fail(origin, "model.n_kv_head = " + std::to_string(m.n_kv_head) + " does not divide model.n_head = " +
                      std::to_string(m.n_head) + " (each key/value head serves n_head / n_kv_head query heads)");
+  if (m.nope_every > 0 && m.position != "rope")
+    fail(origin, "model.nope_every = " + std::to_string(m.nope_every) + " needs model.position = \"rope\" (it says " +
+                     "which RoPE layers go without), but model.position = \"" + m.position + "\"");
+  if (m.nope_every > m.n_layer)
+    fail(origin, "model.nope_every = " + std::to_string(m.nope_every) + " with " + std::to_string(m.n_layer) +
+                     " layers leaves every layer with RoPE; give 1 … model.n_layer, or 0 for none");
   if (m.position == "rope" && (m.n_embd / m.n_head) % 2 != 0)
     fail(origin, "model.position = \"rope\" needs an even head size, but n_embd / n_head = " +
                      std::to_string(m.n_embd / m.n_head));

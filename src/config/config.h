@@ -52,7 +52,8 @@ struct ModelConfig {
   double dropout = 0.0;
   bool bias = false;
   bool tie_embeddings = true;
-  std::string position = "learned";  // learned | rope
+  std::string position = "learned";  // learned | rope | none
+  int nope_every = 0;                // with rope: layers k, 2k, … (1-based) have no position encoding; 0 = none
   double rope_theta = 10000.0;
   std::string norm = "layernorm";  // layernorm | rmsnorm
   std::string mlp = "gelu";        // gelu | swiglu
@@ -63,6 +64,11 @@ struct ModelConfig {
   int resolved_mlp_hidden() const;
   double resolved_s_init() const;  // model.attention.s_init, or 1/ln(block_size) for s_init_mode "length"
   int resolved_n_kv_head() const { return n_kv_head > 0 ? n_kv_head : n_head; }
+  // Whether layer `layer` (0-based) rotates q and k: position "rope", except every nope_every-th layer (Llama 4's
+  // interleaving, iRoPE: layers 4, 8, 12, … of a 1-based count have none).
+  bool layer_has_rope(int layer) const {
+    return position == "rope" && !(nope_every > 0 && (layer + 1) % nope_every == 0);
+  }
 };
 
 struct OptimConfig {

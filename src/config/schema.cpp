@@ -93,8 +93,12 @@ const std::vector<KeySpec>& schema() {
         range("model.dropout", FIELD(model.dropout), 0, 0.999999, "dropout probability"),
         any("model.bias", FIELD(model.bias), "biases in linear layers and LayerNorm"),
         any("model.tie_embeddings", FIELD(model.tie_embeddings), "share the token embedding with the output layer"),
-        choice("model.position", FIELD(model.position), {"learned", "rope"},
-               "`learned` (GPT-2) or `rope` (needs an even head size)"),
+        choice("model.position", FIELD(model.position), {"learned", "rope", "none"},
+               "`learned` (GPT-2), `rope` (needs an even head size) or `none` (NoPE: no position encoding; causal "
+               "attention alone tells the order)"),
+        range("model.nope_every", FIELD(model.nope_every), 0, 1 << 16,
+              "with `position` = `rope`: every k-th layer (k, 2k, … counting from 1) has no position encoding, as "
+              "Llama 4's interleaved layout (iRoPE, k = 4); `0`: every layer rotates"),
         range("model.rope_theta", FIELD(model.rope_theta), 0, kInf, "RoPE base θ", true),
         choice("model.norm", FIELD(model.norm), {"layernorm", "rmsnorm"}, "normalisation layers"),
         choice("model.mlp", FIELD(model.mlp), {"gelu", "swiglu"}, "`gelu` (GPT-2, tanh approximation) or `swiglu`"),

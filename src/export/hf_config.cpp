@@ -8,7 +8,7 @@ namespace {
 using json = nlohmann::json;
 
 const char* const kExportable =
-    "exportable: Llama-shaped (model.position=rope, norm=rmsnorm, mlp=swiglu) or GPT-2-shaped "
+    "exportable: Llama-shaped (model.position=rope or none, norm=rmsnorm, mlp=swiglu) or GPT-2-shaped "
     "(position=learned, norm=layernorm, mlp=gelu, tie_embeddings=true)";
 
 [[noreturn]] void refuse(const std::string& checkpoint, const std::string& key, const std::string& value,
@@ -23,9 +23,10 @@ json piece_or_null(const SpecialToken& t) { return t.id >= 0 ? json(t.piece) : j
 }  // namespace
 
 HfArchitecture hf_architecture(const ModelConfig& m, const std::string& checkpoint) {
-  // The position encoding picks the family; every other key must then agree with it.
-  const bool llama = m.position == "rope";
-  const std::string with = llama ? "with model.position=rope" : "with model.position=learned";
+  // The position encoding picks the family (NoPE layers are Llama layers without the rotation); every other key must
+  // then agree with it.
+  const bool llama = m.position != "learned";
+  const std::string with = "with model.position=" + m.position;
   if (m.norm != (llama ? "rmsnorm" : "layernorm")) refuse(checkpoint, "norm", m.norm, with);
   if (m.mlp != (llama ? "swiglu" : "gelu")) refuse(checkpoint, "mlp", m.mlp, with);
   // GPT2LMHeadModel always ties its head to the token embedding.
@@ -48,11 +49,13 @@ std::string hf_torch_dtype(const std::string& dtype) {
 
 json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_size, const std::string& torch_dtype,
                      const SpecialTokens& specials) {
-  const bool ssmax = m.attention.normalizer != Normalizer::Softmax;
+  // Layers without RoPE need the SSMax modeling code too (stock Llama rotates every layer), softmax or not.
+  const bool nope = arch == HfArchitecture::Llama && (m.position == "none" || m.nope_every > 0);
+  const bool custom = m.attention.normalizer != Normalizer::Softmax || nope;
   json c;
   if (arch == HfArchitecture::Llama) {
-    c = {{"model_type", ssmax ? "ssmax_llama" : "llama"},
-         {"architectures", {ssmax ? "SSMaxLlamaForCausalLM" : "LlamaForCausalLM"}},
+    c = {{"model_type", custom ? "ssmax_llama" : "llama"},
+         {"architectures", {custom ? "SSMaxLlamaForCausalLM" : "LlamaForCausalLM"}},
          {"vocab_size", vocab_size},
          {"hidden_size", m.n_embd},
          {"intermediate_size", m.resolved_mlp_hidden()},
@@ -77,8 +80,8 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
          {"initializer_range", 0.02},
          {"pretraining_tp", 1}};
   } else {
-    c = {{"model_type", ssmax ? "ssmax_gpt2" : "gpt2"},
-         {"architectures", {ssmax ? "SSMaxGPT2LMHeadModel" : "GPT2LMHeadModel"}},
+    c = {{"model_type", custom ? "ssmax_gpt2" : "gpt2"},
+         {"architectures", {custom ? "SSMaxGPT2LMHeadModel" : "GPT2LMHeadModel"}},
          {"vocab_size", vocab_size},
          {"n_positions", m.block_size},
          {"n_ctx", m.block_size},
@@ -105,7 +108,13 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
   c["trained_with_document_mask"] = m.attention.document_mask;
   c["torch_dtype"] = torch_dtype;
   c["transformers_version"] = kTransformersVersion;
-  if (ssmax) {
+  if (nope) {
+    // Llama 4's key: 1 for a layer that rotates q and k, 0 for a NoPE layer.
+    json layers = json::array();
+    for (int i = 0; i < m.n_layer; ++i) layers.push_back(m.layer_has_rope(i) ? 1 : 0);
+    c["no_rope_layers"] = layers;
+  }
+  if (custom) {
     const std::string family = arch == HfArchitecture::Llama ? "Llama" : "GPT2";
     const std::string model_class = arch == HfArchitecture::Llama ? "SSMaxLlamaForCausalLM" : "SSMaxGPT2LMHeadModel";
     c["auto_map"] = {{"AutoConfig", "configuration_ssmax.SSMax" + family + "Config"},

@@ -118,7 +118,30 @@ void apply_hf_init(json& root, const std::string& origin) {
   adopt(root, origin, file, "model.rope_theta", hf_value(hf, "rope_theta", 10000.0));
   adopt(root, origin, file, "model.tie_embeddings", hf_value(hf, "tie_word_embeddings", false));
   adopt(root, origin, file, "model.bias", attention_bias);
-  adopt(root, origin, file, "model.position", "rope");
+  // Layers without RoPE (ssmax-gpt's export of a NoPE or interleaved model; Llama 4's key): none at all, or every
+  // k-th, as model.position / model.nope_every can say; any other pattern is refused.
+  std::string position = "rope";
+  if (hf.contains("no_rope_layers") && !hf["no_rope_layers"].is_null()) {
+    const json& layers = hf["no_rope_layers"];
+    const int64_t n = hf_number(hf, file, "num_hidden_layers").get<int64_t>();
+    if (!layers.is_array() || static_cast<int64_t>(layers.size()) != n)
+      refuse(file, "no_rope_layers", layers.dump(), "is not one entry per layer");
+    auto rotates = [&](int64_t i) { return layers[i].is_number() && layers[i].get<double>() != 0; };
+    int64_t every = 0;  // the first layer without RoPE, 1-based
+    for (int64_t i = 0; i < n && every == 0; ++i)
+      if (!rotates(i)) every = i + 1;
+    bool none = true, periodic = true;
+    for (int64_t i = 0; i < n; ++i) {
+      none = none && !rotates(i);
+      periodic = periodic && rotates(i) == (every == 0 || (i + 1) % every != 0);
+    }
+    if (none) position = "none";
+    else if (!periodic)
+      refuse(file, "no_rope_layers", layers.dump(),
+             "is not supported (ssmax-gpt leaves RoPE out of every layer or of every k-th: model.nope_every)");
+    else if (every > 0) adopt(root, origin, file, "model.nope_every", every);
+  }
+  adopt(root, origin, file, "model.position", position);
   adopt(root, origin, file, "model.norm", "rmsnorm");
   adopt(root, origin, file, "model.mlp", "swiglu");
   // The training length is the user's choice; the checkpoint's is the default.

@@ -39,7 +39,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-BlockImpl::BlockImpl(const GPTOptions& options) {
+BlockImpl::BlockImpl(const GPTOptions& options, int layer) {
   const auto& m = options.model;
   const bool rms = m.norm == "rmsnorm";
   ln_1 = register_module("ln_1", Norm(m.n_embd, rms, m.bias));
@@ -49,7 +49,7 @@ BlockImpl::BlockImpl(const GPTOptions& options) {
   attention.n_kv_head = m.resolved_n_kv_head();
   attention.bias = m.bias;
   attention.dropout = m.dropout;
-  attention.rope = m.position == "rope";
+  attention.rope = m.layer_has_rope(layer);
   attention.rope_theta = m.rope_theta;
   attention.normalizer.kind = m.attention.normalizer;
   attention.normalizer.s_init = m.resolved_s_init();
@@ -77,7 +77,7 @@ GPTImpl::GPTImpl(const GPTOptions& options) : options_(options) {
   wte = register_module("wte", torch::nn::Embedding(options.vocab_size, m.n_embd));
   if (m.position == "learned") wpe = register_module("wpe", torch::nn::Embedding(m.block_size, m.n_embd));
   h = register_module("h", torch::nn::ModuleList());
-  for (int i = 0; i < m.n_layer; ++i) h->push_back(Block(options));
+  for (int i = 0; i < m.n_layer; ++i) h->push_back(Block(options, i));
   ln_f = register_module("ln_f", Norm(m.n_embd, m.norm == "rmsnorm", m.bias));
   if (!m.tie_embeddings)
     lm_head = register_module("lm_head",

@@ -1,7 +1,8 @@
 #pragma once
 // The GPT: token (+ learned position) embeddings, n_layer pre-norm blocks, final norm, LM head.
 // GPT-2 by default (LayerNorm, GELU MLP, tied embeddings, learned positions); the config's options
-// give the paper's Llama-like block (RMSNorm, SwiGLU, untied, RoPE).
+// give the paper's Llama-like block (RMSNorm, SwiGLU, untied, RoPE), no position encoding at all (NoPE), or RoPE
+// with every k-th layer left without (Llama 4's iRoPE).
 #include <torch/torch.h>
 
 #include <vector>
@@ -46,7 +47,7 @@ TORCH_MODULE(MLP);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const GPTOptions& options);
+  BlockImpl(const GPTOptions& options, int layer);  // layer: 0-based (which layers rotate: ModelConfig::layer_has_rope)
   torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, torch::Tensor* weights_out = nullptr,
                         const DocumentLayout* documents = nullptr);
   Norm ln_1{nullptr}, ln_2{nullptr};

@@ -89,7 +89,11 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
                    m.resolved_n_kv_head() != m.n_head ? fmt::format(" ({} kv)", m.resolved_n_kv_head()) : "", m.n_embd,
                    m.block_size, vocab_size, parameters / 1e6)},
       {"block", fmt::format("{} norm, {} MLP ({} hidden), {} positions{}, {}", m.norm, m.mlp, m.resolved_mlp_hidden(),
-                            m.position, m.position == "rope" ? fmt::format(" (θ={:g})", m.rope_theta) : "",
+                            m.position,
+                            m.position != "rope" ? ""
+                            : m.nope_every > 0   ? fmt::format(" (θ={:g}; none in layers {}, {}, …)", m.rope_theta,
+                                                               m.nope_every, 2 * m.nope_every)
+                                                 : fmt::format(" (θ={:g})", m.rope_theta),
                             m.tie_embeddings ? "tied embeddings" : "untied embeddings")},
       {"normalizer", normalizer},
       {"optimizer", fmt::format("AdamW lr {:g}→{:g} {} warmup {}, β=({:g},{:g}), wd {:g}, clip {:g}", c.optim.lr,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # export --format hf, read by transformers (installed by scripts/test.sh): for each attention normalizer (softmax,
 # ssmax, ssmax_bias) and both layouts transformers has a class for (Llama: RoPE + RMSNorm + SwiGLU; GPT-2: learned
-# positions + LayerNorm + GELU), a tiny trained model is exported and tests/hf/check_hf_export.py compares the
+# positions + LayerNorm + GELU), and Llama layers without RoPE (NoPE; every other layer, as Llama 4's interleaving),
+# a tiny trained model is exported and tests/hf/check_hf_export.py compares the
 # tokenizer, the logits (1e-4), greedy decoding and the KV cache with ssmax-gpt's own. Then: bf16 weights, the
 # refusals (a shape neither class expresses; an occupied --out) and --force.
 # Usage: bash tests/cli/hf_export.sh BINARY SCRATCH_DIR PYTHON
@@ -34,13 +35,22 @@ train_and_export llama-softmax "${llama[@]}" --set model.tie_embeddings=false
 train_and_export llama-ssmax "${llama[@]}" --set model.attention.normalizer=ssmax --set model.attention.learn_s=false
 train_and_export llama-ssmax_bias "${llama[@]}" --set model.attention.normalizer=ssmax_bias --set model.bias=true \
   --set model.tie_embeddings=false
+# Without position encoding (NoPE) and with RoPE on every other layer only (Llama 4's interleaving): the modeling
+# code gives those layers the identity rotation.
+train_and_export llama-nope-softmax "${llama[@]}" --set model.position=none
+train_and_export llama-irope-ssmax_bias "${llama[@]}" --set model.nope_every=2 \
+  --set model.attention.normalizer=ssmax_bias
 train_and_export gpt2-softmax "${gpt2[@]}" --set model.bias=true
 train_and_export gpt2-ssmax "${gpt2[@]}" --set model.attention.normalizer=ssmax
 train_and_export gpt2-ssmax_bias "${gpt2[@]}" --set model.attention.normalizer=ssmax_bias --set model.bias=true
 
-check "softmax exports carry no modeling code, SSMax exports do" \
+check "softmax exports carry no modeling code, SSMax and NoPE exports do" \
   test ! -e "$S/llama-softmax-hf/modeling_ssmax.py" -a ! -e "$S/gpt2-softmax-hf/modeling_ssmax.py" \
-  -a -s "$S/llama-ssmax-hf/modeling_ssmax.py" -a -s "$S/gpt2-ssmax_bias-hf/configuration_ssmax.py"
+  -a -s "$S/llama-ssmax-hf/modeling_ssmax.py" -a -s "$S/gpt2-ssmax_bias-hf/configuration_ssmax.py" \
+  -a -s "$S/llama-nope-softmax-hf/modeling_ssmax.py"
+check "the interleaved export lists its layers without RoPE" \
+  "$PY" -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["no_rope_layers"] != [1, 0])' \
+  "$S/llama-irope-ssmax_bias-hf/config.json"
 "$PY" "$ROOT/tests/hf/check_hf_export.py" "$BIN" "$S/corpus.txt" "${pairs[@]}" >"$S/check.txt" 2>"$S/check_err.txt"
 rc=$?
 sed 's/^/      /' "$S/check.txt"

@@ -48,7 +48,14 @@ def rope(x, theta, pos):
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
 
-def attention(x, w, prefix, cfg, pos):
+def has_rope(cfg, layer):
+    """Layer `layer` (0-based) rotates q and k: position "rope", except layers k, 2k, … (1-based) for nope_every = k
+    (Llama 4's interleaving); position "none" (NoPE) and "learned" never do."""
+    every = cfg.get("nope_every", 0)
+    return cfg["position"] == "rope" and not (every > 0 and (layer + 1) % every == 0)
+
+
+def attention(x, w, prefix, cfg, pos, layer):
     """pos [B, T]: each token's position within its document; a query sees the keys of its own document only."""
     B, T, C = x.shape
     H = cfg["n_head"]
@@ -59,7 +66,7 @@ def attention(x, w, prefix, cfg, pos):
     q, k, v = qkv.split([C, H_kv * d, H_kv * d], dim=-1)
     q = q.reshape(B, T, H, d).transpose(1, 2)
     k, v = (t.reshape(B, T, H_kv, d).transpose(1, 2) for t in (k, v))
-    if cfg["position"] == "rope":
+    if has_rope(cfg, layer):
         q, k = rope(q, cfg["rope_theta"], pos), rope(k, cfg["rope_theta"], pos)
     # Query head h uses key/value head h // (H / H_kv), as Hugging Face Llama's repeat_kv (expand, then flatten).
     group = H // H_kv
@@ -101,7 +108,8 @@ def forward(idx, w, cfg, pos):
         x = x + w["wpe.weight"][pos]
     for i in range(cfg["n_layer"]):
         p = f"h.{i}."
-        x = x + attention(norm(x, w[p + "ln_1.weight"], w.get(p + "ln_1.bias"), cfg["norm"]), w, p + "attn.", cfg, pos)
+        x = x + attention(norm(x, w[p + "ln_1.weight"], w.get(p + "ln_1.bias"), cfg["norm"]), w, p + "attn.", cfg, pos,
+                          i)
         x = x + mlp(norm(x, w[p + "ln_2.weight"], w.get(p + "ln_2.bias"), cfg["norm"]), w, p + "mlp.", cfg)
     x = norm(x, w["ln_f.weight"], w.get("ln_f.bias"), cfg["norm"])
     head = w["wte.weight"] if cfg["tie_embeddings"] else w["lm_head.weight"]

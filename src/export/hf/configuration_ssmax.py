@@ -1,12 +1,15 @@
 # Configurations of SSMax models exported by `ssmax-gpt export --format hf` (written into the model directory and
 # loaded with trust_remote_code=True). Targets transformers 4.57.6.
 #
-# The Llama- and GPT-2-shaped models are the stock transformers configurations plus two keys:
-#   attention_normalizer  "ssmax" or "ssmax_bias" (a softmax model is exported as plain Llama / GPT-2, no custom code)
+# The Llama- and GPT-2-shaped models are the stock transformers configurations plus these keys:
+#   attention_normalizer  "ssmax" or "ssmax_bias"; "softmax" only for a Llama with layers without RoPE (otherwise a
+#                         softmax model is exported as plain Llama / GPT-2, no custom code)
 #   ssmax_learn_s         false when s was frozen in training (model.attention.learn_s); fine-tuning keeps it frozen
+#   no_rope_layers        (Llama) Llama 4's key: per layer 1 when it rotates q and k, 0 for a layer without position
+#                         encoding (ssmax-gpt's model.position = none, or model.nope_every); absent: every layer rotates
 from transformers import GPT2Config, LlamaConfig
 
-NORMALIZERS = ("ssmax", "ssmax_bias")
+NORMALIZERS = ("softmax", "ssmax", "ssmax_bias")
 
 
 def _check(normalizer):
@@ -17,10 +20,11 @@ def _check(normalizer):
 class SSMaxLlamaConfig(LlamaConfig):
     model_type = "ssmax_llama"
 
-    def __init__(self, attention_normalizer="ssmax", ssmax_learn_s=True, **kwargs):
+    def __init__(self, attention_normalizer="ssmax", ssmax_learn_s=True, no_rope_layers=None, **kwargs):
         _check(attention_normalizer)
         self.attention_normalizer = attention_normalizer
         self.ssmax_learn_s = ssmax_learn_s
+        self.no_rope_layers = no_rope_layers
         super().__init__(**kwargs)
 
 

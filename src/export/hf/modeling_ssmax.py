@@ -8,6 +8,10 @@
 # query, so everything else (RoPE, the attention kernels, the KV cache) is transformers' own code. RoPE is a rotation
 # of each head's query, so scaling before or after it is the same.
 #
+# A Llama layer without position encoding (config.no_rope_layers[i] == 0: NoPE, or every k-th layer as Llama 4's
+# interleaving) gets the identity rotation (cos 1, sin 0) in place of transformers' RoPE tables; the rest of the layer
+# is transformers' own.
+#
 # How: the attention module keeps s (and b), one per head, as parameters (model.safetensors holds them as
 # <attention>.s and <attention>.b). Its forward computes c from the absolute positions of the rows it is given —
 # position_ids (Llama) or cache_position, never the row's index in this call, so decoding with a KV cache scales the
@@ -29,12 +33,16 @@ class _SSMaxScale(nn.Module):
 
     def __init__(self, config, num_heads):
         super().__init__()
+        self.softmax = config.attention_normalizer == "softmax"
         self.bias = config.attention_normalizer == "ssmax_bias"
-        self.s = nn.Parameter(torch.ones(num_heads), requires_grad=bool(config.ssmax_learn_s))
+        self.s = None if self.softmax else nn.Parameter(torch.ones(num_heads), requires_grad=bool(config.ssmax_learn_s))
         self.b = nn.Parameter(torch.zeros(num_heads)) if self.bias else None
 
     def factor(self, positions):
-        """positions: [B or 1, T] absolute 0-based positions → c [B or 1, T, H, 1] in float32 (at least)."""
+        """positions: [B or 1, T] absolute 0-based positions → c [B or 1, T, H, 1] in float32 (at least); None for
+        softmax (nothing to scale)."""
+        if self.softmax:
+            return None
         dtype = torch.promote_types(self.s.dtype, torch.float32)
         log_n = torch.log(positions.to(dtype) + 1).unsqueeze(-1)  # n = t + 1 keys seen by the row at t
         c = log_n * self.s.to(dtype)
@@ -53,7 +61,9 @@ def _positions(position_ids, cache_position, hidden_states):
 
 
 def _scale_heads(x, factor, head_dim):
-    """x: [B, T, H·d] query projections; factor: [B or 1, T, H, 1]."""
+    """x: [B, T, H·d] query projections; factor: [B or 1, T, H, 1], or None (unchanged)."""
+    if factor is None:
+        return x
     shape = x.shape
     return (x.view(*shape[:-1], -1, head_dim) * factor).to(x.dtype).view(shape)
 
@@ -87,10 +97,19 @@ class SSMaxLlamaAttention(LlamaAttention):
         self.q_proj = _ScaledQueryLinear(q.in_features, q.out_features, bias=q.bias is not None)
         self.q_proj.head_dim = self.head_dim
         self.normalizer = _SSMaxScale(config, config.num_attention_heads)
+        layers = getattr(config, "no_rope_layers", None)
+        self.rope = layers is None or bool(layers[layer_idx])
 
     def forward(self, hidden_states, *args, position_ids=None, cache_position=None, **kwargs):
         positions = _positions(position_ids, cache_position, hidden_states)
         self.q_proj.factor = self.normalizer.factor(positions)
+        if not self.rope:  # the identity rotation: cos 1, sin 0
+            if "position_embeddings" in kwargs:
+                cos, sin = kwargs["position_embeddings"]
+                kwargs["position_embeddings"] = (torch.ones_like(cos), torch.zeros_like(sin))
+            else:
+                cos, sin = args[0]
+                args = ((torch.ones_like(cos), torch.zeros_like(sin)),) + tuple(args[1:])
         try:
             return super().forward(hidden_states, *args, position_ids=position_ids, cache_position=cache_position,
                                    **kwargs)
