@@ -187,7 +187,7 @@ TEST(EvalLength, SwappedInSSMaxWithDefaultSKeepsTheLastRowAtBlockSize) {
   const std::string run = tiny_run("rope", "softmax");
   EvalModel softmax = load_cpu(run);
   EvalLoadOptions swap;
-  swap.normalizer = Normalizer::SSMax;
+  swap.swap.normalizer = Normalizer::SSMax;
   EvalModel ssmax = load_cpu(run, swap);
   ASSERT_EQ(ssmax.config.model.n_layer, 1);
   auto s = ssmax.model->h[0]->as<Block>()->attn->normalizer->s;
@@ -202,18 +202,50 @@ TEST(EvalLength, SwappedInSSMaxWithDefaultSKeepsTheLastRowAtBlockSize) {
   EXPECT_THROW(load_cpu(tiny_run("rope", "ssmax_bias"), swap), UsageError);
   // The rule resume follows too (normalizer_switch_allowed): ssmax → ssmax_bias adds b and keeps the learned s.
   EvalLoadOptions add_bias;
-  add_bias.normalizer = Normalizer::SSMaxBias;
-  add_bias.b = 0.25;
+  add_bias.swap.normalizer = Normalizer::SSMaxBias;
+  add_bias.swap.b = 0.25;
   const std::string ssmax_run = tiny_run("rope", "ssmax");
   EvalModel trained = load_cpu(ssmax_run), biased = load_cpu(ssmax_run, add_bias);
   auto normalizer_of = [](EvalModel& m) { return m.model->h[0]->as<Block>()->attn->normalizer; };
   EXPECT_TRUE(torch::equal(normalizer_of(trained)->s, normalizer_of(biased)->s));
   EXPECT_NEAR(normalizer_of(biased)->b[0].item<double>(), 0.25, 1e-7);
-  add_bias.s = 0.5;  // a trained s is not replaced
+  add_bias.swap.s = 0.5;  // a trained s is not replaced
   EXPECT_THROW(load_cpu(ssmax_run, add_bias), UsageError);
   EvalLoadOptions only_s;
-  only_s.s = 0.5;
+  only_s.swap.s = 0.5;
   EXPECT_THROW(load_cpu(run, only_s), UsageError);
+}
+
+// The scalings production models apply at inference only, on a softmax-trained model: logn leaves every row of a
+// training-length window alone (c = 1 up to n = L = block_size) and scales beyond; llama4 (F = block_size) changes
+// only the rows that see F keys or more. A model trained with s keeps it: no swap to a parameter-free scaling.
+TEST(EvalLength, InferenceOnlyScalingsLeaveTheTrainingLengthAlone) {
+  const std::string run = tiny_run("rope", "softmax");
+  EvalModel softmax = load_cpu(run);
+  const auto ids = val_source(softmax).slice(0, 64);
+  auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1});
+  torch::NoGradGuard no_grad;
+  const auto plain = softmax.model->forward(x);
+  for (const Normalizer kind : {Normalizer::Logn, Normalizer::Llama4}) {
+    SCOPED_TRACE(normalizer_name(kind));
+    EvalLoadOptions options;
+    options.swap.normalizer = kind;
+    EvalModel scaled = load_cpu(run, options);
+    EXPECT_NE(scaled.label.find("+" + normalizer_name(kind) + "("), std::string::npos) << scaled.label;
+    const auto logits = scaled.model->forward(x);
+    const int64_t unchanged = kind == Normalizer::Logn ? 32 : 31;  // llama4: n = F = 32 at row 31
+    EXPECT_TRUE(torch::allclose(logits.narrow(1, 0, unchanged), plain.narrow(1, 0, unchanged), 1e-6, 1e-6));
+    EXPECT_GT((logits.narrow(1, 40, 24) - plain.narrow(1, 40, 24)).abs().max().item<double>(), 1e-4);
+  }
+  EvalLoadOptions wrong;
+  wrong.swap.normalizer = Normalizer::Logn;
+  EXPECT_THROW(load_cpu(tiny_run("rope", "ssmax"), wrong), UsageError);  // would drop the learned s
+  wrong.swap.attn_scale = 0.2;                                           // llama4's parameter with logn
+  EXPECT_THROW(load_cpu(run, wrong), UsageError);
+  wrong.swap = {};
+  wrong.swap.normalizer = Normalizer::Llama4;
+  wrong.swap.scaled_layers = "nope";  // every layer of this model has RoPE
+  EXPECT_THROW(load_cpu(run, wrong), UsageError);
 }
 
 TEST(EvalLength, CommandWritesTableJsonAndPlot) {

@@ -1,5 +1,5 @@
-// Pins the attention normalizer to its formula:
-//   softmax((s·ln n + b)·q·kᵀ/√d), n = t+1 keys for the query at 0-based position t.
+// Pins the attention normalizer to its formulas: softmax(c(n)·q·kᵀ/√d), n = t+1 keys for the query at 0-based
+// position t, c = 1 | s·ln n | s·ln n + b | max(1, ln n / ln L) | 1 + a·ln(1 + ⌊n / F⌋).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -17,12 +17,16 @@ NormalizerOptions options_for(Normalizer kind, int64_t heads, double s_init = 0.
   o.n_head = heads;
   o.s_init = s_init;
   o.b_init = b_init;
+  // Small L and F, a large a: the length-aware scalings leave 1 within a few rows.
+  o.logn_length = 4;
+  o.floor_scale = 3;
+  o.attn_scale = 0.5;
   return o;
 }
 
 // The formula written as plainly as possible: one query row at a time, scalar factor per row.
 torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, Normalizer kind,
-                              const torch::Tensor& s, const torch::Tensor& b) {
+                              const torch::Tensor& s, const torch::Tensor& b, const NormalizerOptions& o = {}) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), d = q.size(3);
   std::vector<torch::Tensor> batches;
   for (int64_t bi = 0; bi < B; ++bi) {
@@ -33,8 +37,11 @@ torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, co
         const double n = static_cast<double>(t + 1);
         auto logits = torch::mv(k[bi][h].slice(0, 0, t + 1), q[bi][h][t]) / std::sqrt(static_cast<double>(d));
         torch::Tensor factor = torch::ones({}, q.options());
-        if (kind != Normalizer::Softmax) factor = s[h] * std::log(n);
+        if (kind == Normalizer::SSMax || kind == Normalizer::SSMaxBias) factor = s[h] * std::log(n);
         if (kind == Normalizer::SSMaxBias) factor = factor + b[h];
+        if (kind == Normalizer::Logn && n > o.logn_length) factor = factor * (std::log(n) / std::log(o.logn_length));
+        if (kind == Normalizer::Llama4)
+          factor = factor * (1 + o.attn_scale * std::log(1 + std::floor(n / o.floor_scale)));
         auto weights = torch::softmax(factor * logits, 0);
         rows.push_back(torch::mv(v[bi][h].slice(0, 0, t + 1).t(), weights));
       }
@@ -72,7 +79,7 @@ TEST_P(NormalizerParity, MatchesNaiveFormulaForwardAndGradients) {
   torch::Tensor s2, b2;
   if (normalizer->s.defined()) s2 = normalizer->s.detach().clone().requires_grad_(true);
   if (normalizer->b.defined()) b2 = normalizer->b.detach().clone().requires_grad_(true);
-  auto expected = naive_attention(q2, k2, v2, kind, s2, b2);
+  auto expected = naive_attention(q2, k2, v2, kind, s2, b2, options_for(kind, H));
   ASSERT_TRUE(torch::allclose(out, expected, 1e-10, 1e-12)) << (out - expected).abs().max();
 
   auto upstream = torch::randn_like(out);
@@ -98,19 +105,48 @@ TEST_P(NormalizerParity, AttentionModuleMatchesNaiveFormula) {
   attention->to(torch::kDouble);
   auto x = torch::randn({B, T, C}, torch::kDouble);
   auto qkv = attention->c_attn(x).view({B, T, 3, H, C / H}).permute({2, 0, 3, 1, 4});
-  auto expected = naive_attention(qkv[0], qkv[1], qkv[2], kind, attention->normalizer->s, attention->normalizer->b);
+  auto expected = naive_attention(qkv[0], qkv[1], qkv[2], kind, attention->normalizer->s, attention->normalizer->b,
+                                  options.normalizer);
   expected = attention->c_proj(expected.transpose(1, 2).reshape({B, T, C}));
   EXPECT_TRUE(torch::allclose(attention(x), expected, 1e-10, 1e-12));
 }
 
 std::string normalizer_test_name(const ::testing::TestParamInfo<Normalizer>& info) {
-  static const char* const names[] = {"softmax", "ssmax", "ssmax_bias"};
-  return names[static_cast<int>(info.param)];
+  return normalizer_name(info.param);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllNormalizers, NormalizerParity,
-                         ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias),
+                         ::testing::Values(Normalizer::Softmax, Normalizer::SSMax, Normalizer::SSMaxBias,
+                                           Normalizer::Logn, Normalizer::Llama4),
                          normalizer_test_name);
+
+// Qwen-1's logn (use_logn_attn) and Llama 4's temperature, value by value: 1 within the training length and below F,
+// then log_L n, and 1 + a·ln(1 + ⌊n / F⌋) stepping at each multiple of F; the same for every head.
+TEST(Normalizer, LengthAwareScalingsFollowTheirProductionFormulas) {
+  NormalizerOptions logn = options_for(Normalizer::Logn, 2);
+  logn.logn_length = 8;
+  auto c = AttentionNormalizer(logn)->row_scale(20, 0, torch::kDouble);
+  ASSERT_EQ(c.sizes(), (std::vector<int64_t>{1, 20, 1}));
+  for (int64_t t = 0; t < 20; ++t)
+    EXPECT_NEAR(c[0][t][0].item<double>(), t + 1 <= 8 ? 1.0 : std::log(t + 1.0) / std::log(8.0), 1e-12) << t;
+  NormalizerOptions llama4 = options_for(Normalizer::Llama4, 2);
+  llama4.floor_scale = 8192, llama4.attn_scale = 0.1;  // Llama 4's own
+  AttentionNormalizer l4(llama4);
+  auto at = [&](int64_t t) { return l4->row_scale(1, t, torch::kDouble)[0][0][0].item<double>(); };
+  EXPECT_EQ(at(0), 1.0);
+  EXPECT_EQ(at(8190), 1.0);                               // n = 8191 < F
+  EXPECT_NEAR(at(8191), 1 + 0.1 * std::log(2.0), 1e-12);  // n = F
+  EXPECT_NEAR(at(3 * 8192 - 1), 1 + 0.1 * std::log(4.0), 1e-12);
+  // Per document: the factor counts from the document's start.
+  auto positions = torch::tensor({0, 1, 0, 8191}, torch::kLong).view({1, 4});
+  auto per_row = l4->row_scale_at(positions, torch::kDouble);
+  ASSERT_EQ(per_row.sizes(), (std::vector<int64_t>{1, 1, 4, 1}));
+  EXPECT_EQ(per_row[0][0][2][0].item<double>(), 1.0);
+  EXPECT_NEAR(per_row[0][0][3][0].item<double>(), 1 + 0.1 * std::log(2.0), 1e-12);
+  // Limited to the layers without RoPE, a layer with RoPE computes softmax: no factor at all.
+  llama4.active = false;
+  EXPECT_FALSE(AttentionNormalizer(llama4)->row_scale(4, 0, torch::kDouble).defined());
+}
 
 // Each row t gets its own factor s·ln(t+1): not one global n.
 TEST(Normalizer, RowScaleIsPerRowLogOfKeysSeen) {

@@ -2,7 +2,7 @@
 // from the README's maths) loads our safetensors export and must reproduce our logits and loss.
 // Matrix: softmax/ssmax/ssmax_bias × learned/RoPE × LayerNorm/RMSNorm × GELU/SwiGLU × tied/untied; RoPE cases
 // run to 3× the training length; grouped-query attention; no position encoding (NoPE) and RoPE interleaved with NoPE
-// layers; document masking (packed windows, positions per row).
+// layers; the length-aware scalings logn and llama4; document masking (packed windows, positions per row).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -138,6 +138,29 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
       config.model.nope_every = nope_every;
       write_case(dir + "/" + (nope_every ? "irope-" : "nope-") + normalizer, config, vocab, 3 * block, 100 + cases++);
     }
+  // The length-aware scalings (logn: Qwen-1; llama4: Llama 4's temperature, a = 0.5 to be visible), to 3× the
+  // training length where they step away from 1: on every layer, on the layers without RoPE only (Llama 4's layout),
+  // and per document.
+  struct Scaling {
+    const char* name;
+    const char* normalizer;
+    const char* position;
+    int nope_every;
+    const char* scaled_layers;
+    bool packed;
+  };
+  for (const Scaling& c :
+       {Scaling{"logn-rope", "logn", "rope", 0, "all", false}, Scaling{"logn-nope", "logn", "none", 0, "all", false},
+        Scaling{"llama4-rope", "llama4", "rope", 0, "all", false},
+        Scaling{"llama4-irope-scaled-nope", "llama4", "rope", 2, "nope", false},
+        Scaling{"llama4-documents", "llama4", "rope", 0, "all", true}}) {
+    Config config = case_config(c.normalizer, c.position, "rmsnorm", "swiglu", false, block);
+    config.model.nope_every = c.nope_every;
+    config.model.attention.scaled_layers = c.scaled_layers;
+    config.model.attention.attn_scale = 0.5;
+    config.model.attention.document_mask = c.packed;
+    write_case(dir + "/" + c.name, config, vocab, 3 * block, 100 + cases++, c.packed);
+  }
   // Document masking: each normalizer with learned positions (GPT-2 block) and RoPE (Llama block, 2× the length).
   for (const char* normalizer : {"softmax", "ssmax", "ssmax_bias"})
     for (const char* position : {"learned", "rope"}) {
@@ -148,13 +171,13 @@ TEST(ReferenceParity, ExportMatchesIndependentPyTorchOverTheConfigMatrix) {
       write_case(dir + "/documents-" + normalizer + "-" + position, config, vocab, rope ? 2 * block : block,
                  100 + cases++, /*packed=*/true);
     }
-  ASSERT_EQ(cases, 63);
+  ASSERT_EQ(cases, 68);
   int status = 0;
   const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
                                              "/tests/reference/reference_gpt.py' '" + dir + "' --tol 1e-5",
                                          &status);
   EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("63 passed, 0 failed"), std::string::npos) << output;
+  EXPECT_NE(output.find("68 passed, 0 failed"), std::string::npos) << output;
 }
 
 }  // namespace

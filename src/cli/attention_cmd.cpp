@@ -23,8 +23,12 @@ Command add_attention_command(CLI::App& root) {
       ->check(decimal_digits())
       ->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir>/attention)");
+  const auto parse_swap = add_normalizer_swap_options(*app, args->swap);
   add_runtime_options(*app, args->runtime);
-  return {app, [args] { return run_attention(*args); }};  // which checks its arguments (check_arguments)
+  return {app, [args, parse_swap] {
+            parse_swap();
+            return run_attention(*args);  // which checks its arguments (check_arguments)
+          }};
 }
 
 }  // namespace ssmax

@@ -23,23 +23,15 @@ Command add_eval_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--rope-theta", args->rope_theta, "RoPE models: evaluate with this base θ");
   app->add_option("--rope-theta-scale", args->rope_theta_scale, "RoPE models: evaluate with θ multiplied by this");
-  auto normalizer = std::make_shared<std::string>();  // parsed when the command runs: errors exit 2 there
-  app->add_option(
-      "--normalizer", *normalizer,
-      "Paper variant (e): swap ssmax or ssmax_bias into a softmax-trained model (or ssmax_bias into an ssmax one). "
-      "Adds per-head s with s = 1/ln(block_size), so s·ln(n) = 1 at n = block_size: the last query of a "
-      "training-length window attends exactly as before; shorter rows are flatter than softmax, longer ones "
-      "sharper");
-  app->add_option("--s", args->s, "With --normalizer: the value of s instead of 1/ln(block_size)");
-  app->add_option("--b", args->b, "With --normalizer ssmax_bias: the value of b (default 0)");
+  const auto parse_swap = add_normalizer_swap_options(*app, args->swap);
   app->add_option("--batches", args->windows,
                   "Windows of length+1 tokens evaluated per length (non-overlapping, "
                   "spread over the text)")
       ->capture_default_str();
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/eval)");
   add_runtime_options(*app, args->runtime);
-  return {app, [app, args, normalizer] {
-            if (!normalizer->empty()) args->normalizer = parse_normalizer(*normalizer, "--normalizer");
+  return {app, [app, args, parse_swap] {
+            parse_swap();
             // The rest of the arguments run_length_eval checks (check_arguments). Given but empty, --text would mean
             // "not given": the validation split, a plausible wrong number.
             if (given(*app, "--text") && args->text_file.empty())

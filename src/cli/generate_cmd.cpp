@@ -23,8 +23,10 @@ Command add_generate_command(CLI::App& root) {
                   "Also write a JSON file with the prompt's token ids, the generated ids and the logits of one "
                   "forward pass over the prompt ([prompt tokens][vocab]): for checking an exported model "
                   "(docs/huggingface.md)");
+  const auto parse_swap = add_normalizer_swap_options(*app, args->swap);
   add_runtime_options(*app, args->runtime);
-  return {app, [app, args] {
+  return {app, [app, args, parse_swap] {
+            parse_swap();
             // The rest of the arguments run_generate checks (check_arguments); whether --top-k was given only the
             // command line knows.
             if (args->temperature == 0 && given(*app, "--top-k"))

@@ -29,8 +29,12 @@ Command add_needle_command(CLI::App& root) {
       ->capture_default_str();
   app->add_flag("--show-prompts", args->show_prompts, "Print each cell's first prompt and its answer to stderr");
   app->add_option("--out", args->out_dir, "Output directory (default: <run dir of the first checkpoint>/needle)");
+  const auto parse_swap = add_normalizer_swap_options(*app, args->swap);
   add_runtime_options(*app, args->runtime);
-  return {app, [args] { return run_needle(*args); }};  // which checks its arguments (check_arguments)
+  return {app, [args, parse_swap] {
+            parse_swap();
+            return run_needle(*args);  // which checks its arguments (check_arguments)
+          }};
 }
 
 }  // namespace ssmax

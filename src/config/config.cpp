@@ -139,6 +139,15 @@ void check_relations(const Config& c, const std::string& origin) {
   if (m.nope_every > m.n_layer)
     fail(origin, "model.nope_every = " + std::to_string(m.nope_every) + " with " + std::to_string(m.n_layer) +
                      " layers leaves every layer with RoPE; give 1 … model.n_layer, or 0 for none");
+  const auto& a = m.attention;
+  if (a.scaled_layers == "nope") {
+    if (!is_parameter_free_scaling(a.normalizer))
+      fail(origin, "model.attention.scaled_layers = \"nope\" applies to logn and llama4, but the normalizer is " +
+                       normalizer_name(a.normalizer) + " (which acts on every layer)");
+    if (!m.has_nope_layers())
+      fail(origin, "model.attention.scaled_layers = \"nope\" but every layer sees positions (model.position = \"" +
+                       m.position + "\"; set model.position = \"none\", or model.nope_every with rope)");
+  }
   if (m.position == "rope" && (m.n_embd / m.n_head) % 2 != 0)
     fail(origin, "model.position = \"rope\" needs an even head size, but n_embd / n_head = " +
                      std::to_string(m.n_embd / m.n_head));
@@ -154,6 +163,17 @@ void check_relations(const Config& c, const std::string& origin) {
 double ModelConfig::resolved_s_init() const {
   if (attention.s_init_mode == "length") return 1.0 / std::log(static_cast<double>(block_size));
   return attention.s_init;
+}
+
+bool ModelConfig::has_nope_layers() const {
+  for (int layer = 0; layer < n_layer; ++layer)
+    if (layer_is_nope(layer)) return true;
+  return false;
+}
+
+bool ModelConfig::layer_is_scaled(int layer) const {
+  return !(is_parameter_free_scaling(attention.normalizer) && attention.scaled_layers == "nope" &&
+           !layer_is_nope(layer));
 }
 
 int ModelConfig::resolved_mlp_hidden() const {

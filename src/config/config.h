@@ -41,6 +41,14 @@ struct AttentionConfig {
   // Packed windows hold several documents: true keeps each query inside its own document (SSMax's n and the
   // positions count from the document's start); false lets attention run across the whole window.
   bool document_mask = false;
+  // logn (Qwen-1's use_logn_attn): c = max(1, ln n / ln L), L = logn_length; 0: model.block_size.
+  int logn_length = 0;
+  // llama4 (Llama 4's attention temperature): c = 1 + attn_scale·ln(1 + ⌊n / floor_scale⌋); floor_scale 0:
+  // model.block_size (Llama 4 itself: 0.1 and 8192).
+  double attn_scale = 0.1;
+  int floor_scale = 0;
+  // Which layers logn and llama4 act on: "all", or "nope": the layers without RoPE only, as Llama 4 does.
+  std::string scaled_layers = "all";
 };
 
 struct ModelConfig {
@@ -69,6 +77,15 @@ struct ModelConfig {
   bool layer_has_rope(int layer) const {
     return position == "rope" && !(nope_every > 0 && (layer + 1) % nope_every == 0);
   }
+  // Whether layer `layer` (0-based) sees no position at all (NoPE): position "none", or a RoPE model's layer without
+  // the rotation. Learned positions reach every layer through its input.
+  bool layer_is_nope(int layer) const { return position == "none" || (position == "rope" && !layer_has_rope(layer)); }
+  bool has_nope_layers() const;
+  // Whether the normalizer acts on layer `layer` (0-based): every layer, except for a parameter-free scaling limited
+  // to the NoPE layers (attention.scaled_layers = "nope").
+  bool layer_is_scaled(int layer) const;
+  int resolved_logn_length() const { return attention.logn_length > 0 ? attention.logn_length : block_size; }
+  int resolved_floor_scale() const { return attention.floor_scale > 0 ? attention.floor_scale : block_size; }
 };
 
 struct OptimConfig {

@@ -14,21 +14,28 @@
 
 namespace ssmax {
 
-enum class Normalizer { Softmax, SSMax, SSMaxBias };
+enum class Normalizer { Softmax, SSMax, SSMaxBias, Logn, Llama4 };
 
 // The paper's initial s: softmax((s·ln n)·z) with s = 0.43 (arXiv 2501.19399, section 2).
 constexpr double kDefaultSInit = 0.43;
 
-// Every normalizer, spelled once: its name (configs, command lines, JSON, reports) and the learnable per-head
-// scalars of softmax((s·ln n + b)·z) it has, under the names its parameters and metrics carry.
+// Every normalizer, spelled once: its name (configs, command lines, JSON, reports), the learnable per-head scalars
+// of softmax((s·ln n + b)·z) it has, under the names its parameters and metrics carry, and its factor c(n) on the
+// logits of a query that sees n keys (src/model/normalizer.h computes it). logn and llama4 are the length-aware
+// scalings production models derived from the paper, parameter-free.
 struct NormalizerSpec {
   Normalizer kind;
   const char* name;
   bool has_s, has_b;
+  const char* factor;
 };
-inline constexpr std::array<NormalizerSpec, 3> kNormalizers = {{{Normalizer::Softmax, "softmax", false, false},
-                                                                {Normalizer::SSMax, "ssmax", true, false},
-                                                                {Normalizer::SSMaxBias, "ssmax_bias", true, true}}};
+inline constexpr std::array<NormalizerSpec, 5> kNormalizers = {{
+    {Normalizer::Softmax, "softmax", false, false, "1"},
+    {Normalizer::SSMax, "ssmax", true, false, "s·ln n"},
+    {Normalizer::SSMaxBias, "ssmax_bias", true, true, "s·ln n + b"},
+    {Normalizer::Logn, "logn", false, false, "max(1, ln n / ln L)"},
+    {Normalizer::Llama4, "llama4", false, false, "1 + a·ln(1 + ⌊n / F⌋)"},
+}};
 
 inline const NormalizerSpec& normalizer_spec(Normalizer kind) {
   for (const auto& spec : kNormalizers)
@@ -55,6 +62,10 @@ inline Normalizer parse_normalizer(const std::string& name, const std::string& w
 }
 inline bool has_learned_scale(Normalizer kind) { return normalizer_spec(kind).has_s; }  // s
 inline bool has_bias(Normalizer kind) { return normalizer_spec(kind).has_b; }           // b
+// A fixed function of n with no parameters (logn, llama4): it may act on some layers only (scaled_layers).
+inline bool is_parameter_free_scaling(Normalizer kind) {
+  return kind == Normalizer::Logn || kind == Normalizer::Llama4;
+}
 
 // The learnable scalars any normalizer may have, in the order reports show them: the names of the model's
 // parameters (src/model/normalizer.h), of the metrics records' fields, TensorBoard tags and figures. Whoever shows
@@ -67,13 +78,16 @@ inline void from_json(const nlohmann::json& j, Normalizer& kind) {
   kind = parse_normalizer(j.is_string() ? j.get<std::string>() : j.dump(), "normalizer");
 }
 
-// The switches a trained model may make, listed: only to a normalizer that adds parameters (which start at their
-// initial values) and keeps every trained one. Taking s or b away would discard what was learned. Used by
-// `train --resume` (variant (f)) and the evaluation swap (variant (e)).
-inline constexpr std::array<std::pair<Normalizer, Normalizer>, 3> kNormalizerSwitches = {
+// The switches a trained model may make, listed: only to a normalizer that keeps every trained parameter (new ones
+// start at their initial values). Taking s or b away would discard what was learned. Used by `train --resume`
+// (variant (f)) and the evaluation swap (variant (e), and a softmax model scaled at inference only as Qwen's logn
+// and Llama 4's temperature are).
+inline constexpr std::array<std::pair<Normalizer, Normalizer>, 5> kNormalizerSwitches = {
     {{Normalizer::Softmax, Normalizer::SSMax},
      {Normalizer::Softmax, Normalizer::SSMaxBias},
-     {Normalizer::SSMax, Normalizer::SSMaxBias}}};
+     {Normalizer::SSMax, Normalizer::SSMaxBias},
+     {Normalizer::Softmax, Normalizer::Logn},
+     {Normalizer::Softmax, Normalizer::Llama4}}};
 inline bool normalizer_switch_allowed(Normalizer from, Normalizer to) {
   for (const auto& [a, b] : kNormalizerSwitches)
     if (a == from && b == to) return true;

@@ -108,7 +108,9 @@ const std::vector<KeySpec>& schema() {
               "the embedding and LM head get rows up to a multiple of this (50257 → 50304 at 64: aligned GPU "
               "products); the extra rows never reach the loss, sampling, evaluation or exports; `1` = none"),
         on_resume(choice("model.attention.normalizer", FIELD(model.attention.normalizer), normalizer_choices(),
-                         "softmax(z), SSMax softmax((s·ln n)·z) or SSMax with bias softmax((s·ln n + b)·z)"),
+                         "softmax(c·z) for a query that sees n keys: `softmax` c = 1, `ssmax` c = s·ln n, `ssmax_bias` "
+                         "c = s·ln n + b (s, b learned per head), `logn` c = max(1, ln n / ln L) (Qwen-1), `llama4` "
+                         "c = 1 + a·ln(1 + ⌊n / F⌋) (Llama 4); docs/normalizers.md"),
                   OnResume::WithNormalizerSwitch),
         on_resume(range("model.attention.s_init", FIELD(model.attention.s_init), -100, 100,
                         "initial `s` (the paper's Figure 1 value; the paper does not state its init)"),
@@ -123,6 +125,19 @@ const std::vector<KeySpec>& schema() {
         on_resume(
             range("model.attention.b_init", FIELD(model.attention.b_init), -100, 100, "initial `b` for `ssmax_bias`"),
             OnResume::WithNormalizerSwitch),
+        on_resume(range("model.attention.logn_length", FIELD(model.attention.logn_length), 0, 1 << 30,
+                        "L of `logn`: the length from which it scales (c = 1 up to it); `0` = `model.block_size`"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(range("model.attention.attn_scale", FIELD(model.attention.attn_scale), 0, 100,
+                        "a of `llama4` (Llama 4: 0.1)"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(range("model.attention.floor_scale", FIELD(model.attention.floor_scale), 0, 1 << 30,
+                        "F of `llama4`: c = 1 for the first F − 1 positions (Llama 4: 8192); `0` = `model.block_size`"),
+                  OnResume::WithNormalizerSwitch),
+        on_resume(choice("model.attention.scaled_layers", FIELD(model.attention.scaled_layers), {"all", "nope"},
+                         "the layers `logn` and `llama4` act on: `all`, or `nope`: only those without RoPE "
+                         "(`model.position` = none, or `model.nope_every`), as Llama 4"),
+                  OnResume::WithNormalizerSwitch),
         any("model.attention.document_mask", FIELD(model.attention.document_mask),
             "`true`: a query attends only to earlier tokens of its own document in a packed window; SSMax's n and "
             "the positions count from the document's start (needs a dataset prepared by this version; not "

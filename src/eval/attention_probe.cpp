@@ -145,7 +145,7 @@ std::string attention_file_stem(int64_t length, double depth) {
 int run_attention(const AttentionArgs& args) {
   check_arguments(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
-  const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  const EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   std::vector<Probe> probes;
   for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, load));

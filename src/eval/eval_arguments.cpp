@@ -39,8 +39,41 @@ void check_arguments(const EvalRuntimeArgs& runtime) {
     throw UsageError("--precision " + runtime.precision + ": expected fp32 or bf16");
 }
 
+void check_arguments(const NormalizerSwap& swap) {
+  const std::optional<Normalizer> n = swap.normalizer;
+  auto needs = [&](const char* option, bool applies, const char* which) {
+    if (!applies) throw UsageError(std::string(option) + " applies only together with --normalizer " + which);
+  };
+  if (swap.s) {
+    needs("--s", n && has_learned_scale(*n), "ssmax|ssmax_bias");
+    check_number("--s", *swap.s, -100, 100);
+  }
+  if (swap.b) {
+    needs("--b", n == Normalizer::SSMaxBias, "ssmax_bias (the other normalizers have no b)");
+    check_number("--b", *swap.b, -100, 100);
+  }
+  if (swap.logn_length) {
+    needs("--logn-length", n == Normalizer::Logn, "logn");
+    check_count("--logn-length", *swap.logn_length, 2);
+  }
+  if (swap.attn_scale) {
+    needs("--attn-scale", n == Normalizer::Llama4, "llama4");
+    check_number("--attn-scale", *swap.attn_scale, 0, 100);
+  }
+  if (swap.floor_scale) {
+    needs("--floor-scale", n == Normalizer::Llama4, "llama4");
+    check_count("--floor-scale", *swap.floor_scale, 1);
+  }
+  if (swap.scaled_layers) {
+    needs("--scaled-layers", n && is_parameter_free_scaling(*n), "logn|llama4");
+    if (*swap.scaled_layers != "all" && *swap.scaled_layers != "nope")
+      throw UsageError("--scaled-layers " + *swap.scaled_layers + ": expected all or nope (the layers without RoPE)");
+  }
+}
+
 void check_arguments(const GenerateArgs& args) {
   check_arguments(args.runtime);
+  check_arguments(args.swap);
   check_count("--max-new-tokens", args.max_new_tokens, 0);
   check_number("--temperature", args.temperature, 0);
   if (args.top_k < 0)
@@ -57,22 +90,14 @@ void check_arguments(const LengthEvalArgs& args) {
   if (args.rope_theta_scale) check_number("--rope-theta-scale", *args.rope_theta_scale, 0, kInfinity, true);
   if (args.rope_theta && args.rope_theta_scale)
     throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
-  if (args.s) {
-    if (!args.normalizer || !has_learned_scale(*args.normalizer))
-      throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
-    check_number("--s", *args.s, -100, 100);
-  }
-  if (args.b) {
-    if (args.normalizer != Normalizer::SSMaxBias)
-      throw UsageError("--b applies only with --normalizer ssmax_bias (the other normalizers have no b)");
-    check_number("--b", *args.b, -100, 100);
-  }
+  check_arguments(args.swap);
   if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
     throw UsageError("--text " + args.text_file + ": no such file");
 }
 
 void check_arguments(const NeedleArgs& args) {
   check_arguments(args.runtime);
+  check_arguments(args.swap);
   check_checkpoints("needle", args.checkpoints);
   check_lengths(args.lengths);
   if (args.depths.empty()) throw UsageError("--depths: give at least one depth");
@@ -86,6 +111,7 @@ void check_arguments(const NeedleArgs& args) {
 
 void check_arguments(const AttentionArgs& args) {
   check_arguments(args.runtime);
+  check_arguments(args.swap);
   check_checkpoints("attention", args.checkpoints);
   check_count("--length", args.length, 2);
   check_number("--depth", args.depth, 0, 1);

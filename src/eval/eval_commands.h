@@ -23,6 +23,22 @@ struct EvalRuntimeArgs {
 // opened, still before the first model is evaluated.
 void check_arguments(const EvalRuntimeArgs& runtime);
 
+// The attention normalizer an evaluation applies in place of the trained one (unset: as trained): the paper's
+// variant (e), SSMax swapped into a softmax-trained model, and the scalings production models apply at inference
+// only (logn: Qwen-1; llama4: Llama 4's temperature) — the baselines a normalizer trained in must beat. Allowed
+// swaps keep every trained parameter (config/normalizer_kind.h). Unset parameters: s = 1/ln(block_size) (so
+// s·ln n = 1 at the training length), b = 0, logn_length and floor_scale = the training length, attn_scale = 0.1,
+// scaled_layers = all.
+struct NormalizerSwap {
+  std::optional<Normalizer> normalizer;
+  std::optional<double> s, b;                // ssmax, ssmax_bias
+  std::optional<int64_t> logn_length;        // logn: L
+  std::optional<double> attn_scale;          // llama4: a
+  std::optional<int64_t> floor_scale;        // llama4: F
+  std::optional<std::string> scaled_layers;  // logn, llama4: all | nope (the layers without RoPE)
+};
+void check_arguments(const NormalizerSwap& swap);
+
 struct GenerateArgs {
   std::string checkpoint, prompt;
   int max_new_tokens = 100;
@@ -30,6 +46,7 @@ struct GenerateArgs {
   int top_k = 50;            // 0: no cut
   uint64_t seed = 1;
   std::string dump_path;  // non-empty: prompt ids, generated ids and the prompt's logits as JSON (--dump)
+  NormalizerSwap swap;
   EvalRuntimeArgs runtime;
 };
 void check_arguments(const GenerateArgs& args);
@@ -41,11 +58,9 @@ struct LengthEvalArgs {
   std::string text_file;  // empty: the run's validation split
   std::vector<int64_t> lengths{256, 512, 1024, 2048};
   std::optional<double> rope_theta, rope_theta_scale;  // RoPE models: θ, or θ times this (unset: as trained)
-  std::optional<Normalizer> normalizer;                // unset: as trained (see EvalLoadOptions)
-  std::optional<double> s;                             // with normalizer: unset is 1/ln(block_size)
-  std::optional<double> b;                             // with normalizer ssmax_bias: unset is 0
-  int windows = 32;                                    // per length
-  std::string out_dir;                                 // empty: <first run dir>/eval
+  NormalizerSwap swap;
+  int windows = 32;     // per length
+  std::string out_dir;  // empty: <first run dir>/eval
   EvalRuntimeArgs runtime;
 };
 void check_arguments(const LengthEvalArgs& args);
@@ -61,6 +76,7 @@ struct NeedleArgs {
   uint64_t seed = 1;
   bool show_prompts = false;  // print each cell's first prompt and answer to stderr
   std::string out_dir;        // empty: <run dir>/needle
+  NormalizerSwap swap;
   EvalRuntimeArgs runtime;
 };
 void check_arguments(const NeedleArgs& args);
@@ -73,6 +89,7 @@ struct AttentionArgs {
   int trials = 5;
   uint64_t seed = 1;
   std::string out_dir;  // empty: <run dir>/attention
+  NormalizerSwap swap;
   EvalRuntimeArgs runtime;
 };
 void check_arguments(const AttentionArgs& args);

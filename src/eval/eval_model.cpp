@@ -30,26 +30,48 @@ std::string run_name(const std::string& run_dir, int components) {
 }  // namespace
 
 bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint) {
-  auto& attention = config.model.attention;
-  if (!options.normalizer) {
-    if (options.s) throw UsageError("--s applies only together with --normalizer ssmax|ssmax_bias");
-    return false;
-  }
-  const Normalizer trained = attention.normalizer, wanted = *options.normalizer;
+  const NormalizerSwap& swap = options.swap;
+  check_arguments(swap);  // callers other than the commands (a study, the tests) meet the same check
+  auto& m = config.model;
+  auto& attention = m.attention;
+  if (!swap.normalizer) return false;  // check_arguments(NormalizerSwap) refused parameters without a normalizer
+  const Normalizer trained = attention.normalizer, wanted = *swap.normalizer;
   if (!normalizer_switch_allowed(trained, wanted))
     throw UsageError("--normalizer " + normalizer_name(wanted) + ": " + checkpoint + " was trained with " +
-                     normalizer_name(trained) + "; a swap may only add parameters (" + allowed_normalizer_switches() +
-                     ")");
-  if (has_learned_scale(trained) && options.s)
+                     normalizer_name(trained) + "; a swap may only keep or add parameters (" +
+                     allowed_normalizer_switches() + ")");
+  if (has_learned_scale(trained) && swap.s)
     throw UsageError("--s: " + checkpoint + " was trained with " + normalizer_name(trained) +
                      " and keeps its learned s; --s applies to a softmax-trained model");
   // s·ln(block_size) = 1: the last row of a training-length window is exactly softmax.
   if (!has_learned_scale(trained))
-    attention.s_init = options.s.value_or(1.0 / std::log(static_cast<double>(config.model.block_size)));
+    attention.s_init = swap.s.value_or(1.0 / std::log(static_cast<double>(m.block_size)));
   attention.normalizer = wanted;
-  attention.b_init = options.b.value_or(0.0);
+  attention.b_init = swap.b.value_or(0.0);
+  attention.logn_length = static_cast<int>(swap.logn_length.value_or(m.block_size));
+  attention.attn_scale = swap.attn_scale.value_or(0.1);
+  attention.floor_scale = static_cast<int>(swap.floor_scale.value_or(m.block_size));
+  attention.scaled_layers = swap.scaled_layers.value_or("all");
+  if (attention.scaled_layers == "nope" && !m.has_nope_layers())
+    throw UsageError("--scaled-layers nope: every layer of " + checkpoint + " sees positions (model.position = " +
+                     m.position + (m.position == "rope" ? ", no model.nope_every)" : ")"));
   return true;
 }
+
+namespace {
+
+// "+llama4(a=0.1,F=256)", "+ssmax(s=0.18)": what an evaluation swapped in, for labels.
+std::string swap_label(const ModelConfig& m, bool adds_s) {
+  const auto& a = m.attention;
+  std::string label = " +" + normalizer_name(a.normalizer);
+  if (a.normalizer == Normalizer::Logn) label += "(L=" + std::to_string(m.resolved_logn_length());
+  else if (a.normalizer == Normalizer::Llama4)
+    label += "(a=" + short_number(a.attn_scale) + ",F=" + std::to_string(m.resolved_floor_scale());
+  else label += adds_s ? "(s=" + short_number(a.s_init) : "(b=" + short_number(a.b_init);
+  return label + (a.scaled_layers == "nope" ? ",nope)" : ")");
+}
+
+}  // namespace
 
 int label_components(const std::vector<std::string>& targets) {
   std::set<std::string> names;
@@ -58,10 +80,12 @@ int label_components(const std::vector<std::string>& targets) {
   return 1;
 }
 
-EvalLoadOptions start_evaluation(const std::string& device, int threads, const std::vector<std::string>& targets) {
-  at::set_num_threads(threads > 0 ? threads : hardware_threads());
+EvalLoadOptions start_evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap,
+                                 const std::vector<std::string>& targets) {
+  at::set_num_threads(runtime.threads > 0 ? runtime.threads : hardware_threads());
   EvalLoadOptions load;
-  load.device = device;
+  load.device = runtime.device;
+  load.swap = swap;
   load.label_components = label_components(targets);
   return load;
 }
@@ -78,15 +102,11 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
 
   const bool adds_s = !has_learned_scale(m.config.model.attention.normalizer);
   const bool fresh = swap_normalizer(m.config, options, m.checkpoint);
-  if (fresh)
-    m.label +=
-        " +" + normalizer_name(*options.normalizer) + "(" +
-        (adds_s ? "s=" + short_number(m.config.model.attention.s_init) : "b=" + short_number(options.b.value_or(0.0))) +
-        ")";
+  if (fresh) m.label += swap_label(m.config.model, adds_s);
   if (options.rope_theta || options.rope_theta_scale) {
     if (m.config.model.position != "rope")
       throw UsageError("--rope-theta/--rope-theta-scale apply to RoPE models only; " + m.checkpoint +
-                       " uses learned positions (model.position = " + m.config.model.position + ")");
+                       " has no RoPE (model.position = " + m.config.model.position + ")");
     const double theta =
         options.rope_theta ? *options.rope_theta : m.config.model.rope_theta * *options.rope_theta_scale;
     m.label += " θ=" + short_number(theta);

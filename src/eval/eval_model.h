@@ -13,6 +13,7 @@
 #include "data/shard.h"
 #include "data/token_source.h"
 #include "data/tokenizer.h"
+#include "eval/eval_commands.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
 
@@ -20,11 +21,8 @@ namespace ssmax {
 
 struct EvalLoadOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  // Paper variant (e): evaluate a model with a normalizer swapped in that adds parameters (normalizer_switch_allowed:
-  // softmax → ssmax/ssmax_bias, ssmax → ssmax_bias). Unset keeps the trained normalizer. A new s defaults to
-  // 1/ln(block_size), so s·ln(n) = 1 at the training length; a trained s stays as trained.
-  std::optional<Normalizer> normalizer;
-  std::optional<double> s, b;  // unset: s as above, b = 0
+  // A normalizer evaluated in place of the trained one (eval_commands.h); a trained s stays as trained.
+  NormalizerSwap swap;
   // RoPE base override (rope models only): rope_theta sets it, rope_theta_scale multiplies it (one of them).
   std::optional<double> rope_theta, rope_theta_scale;
   int label_components = 1;  // path components of the run directory in the label (see label_components())
@@ -44,8 +42,9 @@ struct EvalModel {
   int64_t block_size() const { return config.model.block_size; }
 };
 
-// Applies options.normalizer/s/b to the config of a model trained as `config` says; returns true when the swap
-// adds parameters the checkpoint lacks. Throws UsageError naming `checkpoint` for a swap that is not allowed.
+// Applies options.swap to the config of a model trained as `config` says; returns true when the swap changes the
+// normalizer (its new parameters, if any, start as NormalizerSwap says). Throws UsageError naming `checkpoint` for a
+// swap that is not allowed.
 bool swap_normalizer(Config& config, const EvalLoadOptions& options, const std::string& checkpoint);
 
 // Loads CHECKPOINT (file or run directory). Throws UsageError for bad targets/overrides and RuntimeFailure
@@ -61,7 +60,8 @@ PreparedDataset checkpoint_dataset(const CheckpointMeta& meta, const std::string
 inline PreparedDataset eval_dataset(const EvalModel& model) { return checkpoint_dataset(model.meta, model.checkpoint); }
 
 // The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options
-// with the device and the label length that keeps `targets` apart.
-EvalLoadOptions start_evaluation(const std::string& device, int threads, const std::vector<std::string>& targets);
+// with the device, the normalizer swap and the label length that keeps `targets` apart.
+EvalLoadOptions start_evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap,
+                                 const std::vector<std::string>& targets);
 
 }  // namespace ssmax

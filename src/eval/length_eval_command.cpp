@@ -171,11 +171,8 @@ void print_table(const std::vector<Row>& rows) {
 
 int run_length_eval(const LengthEvalArgs& args) {
   check_arguments(args);
-  EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
-  load.normalizer = args.normalizer;
-  load.s = args.s;
-  load.b = args.b;
   load.rope_theta = args.rope_theta;
   load.rope_theta_scale = args.rope_theta_scale;
   const std::vector<TokenSource> sources = eval_sources(args, load);
@@ -226,8 +223,10 @@ int run_length_eval(const LengthEvalArgs& args) {
            {"block_size", m.block_size()},
            {"position", m.config.model.position},
            {"normalizer", normalizer_name(m.config.model.attention.normalizer)},
-           {"normalizer_swapped_in", args.normalizer.has_value()},
-           {"s_init", args.normalizer ? json(m.config.model.attention.s_init) : json(nullptr)},
+           {"normalizer_swapped_in", args.swap.normalizer.has_value()},
+           {"s_init", args.swap.normalizer && has_learned_scale(*args.swap.normalizer)
+                          ? json(m.config.model.attention.s_init)
+                          : json(nullptr)},
            {"rope_theta", m.config.model.position == "rope" ? json(m.config.model.rope_theta) : json(nullptr)},
            {"length", length},
            {"windows", losses.windows},

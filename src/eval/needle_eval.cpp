@@ -49,7 +49,7 @@ void precheck(const std::string& target, const NeedleArgs& args) {
 int run_needle(const NeedleArgs& args) {
   check_arguments(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
-  const EvalLoadOptions load = start_evaluation(args.runtime.device, args.runtime.threads, args.checkpoints);
+  const EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
   const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
   std::string out_dir = args.out_dir;
   json results = json::array();

@@ -121,6 +121,17 @@ json hf_model_config(const ModelConfig& m, HfArchitecture arch, int64_t vocab_si
                      {"AutoModelForCausalLM", "modeling_ssmax." + model_class}};
     c["attention_normalizer"] = normalizer_name(m.attention.normalizer);
     c["ssmax_learn_s"] = m.attention.learn_s;
+    if (m.attention.normalizer == Normalizer::Logn) c["logn_length"] = m.resolved_logn_length();
+    if (m.attention.normalizer == Normalizer::Llama4) {
+      c["attn_scale"] = m.attention.attn_scale;
+      c["floor_scale"] = m.resolved_floor_scale();
+    }
+    // Which layers a parameter-free scaling acts on: 1 scaled, 0 plain softmax (all 1 unless scaled_layers = nope).
+    if (is_parameter_free_scaling(m.attention.normalizer)) {
+      json layers = json::array();
+      for (int i = 0; i < m.n_layer; ++i) layers.push_back(m.layer_is_scaled(i) ? 1 : 0);
+      c["scaled_layers"] = layers;
+    }
   }
   return c;
 }

@@ -1,5 +1,6 @@
 #include "export/hf_import_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -150,8 +151,21 @@ void apply_hf_init(json& root, const std::string& origin) {
   // An SSMax export carries its normalizer; a plain Llama leaves it to the user (--set
   // model.attention.normalizer=ssmax converts it: the normalizer's s is then new, see model.attention.s_init_mode).
   if (arch == "SSMaxLlamaForCausalLM") {
-    adopt(root, origin, file, "model.attention.normalizer", hf_value(hf, "attention_normalizer", "ssmax"));
+    const json normalizer = hf_value(hf, "attention_normalizer", "ssmax");
+    adopt(root, origin, file, "model.attention.normalizer", normalizer);
     adopt(root, origin, file, "model.attention.learn_s", hf_value(hf, "ssmax_learn_s", true));
+    if (normalizer == "logn")
+      adopt(root, origin, file, "model.attention.logn_length", hf_number(hf, file, "logn_length"));
+    if (normalizer == "llama4") {
+      adopt(root, origin, file, "model.attention.attn_scale", hf_number(hf, file, "attn_scale"));
+      adopt(root, origin, file, "model.attention.floor_scale", hf_number(hf, file, "floor_scale"));
+    }
+    // A scaling on the layers without RoPE only (the export lists the layers it acts on).
+    if (hf.contains("scaled_layers") && hf["scaled_layers"].is_array()) {
+      const json& scaled = hf["scaled_layers"];
+      const bool all = std::all_of(scaled.begin(), scaled.end(), [](const json& v) { return v == 1; });
+      adopt(root, origin, file, "model.attention.scaled_layers", all ? "all" : "nope");
+    }
   }
 
   const std::string tokenizer = (fs::path(dir) / "tokenizer.model").string();

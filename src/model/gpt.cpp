@@ -55,6 +55,10 @@ BlockImpl::BlockImpl(const GPTOptions& options, int layer) {
   attention.normalizer.s_init = m.resolved_s_init();
   attention.normalizer.learn_s = m.attention.learn_s;
   attention.normalizer.b_init = m.attention.b_init;
+  attention.normalizer.logn_length = m.resolved_logn_length();
+  attention.normalizer.attn_scale = m.attention.attn_scale;
+  attention.normalizer.floor_scale = m.resolved_floor_scale();
+  attention.normalizer.active = m.layer_is_scaled(layer);
   attn = register_module("attn", CausalSelfAttention(attention));
   ln_2 = register_module("ln_2", Norm(m.n_embd, rms, m.bias));
   mlp = register_module("mlp", MLP(m.n_embd, m.resolved_mlp_hidden(), m.mlp == "swiglu", m.bias, m.dropout));

@@ -1,5 +1,6 @@
 #include "model/normalizer.h"
 
+#include <cmath>
 #include <string_view>
 
 namespace ssmax {
@@ -15,27 +16,39 @@ AttentionNormalizerImpl::AttentionNormalizerImpl(const NormalizerOptions& option
 }
 
 torch::Tensor AttentionNormalizerImpl::row_scale(int64_t T, int64_t offset, const torch::TensorOptions& options) const {
-  if (!s.defined()) return {};  // softmax: no factor
-  // ln n for n = offset+1 … offset+T keys, one per query row.
-  return factor(torch::arange(offset + 1, offset + T + 1, options).log().view({1, T, 1}), options);
+  if (!scales()) return {};
+  // n = offset+1 … offset+T keys, one per query row.
+  return factor(torch::arange(offset + 1, offset + T + 1, options).view({1, T, 1}), options);
 }
 
 torch::Tensor AttentionNormalizerImpl::row_scale_at(const torch::Tensor& positions,
                                                     const torch::TensorOptions& options) const {
-  if (!s.defined()) return {};  // softmax: no factor
+  if (!scales()) return {};
   const int64_t B = positions.size(0), T = positions.size(1);
   // The query at position p of its document sees n = p+1 keys.
-  return factor((positions.to(options) + 1).log().view({B, 1, T, 1}), options);
+  return factor((positions.to(options) + 1).view({B, 1, T, 1}), options);
 }
 
-torch::Tensor AttentionNormalizerImpl::factor(const torch::Tensor& log_n, const torch::TensorOptions& options) const {
-  auto scale = s.to(options).view({-1, 1, 1}) * log_n;
-  if (b.defined()) scale = scale + b.to(options).view({-1, 1, 1});
-  return scale;
+torch::Tensor AttentionNormalizerImpl::factor(const torch::Tensor& n, const torch::TensorOptions& options) const {
+  switch (options_.kind) {
+    case Normalizer::SSMax:
+    case Normalizer::SSMaxBias: {
+      auto scale = s.to(options).view({-1, 1, 1}) * n.log();
+      if (b.defined()) scale = scale + b.to(options).view({-1, 1, 1});
+      return scale;
+    }
+    case Normalizer::Logn:  // 1 up to n = L, then log_L n
+      return torch::clamp_min(n.log() / std::log(options_.logn_length), 1.0);
+    case Normalizer::Llama4:  // 1 for n < F, then steps up at every multiple of F
+      return 1.0 + options_.attn_scale * torch::log1p(torch::floor(n / options_.floor_scale));
+    case Normalizer::Softmax:
+      break;
+  }
+  return {};
 }
 
 torch::Tensor AttentionNormalizerImpl::scale_queries(const torch::Tensor& q, int64_t offset) const {
-  if (!s.defined()) return q;
+  if (!scales()) return q;
   return q * row_scale(q.size(2), offset, q.options());
 }
 

@@ -80,6 +80,12 @@ void log_run_header(const Config& c, int64_t parameters, int64_t vocab_size, con
     if (has_bias(a.normalizer)) normalizer += fmt::format(", b_init {:g}", a.b_init);
     normalizer += ")";
   }
+  if (is_parameter_free_scaling(a.normalizer))
+    normalizer += fmt::format(" (c = {}: {}{})", normalizer_spec(a.normalizer).factor,
+                              a.normalizer == Normalizer::Logn
+                                  ? fmt::format("L = {}", m.resolved_logn_length())
+                                  : fmt::format("a = {:g}, F = {}", a.attn_scale, m.resolved_floor_scale()),
+                              a.scaled_layers == "nope" ? "; layers without RoPE only" : "");
   const int64_t world = std::max<int64_t>(1, static_cast<int64_t>(ranks.size()));
   const int64_t tokens_per_step = int64_t{c.train.batch_size} * c.train.grad_accum_steps * world * m.block_size;
   const std::vector<std::pair<std::string, std::string>> rows = {

@@ -79,8 +79,16 @@ expect_fail 2 "--top-k -3" -- "$BIN" generate "$S/run" --prompt "In the" --top-k
 # quietly ignored or replaced (--b without ssmax_bias, --text ""), inputs counted twice, outputs that would fail
 # only after the work.
 E=("$BIN" eval "$S/run" --lengths 16 --batches 1 --threads 1)
-expect_fail 2 "--b applies only with --normalizer ssmax_bias" -- "${E[@]}" --b 0.5
-expect_fail 2 "--b applies only with --normalizer ssmax_bias" -- "${E[@]}" --normalizer ssmax --b 0.5
+expect_fail 2 "--b applies only together with --normalizer ssmax_bias" -- "${E[@]}" --b 0.5
+expect_fail 2 "--b applies only together with --normalizer ssmax_bias" -- "${E[@]}" --normalizer ssmax --b 0.5
+# The inference-only scalings and their parameters, on every evaluation command.
+expect_fail 2 "--attn-scale applies only together with --normalizer llama4" -- "${E[@]}" --normalizer logn \
+  --attn-scale 0.2
+expect_fail 2 "--scaled-layers sideways: expected all or nope" -- "${E[@]}" --normalizer llama4 --scaled-layers sideways
+expect_fail 2 "--logn-length 1: must be >= 2" -- "${E[@]}" --normalizer logn --logn-length 1
+expect_fail 2 "--scaled-layers nope: every layer of" -- "${E[@]}" --normalizer llama4 --scaled-layers nope
+expect_fail 2 "--normalizer alibi is not allowed: expected one of softmax, ssmax, ssmax_bias, logn, llama4" -- \
+  "$BIN" generate "$S/run" --prompt "In the" --normalizer alibi --threads 1
 expect_fail 2 "--text: empty path" -- "${E[@]}" --text ""
 expect_fail 2 "--rope-theta 0: must be a finite number > 0" -- "${E[@]}" --rope-theta 0
 expect_fail 2 "--rope-theta-scale nan: must be a finite number > 0" -- "${E[@]}" --rope-theta-scale nan

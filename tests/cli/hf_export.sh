@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # export --format hf, read by transformers (installed by scripts/test.sh): for each attention normalizer (softmax,
 # ssmax, ssmax_bias) and both layouts transformers has a class for (Llama: RoPE + RMSNorm + SwiGLU; GPT-2: learned
-# positions + LayerNorm + GELU), and Llama layers without RoPE (NoPE; every other layer, as Llama 4's interleaving),
-# a tiny trained model is exported and tests/hf/check_hf_export.py compares the
-# tokenizer, the logits (1e-4), greedy decoding and the KV cache with ssmax-gpt's own. Then: bf16 weights, the
+# positions + LayerNorm + GELU), Llama layers without RoPE (NoPE; every other layer, as Llama 4's interleaving) and the
+# scalings logn and llama4, a tiny trained model is exported and tests/hf/check_hf_export.py compares the tokenizer,
+# the logits (1e-4), greedy decoding and the KV cache with ssmax-gpt's own. Then: bf16 weights, the
 # refusals (a shape neither class expresses; an occupied --out) and --force.
 # Usage: bash tests/cli/hf_export.sh BINARY SCRATCH_DIR PYTHON
 set -u
@@ -40,6 +40,11 @@ train_and_export llama-ssmax_bias "${llama[@]}" --set model.attention.normalizer
 train_and_export llama-nope-softmax "${llama[@]}" --set model.position=none
 train_and_export llama-irope-ssmax_bias "${llama[@]}" --set model.nope_every=2 \
   --set model.attention.normalizer=ssmax_bias
+# The length-aware scalings (docs/normalizers.md), checked past the training length: Qwen-1's logn on every layer,
+# Llama 4's temperature on the NoPE layers only.
+train_and_export llama-logn "${llama[@]}" --set model.attention.normalizer=logn
+train_and_export llama-irope-llama4 "${llama[@]}" --set model.nope_every=2 --set model.attention.normalizer=llama4 \
+  --set model.attention.scaled_layers=nope --set model.attention.attn_scale=0.5 --set model.attention.floor_scale=8
 train_and_export gpt2-softmax "${gpt2[@]}" --set model.bias=true
 train_and_export gpt2-ssmax "${gpt2[@]}" --set model.attention.normalizer=ssmax
 train_and_export gpt2-ssmax_bias "${gpt2[@]}" --set model.attention.normalizer=ssmax_bias --set model.bias=true

@@ -72,16 +72,26 @@ def attention(x, w, prefix, cfg, pos, layer):
     group = H // H_kv
     k, v = (t[:, :, None].expand(B, H_kv, group, T, d).reshape(B, H, T, d) for t in (k, v))
     logits = (q @ k.transpose(-1, -2)) / math.sqrt(d)  # [B, H, T, T]
-    kind = cfg["attention"]["normalizer"]
-    if kind != "softmax":
-        # The query at position p of its document normalises over n = p + 1 keys: its row is multiplied by
-        # s·ln n (+ b).
-        n = pos.to(torch.float64) + 1  # [B, T]
-        s = w[prefix + "normalizer.s"].view(1, H, 1, 1)
-        factor = s * torch.log(n).view(B, 1, T, 1)
+    a = cfg["attention"]
+    kind = a["normalizer"]
+    # logn and llama4 may act on the layers without any position encoding only (NoPE).
+    nope = cfg["position"] == "none" or (cfg["position"] == "rope" and not has_rope(cfg, layer))
+    if kind in ("logn", "llama4") and a.get("scaled_layers", "all") == "nope" and not nope:
+        kind = "softmax"
+    # The query at position p of its document normalises over n = p + 1 keys: its row of logits is multiplied by
+    # c(n).
+    n = (pos.to(torch.float64) + 1).view(B, 1, T, 1)
+    if kind in ("ssmax", "ssmax_bias"):
+        factor = w[prefix + "normalizer.s"].view(1, H, 1, 1) * torch.log(n)  # s·ln n
         if kind == "ssmax_bias":
-            factor = factor + w[prefix + "normalizer.b"].view(1, H, 1, 1)
+            factor = factor + w[prefix + "normalizer.b"].view(1, H, 1, 1)  # + b
         logits = logits * factor
+    elif kind == "logn":  # Qwen-1: log_L n beyond L, 1 before
+        L = a.get("logn_length", 0) or cfg["block_size"]
+        logits = logits * torch.where(n > L, torch.log(n) / math.log(L), torch.ones_like(n))
+    elif kind == "llama4":  # Llama 4: 1 + a·ln(1 + ⌊n / F⌋)
+        F = a.get("floor_scale", 0) or cfg["block_size"]
+        logits = logits * (1 + a.get("attn_scale", 0.1) * torch.log(1 + torch.floor(n / F)))
     # Key j is hidden from query i when it is in i's future or before the start of i's document (i - pos[i]).
     i = torch.arange(T)
     future = i[None, :] > i[:, None]  # [T, T]

@@ -1,9 +1,13 @@
 # SSMax attention for transformers' Llama and GPT-2 models: the modeling code that `ssmax-gpt export --format hf`
 # writes into a model directory (loaded with trust_remote_code=True). Targets transformers 4.57.6.
 #
-# SSMax (ssmax-gpt's src/model/normalizer.h): the query at 0-based absolute position t is scaled per head h by
-#     c[h, t] = s_h * ln(t + 1)          (ssmax)
-#     c[h, t] = s_h * ln(t + 1) + b_h    (ssmax_bias)
+# SSMax (ssmax-gpt's src/model/normalizer.h): the query at 0-based absolute position t, which sees n = t + 1 keys, is
+# scaled per head h by
+#     c[h, t] = s_h * ln(n)                      (ssmax)
+#     c[h, t] = s_h * ln(n) + b_h                (ssmax_bias)
+#     c[t]    = max(1, ln(n) / ln(L))            (logn: Qwen-1's log-n scaling, L = logn_length)
+#     c[t]    = 1 + a * ln(1 + floor(n / F))     (llama4: Llama 4's temperature, a = attn_scale, F = floor_scale)
+# (logn and llama4 on the layers config.scaled_layers marks, plain softmax on the others)
 # before the usual softmax(q·kᵀ/√d). A factor that multiplies a whole row of logits equals one that multiplies the
 # query, so everything else (RoPE, the attention kernels, the KV cache) is transformers' own code. RoPE is a rotation
 # of each head's query, so scaling before or after it is the same.
@@ -18,6 +22,8 @@
 # new token by ln(its position + 1) — and hands c to the query projection, a subclass of transformers' own
 # (nn.Linear for Llama's q_proj, Conv1D for GPT-2's fused c_attn) that multiplies its query heads by it. Parameter
 # names stay those of the stock models.
+import math
+
 import torch
 from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
@@ -31,23 +37,32 @@ from .configuration_ssmax import SSMaxGPT2Config, SSMaxLlamaConfig
 class _SSMaxScale(nn.Module):
     """s (and b) of one attention layer, [num_heads] each, and the factor c for a batch of positions."""
 
-    def __init__(self, config, num_heads):
+    def __init__(self, config, num_heads, layer_idx):
         super().__init__()
-        self.softmax = config.attention_normalizer == "softmax"
-        self.bias = config.attention_normalizer == "ssmax_bias"
-        self.s = None if self.softmax else nn.Parameter(torch.ones(num_heads), requires_grad=bool(config.ssmax_learn_s))
-        self.b = nn.Parameter(torch.zeros(num_heads)) if self.bias else None
+        self.kind = config.attention_normalizer
+        layers = getattr(config, "scaled_layers", None)
+        if self.kind in ("logn", "llama4") and layers is not None and not layers[layer_idx]:
+            self.kind = "softmax"  # a scaling on the layers without RoPE only: plain softmax here
+        self.config = config
+        learned = self.kind in ("ssmax", "ssmax_bias")
+        self.s = nn.Parameter(torch.ones(num_heads), requires_grad=bool(config.ssmax_learn_s)) if learned else None
+        self.b = nn.Parameter(torch.zeros(num_heads)) if self.kind == "ssmax_bias" else None
 
     def factor(self, positions):
-        """positions: [B or 1, T] absolute 0-based positions → c [B or 1, T, H, 1] in float32 (at least); None for
-        softmax (nothing to scale)."""
-        if self.softmax:
+        """positions: [B or 1, T] absolute 0-based positions → c [B or 1, T, H or 1, 1] in float32 (at least); None
+        for softmax (nothing to scale)."""
+        if self.kind == "softmax":
             return None
-        dtype = torch.promote_types(self.s.dtype, torch.float32)
-        log_n = torch.log(positions.to(dtype) + 1).unsqueeze(-1)  # n = t + 1 keys seen by the row at t
-        c = log_n * self.s.to(dtype)
-        if self.bias:
-            c = c + self.b.to(dtype)
+        dtype = torch.promote_types(self.s.dtype, torch.float32) if self.s is not None else torch.float32
+        n = (positions.to(dtype) + 1).unsqueeze(-1)  # n = t + 1 keys seen by the row at t: [B or 1, T, 1]
+        if self.kind == "logn":
+            c = torch.clamp_min(torch.log(n) / math.log(self.config.logn_length), 1.0)
+        elif self.kind == "llama4":
+            c = 1.0 + self.config.attn_scale * torch.log1p(torch.floor(n / self.config.floor_scale))
+        else:
+            c = torch.log(n) * self.s.to(dtype)
+            if self.b is not None:
+                c = c + self.b.to(dtype)
         return c.unsqueeze(-1)
 
 
@@ -96,7 +111,7 @@ class SSMaxLlamaAttention(LlamaAttention):
         q = self.q_proj
         self.q_proj = _ScaledQueryLinear(q.in_features, q.out_features, bias=q.bias is not None)
         self.q_proj.head_dim = self.head_dim
-        self.normalizer = _SSMaxScale(config, config.num_attention_heads)
+        self.normalizer = _SSMaxScale(config, config.num_attention_heads, layer_idx)
         layers = getattr(config, "no_rope_layers", None)
         self.rope = layers is None or bool(layers[layer_idx])
 
@@ -122,7 +137,7 @@ class SSMaxGPT2Attention(GPT2Attention):
         super().__init__(config, is_cross_attention=False, layer_idx=layer_idx)
         self.c_attn = _ScaledQueryConv1D(3 * self.embed_dim, self.embed_dim)
         self.c_attn.head_dim = self.head_dim
-        self.normalizer = _SSMaxScale(config, self.num_heads)
+        self.normalizer = _SSMaxScale(config, self.num_heads, layer_idx)
 
     def forward(self, hidden_states, *args, cache_position=None, position_ids=None, **kwargs):
         positions = _positions(position_ids, cache_position, hidden_states)
