@@ -127,16 +127,6 @@ TEST(Stats, MeanAndSampleStd) {
   EXPECT_TRUE(std::isnan(mean({})));
 }
 
-TEST(Stats, IncompleteBetaKnownValues) {
-  EXPECT_NEAR(incomplete_beta(1, 1, 0.3), 0.3, 1e-12);                   // uniform CDF
-  EXPECT_NEAR(incomplete_beta(3, 1, 0.5), 0.125, 1e-12);                 // I_x(a,1) = x^a
-  EXPECT_NEAR(incomplete_beta(1, 4, 0.2), 1 - std::pow(0.8, 4), 1e-12);  // I_x(1,b) = 1-(1-x)^b
-  EXPECT_NEAR(incomplete_beta(7.5, 7.5, 0.5), 0.5, 1e-12);               // symmetry
-  EXPECT_NEAR(incomplete_beta(2, 3, 0.4) + incomplete_beta(3, 2, 0.6), 1, 1e-12);
-  EXPECT_EQ(incomplete_beta(2, 3, 0), 0);
-  EXPECT_EQ(incomplete_beta(2, 3, 1), 1);
-}
-
 TEST(Stats, StudentTTwoSidedP) {
   // Reference values by numerical integration of the t density (Simpson, 2e5 intervals).
   EXPECT_NEAR(student_t_two_sided_p(2.0, 10), 0.0733880, 1e-6);

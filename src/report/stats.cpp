@@ -4,46 +4,12 @@
 #include <cmath>
 #include <limits>
 
+#include <boost/math/distributions/students_t.hpp>
+
 namespace ssmax {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Continued fraction for the incomplete beta function, evaluated with the modified Lentz method
-// (Numerical Recipes, 2nd ed., §6.4 "betacf"). Converges quickly for x < (a+1)/(a+b+2); the caller
-// uses the symmetry I_x(a,b) = 1 - I_{1-x}(b,a) to stay in that region.
-double beta_continued_fraction(double a, double b, double x) {
-  constexpr int kMaxIterations = 300;
-  constexpr double kEpsilon = 1e-15;
-  constexpr double kTiny = 1e-300;  // stands in for a zero denominator
-  const double qab = a + b, qap = a + 1, qam = a - 1;
-  double c = 1, d = 1 - qab * x / qap;
-  if (std::fabs(d) < kTiny) d = kTiny;
-  d = 1 / d;
-  double h = d;
-  for (int m = 1; m <= kMaxIterations; ++m) {
-    const int m2 = 2 * m;
-    // Even step of the recurrence.
-    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-    d = 1 + aa * d;
-    if (std::fabs(d) < kTiny) d = kTiny;
-    c = 1 + aa / c;
-    if (std::fabs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    h *= d * c;
-    // Odd step.
-    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-    d = 1 + aa * d;
-    if (std::fabs(d) < kTiny) d = kTiny;
-    c = 1 + aa / c;
-    if (std::fabs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::fabs(delta - 1) < kEpsilon) break;
-  }
-  return h;
-}
 
 }  // namespace
 
@@ -62,20 +28,10 @@ double sample_std(const std::vector<double>& values) {
   return std::sqrt(sum / (values.size() - 1));
 }
 
-double incomplete_beta(double a, double b, double x) {
-  if (!(a > 0) || !(b > 0) || !(x >= 0 && x <= 1)) return kNaN;
-  if (x == 0 || x == 1) return x;
-  // Prefactor x^a (1-x)^b / B(a,b), in logs to avoid overflow for large a, b.
-  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
-  const double front = std::exp(log_front);
-  if (x < (a + 1) / (a + b + 2)) return front * beta_continued_fraction(a, b, x) / a;
-  return 1 - front * beta_continued_fraction(b, a, 1 - x) / b;
-}
-
 double student_t_two_sided_p(double t, double df) {
   if (std::isnan(t) || !(df > 0)) return kNaN;
   if (std::isinf(t)) return 0;
-  return incomplete_beta(df / 2, 0.5, df / (df + t * t));
+  return 2 * boost::math::cdf(boost::math::complement(boost::math::students_t(df), std::fabs(t)));
 }
 
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b) {
@@ -109,13 +65,7 @@ std::vector<double> holm_adjust(const std::vector<double>& p) {
 }
 
 double student_t_quantile(double level, double df) {
-  double lo = 0, hi = 1;
-  while (student_t_two_sided_p(hi, df) > 1 - level) hi *= 2;  // p falls as t grows
-  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (student_t_two_sided_p(mid, df) > 1 - level ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
+  return boost::math::quantile(boost::math::complement(boost::math::students_t(df), (1 - level) / 2));
 }
 
 Interval t_interval(const std::vector<double>& values, double level) {

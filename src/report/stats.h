@@ -1,7 +1,6 @@
 #pragma once
-// Small statistics for comparing runs: mean, sample standard deviation and Welch's t-test.
-// Student's t distribution comes from the regularized incomplete beta function, so nothing beyond
-// <cmath> is needed.
+// Small statistics for comparing runs: mean, sample standard deviation, Welch's t-test, Holm's adjustment and
+// t intervals. Student's t distribution is Boost.Math's (boost::math::students_t).
 #include <optional>
 #include <vector>
 
@@ -13,11 +12,7 @@ double mean(const std::vector<double>& values);
 // Sample standard deviation (divisor n-1); NaN when fewer than two values.
 double sample_std(const std::vector<double>& values);
 
-// Regularized incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1].
-double incomplete_beta(double a, double b, double x);
-
-// Two-sided p-value of Student's t statistic with `df` degrees of freedom (df > 0, may be fractional):
-// P(|T| >= |t|) = I_{df/(df+t²)}(df/2, 1/2).
+// Two-sided p-value of Student's t statistic with `df` degrees of freedom (df > 0, may be fractional): P(|T| >= |t|).
 double student_t_two_sided_p(double t, double df);
 
 struct WelchResult {
@@ -40,8 +35,8 @@ struct Interval {
   double lo = 0, hi = 1;
 };
 
-// Two-sided quantile of Student's t: the t > 0 with P(|T| >= t) = 1 - level, for df > 0 (bisection on
-// student_t_two_sided_p). 12.706 for df = 1 at 95 %, 1.96 as df grows.
+// Two-sided quantile of Student's t: the t > 0 with P(|T| >= t) = 1 - level, for df > 0. 12.706 for df = 1 at
+// 95 %, 1.96 as df grows.
 double student_t_quantile(double level, double df);
 
 // Confidence interval of the mean of `values` (independent draws, e.g. one per seed): mean ± t·s/√n. NaN bounds
