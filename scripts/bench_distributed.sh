@@ -13,7 +13,8 @@ STEPS=${2:-30}
 RANKS=${3:-2}
 BUCKET_MB=${4:-25}
 BIN=$PWD/build/ssmax-gpt
-ENV_DIR=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}
+source scripts/lib/env.sh
+ENV_DIR=$SSMAX_TORCH_ENV
 TORCHRUN=$ENV_DIR/bin/torchrun
 CORES=$(nproc)
 THREADS_PER_RANK=$((CORES / RANKS > 0 ? CORES / RANKS : 1))

@@ -14,12 +14,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 mb=${1:-5000}
 scratch=${2:-/tmp/ssmax-bench-prepare}
 bin=${SSMAX_BIN:-$here/build/ssmax-gpt}
-py=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+source "$here/scripts/lib/env.sh"
+py=$SSMAX_TORCH_PYTHON
 [[ -x $bin ]] || { echo "$0: $bin not built (run scripts/build.sh)" >&2; exit 2; }
-if ! command -v spm_encode >/dev/null; then
-  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends sentencepiece >/dev/null
-fi
+command -v spm_encode >/dev/null || install_missing_packages sentencepiece >/dev/null
 # measure LABEL CMD...: runs CMD, prints wall seconds and peak RSS of its largest process.
 measure() {
   local label=$1; shift

@@ -9,7 +9,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/build/ssmax-gpt
-PY=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+source "$ROOT/scripts/lib/env.sh"
+PY=$SSMAX_TORCH_PYTHON
 REF=${SSMAX_REFERENCE:-$ROOT/../shared/reference/ref_gpt.py}
 [ -x "$BIN" ] || { echo "bench_vs_reference: build first (bash scripts/test.sh builds build/)" >&2; exit 2; }
 [ -x "$PY" ] || { echo "bench_vs_reference: $PY missing: run scripts/setup.sh" >&2; exit 2; }

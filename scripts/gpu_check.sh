@@ -34,6 +34,7 @@
 # when set, to $OUT/gpu_check.log. $SSMAX_GPU_CHECK_WORK (default /tmp/ssmax-gpu-check) holds the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/env.sh
 mode=${1:-}
 bundle=gpu-bundle
 dry_run=0
@@ -62,7 +63,7 @@ pack() {
   rm -rf "$bundle/bin" "$bundle/lib" && mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
   cp "$build_dir/ssmax-gpt" "$build_dir/ssmax_tests" "$build_dir/libssmax_spm.so" "$bundle/bin/"
   cp data/kjv.txt "$bundle/data/"
-  local torch_env=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}
+  local torch_env=$SSMAX_TORCH_ENV
   # Every shared library the binaries load, except LibTorch and CUDA's (the GPU machine's torch brings those)
   # and the C runtime (newer there).
   ldd "$build_dir/ssmax-gpt" "$build_dir/ssmax_tests" "$build_dir/libssmax_spm.so" | awk '/=> \// {print $3}' | sort -u |
@@ -95,7 +96,7 @@ pack_study_data() {
 # project's environment). Sets python, bin and work for the caller.
 bundle_env() {
   python=${SSMAX_GPU_PYTHON:-python3}
-  [ "$dry_run" -eq 1 ] && python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+  [ "$dry_run" -eq 1 ] && python=$SSMAX_TORCH_PYTHON
   local torch_lib
   torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null |
               tail -n 1)

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/lib/env.sh
 bash scripts/build.sh ssmax-gpt ssmax_spm
 bash scripts/fetch_kjv.sh
 ./build/ssmax-gpt prepare configs/kjv-tiny-softmax.json
@@ -21,24 +22,21 @@ for variant in "${variants[@]}"; do
   fi
 done
 
-echo
-echo "== final validation loss (runs/kjv-tiny-*/metrics.jsonl) =="
-for variant in "${variants[@]}"; do
-  metrics="runs/kjv-tiny-${variant}/metrics.jsonl"
-  # The last record with a val_loss is the final evaluation.
-  line=$(grep '"val_loss":[0-9]' "$metrics" | tail -n 1)
-  val=$(sed -E 's/.*"val_loss":([0-9.eE+-]+).*/\1/' <<<"$line")
-  step=$(sed -E 's/.*"step":([0-9]+).*/\1/' <<<"$line")
-  printf '%-12s val_loss %.4f at step %s\n' "$variant" "$val" "$step"
-done
-
+runs=("${variants[@]/#/runs/kjv-tiny-}")
 echo
 echo "== comparison report =="
 # The training loss is logged every 10 steps (15 points a curve), the validation loss every 50 (3 points): the curve
 # to look at first is the training one.
-./build/ssmax-gpt compare runs/kjv-tiny-softmax runs/kjv-tiny-ssmax runs/kjv-tiny-ssmax_bias --metric train_loss \
-  --out runs/kjv-tiny-report/train
-./build/ssmax-gpt compare runs/kjv-tiny-softmax runs/kjv-tiny-ssmax runs/kjv-tiny-ssmax_bias \
-  --out runs/kjv-tiny-report
+./build/ssmax-gpt compare "${runs[@]}" --metric train_loss --out runs/kjv-tiny-report/train
+./build/ssmax-gpt compare "${runs[@]}" --out runs/kjv-tiny-report
 echo "plots: runs/kjv-tiny-report/train/loss.png (training loss curves), runs/kjv-tiny-report/loss.png (validation"
 echo "       loss), runs/kjv-tiny-report/s.png, b.png (SSMax's s and b per layer); each also as .svg"
+
+echo
+echo "== final validation loss (runs/kjv-tiny-report/summary.json) =="
+"$SSMAX_TORCH_PYTHON" - runs/kjv-tiny-report/summary.json <<'PY'
+import json, sys
+for v in json.load(open(sys.argv[1]))["variants"]:
+    run = v["runs"][0]
+    print(f"{v['name']:<24} val_loss {v['final']['mean']:.4f} at step {run['last_step']}")
+PY

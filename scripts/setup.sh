@@ -10,33 +10,21 @@
 # libnvshmem, which the CUDA 13.0 toolkit does not ship, so `--no-deps` leaves a LibTorch that cannot load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/env.sh
 
-torch_version=2.11.0
+torch_version=$SSMAX_TORCH_VERSION
 safetensors_version=0.8.0
-torch_env=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-${torch_version}}
+torch_env=$SSMAX_TORCH_ENV
 
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
-packages=(cmake g++ make pkg-config git
-          libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-          libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev zlib1g-dev libopenblas0-openmp fonts-dejavu-core bible-kjv
-          libboost-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_missing_packages cmake g++ make pkg-config git libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
+  libsentencepiece-dev libgtest-dev libcairo2-dev libgloo-dev zlib1g-dev libopenblas0-openmp fonts-dejavu-core \
+  bible-kjv libboost-dev
 
 # Any python3 with the venv module will do (this machine kind's own, or Debian's with python3-venv).
-if ! python3 -m venv --help >/dev/null 2>&1; then
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3 python3-venv
-fi
+python3 -m venv --help >/dev/null 2>&1 || install_missing_packages python3 python3-venv
 # The environment is complete only once its marker is written: an interrupted install is redone.
 marker="$torch_env/.ssmax-setup-complete"
 wanted="torch==${torch_version} safetensors==${safetensors_version} numpy"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh ssmax-gpt ssmax_spm
-python=${SSMAX_TORCH_ENV:-/opt/ssmax-gpt/torch-2.11.0}/bin/python3
+source scripts/lib/env.sh
+python=$SSMAX_TORCH_PYTHON
 bash tests/cli/golden_loss.sh build/ssmax-gpt build/test-tmp/golden-update "$python" --update
 git --no-pager diff --stat -- tests/golden/tiny_losses.json
