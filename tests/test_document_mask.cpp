@@ -232,15 +232,24 @@ TEST(DocumentMask, TheObjectiveFeedsPositionsAndRefusesADatasetWithoutBoundaries
   torch::manual_seed(1);
   GPT model(GPTOptions{config.model, dataset.vocab_size});
   auto objective = language_model_objective(dataset, config);
-  const double masked = objective->train_loss(model, objective->train_batch(0, 0, torch::kCPU)).item<double>();
-  // The same model (same seed) unmasked on the same batch: the loss differs, so positions did reach the model.
-  config.model.attention.document_mask = false;
-  torch::manual_seed(1);
-  GPT unmasked_model(GPTOptions{config.model, dataset.vocab_size});
-  auto unmasked_objective = language_model_objective(dataset, config);
-  const double unmasked =
-      unmasked_objective->train_loss(unmasked_model, unmasked_objective->train_batch(0, 0, torch::kCPU)).item<double>();
-  EXPECT_NE(masked, unmasked);
+  const TrainBatch batch = objective->train_batch(0, 0, torch::kCPU);
+  // The positions the objective feeds are the documents' own: 0 right after an end-of-document token (or at a
+  // document start the window opens on), one more than the token before otherwise.
+  ASSERT_TRUE(batch.positions.defined());
+  ASSERT_GE(dataset.document_end_token, 0);
+  int64_t restarts = 0;
+  for (int64_t b = 0; b < batch.inputs.size(0); ++b)
+    for (int64_t t = 1; t < batch.inputs.size(1); ++t) {
+      const bool after_end = batch.inputs[b][t - 1].item<int64_t>() == dataset.document_end_token;
+      const int64_t expected = after_end ? 0 : batch.positions[b][t - 1].item<int64_t>() + 1;
+      ASSERT_EQ(batch.positions[b][t].item<int64_t>(), expected) << "row " << b << ", token " << t;
+      restarts += after_end;
+    }
+  EXPECT_GT(restarts, 0);
+  // And the loss is the model's on those positions: the masked forward, not the plain one.
+  const double masked = objective->train_loss(model, batch).item<double>();
+  EXPECT_EQ(masked, model->loss(batch.inputs, batch.targets, batch.positions).item<double>());
+  EXPECT_NE(masked, model->loss(batch.inputs, batch.targets).item<double>());
   EXPECT_TRUE(std::isfinite(objective->validation_loss(model, 2, torch::kCPU)));
 
   // A dataset from before format 4 knows no boundaries: refused, never guessed.

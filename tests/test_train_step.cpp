@@ -82,16 +82,14 @@ TEST(TrainStep, ThePhaseClockAccountsForTheWholeStep) {
   auto s = session_with(2);
   TrainStep step(*s);
   StepPhaseClock clock(s->device);
+  const auto before = std::chrono::steady_clock::now();
   clock.start();
-  const auto start = std::chrono::steady_clock::now();
   step.run(0, false, {}, &clock);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+  // Every phase was lapped (a phase the step forgot to lap stays exactly 0), and the laps lie inside the call.
   for (auto phase : {StepPhase::Data, StepPhase::Forward, StepPhase::Backward, StepPhase::Update})
-    EXPECT_GE(clock.seconds(phase), 0);
-  EXPECT_GT(clock.seconds(StepPhase::Forward), 0);
-  EXPECT_GT(clock.seconds(StepPhase::Backward), 0);
+    EXPECT_GT(clock.seconds(phase), 0) << static_cast<int>(phase);
   EXPECT_LE(clock.total(), wall);
-  EXPECT_GT(clock.total(), 0.5 * wall);
   // The caller's values come back summed over the processes: one process, as given.
   EXPECT_EQ(step.run(1, false, {2.0, 3.0}).summed, (std::vector<double>{2.0, 3.0}));
 }
