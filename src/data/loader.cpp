@@ -37,7 +37,14 @@ Batch BatchLoader::gather(const std::vector<size_t>& starts) const {
   if (documents_) {
     batch.positions = torch::empty({B, T}, torch::kLong);
     auto* pos = batch.positions.data_ptr<int64_t>();
-    for (int64_t b = 0; b < B; ++b) documents_->positions(starts[b], T, pos + b * T);
+    bool boundary = false;
+    for (int64_t b = 0; b < B; ++b) {
+      documents_->positions(starts[b], T, pos + b * T);
+      for (int64_t t = 0; t < T && !boundary; ++t) boundary = pos[b * T + t] != t;
+    }
+    // Every row one document from its first token: the plain causal case, said here where it costs nothing rather
+    // than asked of the device in every forward.
+    if (!boundary) batch.positions = torch::Tensor();
   }
   return batch;
 }

@@ -17,7 +17,8 @@ namespace ssmax {
 struct Batch {
   torch::Tensor inputs, targets;  // [B, T] int64: a window and the same window one token on
   // [B, T] int64: each input token's position within its document, counted from the window's start (a document
-  // that began before the window counts from 0 at the window's first token). Undefined without a document index.
+  // that began before the window counts from 0 at the window's first token). Undefined without a document index,
+  // and when no row holds a document start after its first token (the plain causal case).
   torch::Tensor positions;
 };
 

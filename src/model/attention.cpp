@@ -14,7 +14,8 @@ DocumentLayout DocumentLayout::from_positions(const torch::Tensor& positions) {
   const int64_t T = positions.size(1);
   auto index = torch::arange(T, positions.options());
   // A batch without a document start after its first token is the plain causal case: no mask to build or apply.
-  if (positions.eq(index).all().item<bool>()) return {};
+  // The loader says so by giving no positions (data/loader.h); asking a GPU here would wait for it every forward.
+  if (positions.is_cpu() && positions.eq(index).all().item<bool>()) return {};
   auto query = index.view({1, T, 1}), key = index.view({1, 1, T});
   auto first_key = (index.view({1, T}) - positions).unsqueeze(-1);  // where each query's document starts
   return {positions, ((key <= query) & (key >= first_key)).unsqueeze(1)};

@@ -21,7 +21,9 @@ struct DocumentLayout {
   torch::Tensor visible;    // [B, 1, T, T] bool: key j visible to query i ⇔ i − positions[i] ≤ j ≤ i
 
   // The layout of `positions` ([B, T] int64, 0 where a document starts); an empty layout (positions undefined)
-  // when every row is a single document starting at the window's start: the plain causal path computes that.
+  // when every row is a single document starting at the window's start: the plain causal path computes that. Checked
+  // on CPU tensors only (a device tensor would make every forward wait for the device; the loader already leaves the
+  // positions of such a batch out), so a plain batch on a GPU takes the masked path, with the same result.
   static DocumentLayout from_positions(const torch::Tensor& positions);
   bool empty() const { return !positions.defined(); }
 };
