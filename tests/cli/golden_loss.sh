@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Golden losses: two fixed tiny configs (GPT-2 style softmax; Llama style with SSMax+bias, bf16 off) train on a
-# fixed generated text for 30 steps on one CPU thread; their training and validation losses at steps 10, 20
-# and 30 must match tests/golden/tiny_losses.json within its stated tolerance. A change in the numbers a
-# release computes fails here, deliberately.
+# Golden losses: three fixed tiny configs (GPT-2 style softmax; Llama style with SSMax and with SSMax+bias, bf16 off)
+# train on a fixed generated text for 30 steps on one CPU thread; their training and validation losses at steps 10,
+# 20 and 30 must match tests/golden/tiny_losses.json within its stated tolerance. A change in the numbers a release
+# computes fails here, deliberately.
 # Regenerate the file only on purpose, after checking why the numbers moved: scripts/update_golden.sh.
 # Usage: bash tests/cli/golden_loss.sh BINARY SCRATCH_DIR PYTHON [--update]
 set -u
@@ -27,17 +27,20 @@ EOF
 }
 write_config gpt2-softmax softmax \
   '{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "attention": {"normalizer": "softmax"}}'
+write_config llama-ssmax ssmax \
+  '{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "position": "rope", "norm": "rmsnorm",
+    "mlp": "swiglu", "tie_embeddings": false, "attention": {"normalizer": "ssmax"}}'
 write_config llama-ssmax_bias ssmax_bias \
   '{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "position": "rope", "norm": "rmsnorm",
     "mlp": "swiglu", "tie_embeddings": false, "attention": {"normalizer": "ssmax_bias"}}'
 
-for run in gpt2-softmax llama-ssmax_bias; do
+for run in gpt2-softmax llama-ssmax llama-ssmax_bias; do
   if ! "$BIN" train "$run.json" >"$run.out" 2>&1; then
     fail "training $run exited non-zero:"; tail -20 "$run.out"; cli_test_finish
   fi
 done
 
-"$PY" - "$GOLDEN" "$UPDATE" gpt2-softmax llama-ssmax_bias <<'PY'
+"$PY" - "$GOLDEN" "$UPDATE" gpt2-softmax llama-ssmax llama-ssmax_bias <<'PY'
 import json, math, sys
 golden_path, update, runs = sys.argv[1], sys.argv[2] == "--update", sys.argv[3:]
 measured = {}
@@ -48,7 +51,7 @@ for run in runs:
         "val_loss": {str(r["step"]): r["val_loss"] for r in records if r.get("val_loss") is not None},
     }
 if update:
-    golden = {"about": "tests/cli/golden_loss.sh: losses of two tiny runs on generated text, 1 CPU thread; "
+    golden = {"about": "tests/cli/golden_loss.sh: losses of three tiny runs on generated text, 1 CPU thread; "
                        "regenerate with scripts/update_golden.sh",
               "tolerance": 1e-4, "runs": measured}
     with open(golden_path, "w") as f:
