@@ -158,6 +158,22 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
          s["set"] = {{"seed", 3}};
        },
        "set seed=3: the study sets seed for each run (use \"seeds\""},
+      {[](json& s) {
+         s["recall"] = {{"scalings", {{{"name", "logn"}, {"normalizer", "logn"}, {"variants", {"x"}}}}}};
+       },
+       "recall.scalings[0].variants 'x' is not a variant"},
+      {[](json& s) {
+         s["recall"] = {{"scalings", {{{"name", "q"}, {"normalizer", "qwen"}}}}};
+       },
+       "recall.scalings[0].normalizer 'qwen': allowed are softmax, ssmax"},
+      {[](json& s) {
+         s["recall"] = {{"scalings", {{{"name", "t"}, {"normalizer", "logn"}, {"attn_scale", 0.2}}}}};
+       },
+       "--attn-scale applies only together with --normalizer llama4"},
+      {[](json& s) {
+         s["recall"] = {{"sequences", 0}};
+       },
+       "recall.sequences must be an integer in [1, 1000000]"},
   };
   for (const auto& c : cases) {
     const std::string message = load_error(dir, c.edit);
@@ -169,6 +185,36 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
   EXPECT_NE(error_of([&] { load_study(dir + "/dup.json"); }).find("key 'seeds' appears twice"), std::string::npos);
   EXPECT_NE(error_of([&] { load_study(dir); }).find("is a directory"), std::string::npos);
   EXPECT_NE(error_of([&] { load_study(dir + "/none.json"); }).find("no such study file"), std::string::npos);
+}
+
+// The recall evaluation runs on every model as trained, and once more per scaling on the variants it names (the
+// baseline by default), each in a directory of its own.
+TEST(Study, RecallScalingsApplyToTheirVariantsOnly) {
+  const std::string dir = test_dir("study-recall");
+  const StudySpec spec = load_study(write_study(dir, [](json& s) {
+    s.erase("finetune");
+    s.erase("long_context");
+    s.erase("needle");
+    s["recall"] = {
+        {"lengths", {256, 512}},
+        {"scalings",
+         {{{"name", "logn"}, {"normalizer", "logn"}},
+          {{"name", "t"}, {"normalizer", "llama4"}, {"attn_scale", 0.2}, {"variants", {"ssmax", "switched"}}}}}};
+  }));
+  ASSERT_TRUE(spec.recall);
+  EXPECT_EQ(spec.recall->scalings[0].variants, std::vector<std::string>{"softmax"});
+  EXPECT_EQ(*spec.recall->scalings[1].swap.attn_scale, 0.2);
+  const auto runs = expand_runs(spec);
+  std::vector<std::string> recall_dirs;
+  for (const auto& task : plan_tasks(spec, runs))
+    if (task.kind == StudyTask::Kind::Recall)
+      recall_dirs.push_back(fs::path(task.out_dir).lexically_relative(dir).string());
+  const std::vector<std::string> expected = {
+      "out/evals/recall/softmax-seed1", "out/evals/recall+logn/softmax-seed1", "out/evals/recall/ssmax-seed1",
+      "out/evals/recall+t/ssmax-seed1", "out/evals/recall/switched-seed1",     "out/evals/recall+t/switched-seed1",
+      "out/evals/recall/softmax-seed2", "out/evals/recall+logn/softmax-seed2", "out/evals/recall/ssmax-seed2",
+      "out/evals/recall+t/ssmax-seed2", "out/evals/recall/switched-seed2",     "out/evals/recall+t/switched-seed2"};
+  EXPECT_EQ(recall_dirs, expected);
 }
 
 TEST(Study, EveryTasksArgumentsAreCheckedBeforeTheFirstTaskRuns) {

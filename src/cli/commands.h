@@ -23,6 +23,7 @@ Command add_generate_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
 Command add_attention_command(CLI::App& root);
 Command add_needle_command(CLI::App& root);
+Command add_recall_command(CLI::App& root);
 Command add_finetune_command(CLI::App& root);
 Command add_study_command(CLI::App& root);
 Command add_keys_command(CLI::App& root);

@@ -62,11 +62,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   std::vector<ssmax::Command> commands = {
-      ssmax::add_prepare_command(app),  ssmax::add_train_command(app),    ssmax::add_bench_command(app),
-      ssmax::add_export_command(app),   ssmax::add_sweep_command(app),    ssmax::add_compare_command(app),
-      ssmax::add_generate_command(app), ssmax::add_eval_command(app),     ssmax::add_attention_command(app),
-      ssmax::add_needle_command(app),   ssmax::add_finetune_command(app), ssmax::add_study_command(app),
-      ssmax::add_keys_command(app)};
+      ssmax::add_prepare_command(app),  ssmax::add_train_command(app),  ssmax::add_bench_command(app),
+      ssmax::add_export_command(app),   ssmax::add_sweep_command(app),  ssmax::add_compare_command(app),
+      ssmax::add_generate_command(app), ssmax::add_eval_command(app),   ssmax::add_attention_command(app),
+      ssmax::add_needle_command(app),   ssmax::add_recall_command(app), ssmax::add_finetune_command(app),
+      ssmax::add_study_command(app),    ssmax::add_keys_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

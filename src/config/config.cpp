@@ -124,6 +124,38 @@ void assign(const KeySpec& key, Field field, const json& value, const std::strin
       field);
 }
 
+// The recall task's sizes against each other and the block (data/recall_task.h lays a sequence out).
+void check_recall_task(const Config& c, const std::string& origin) {
+  const auto& t = c.data.mqar;
+  const int width = t.mode == "pair" ? 1 : 2, block = c.model.block_size;
+  const int pairs = t.pairs > 0 ? t.pairs : (block - t.queries) / width;
+  const std::string mode = " (data.mqar.mode = \"" + t.mode + "\": " + (width == 1 ? "" : "2 tokens a pair, ") +
+                           "plus data.mqar.queries = " + std::to_string(t.queries) + ")";
+  if (width * pairs + t.queries > block)
+    fail(origin, "data.mqar.pairs = " + std::to_string(pairs) + " do not fit in model.block_size = " +
+                     std::to_string(block) + mode + "; give fewer pairs or queries, or a longer block");
+  if (pairs < t.queries)
+    fail(origin, "data.mqar: " + std::to_string(pairs) +
+                     " pairs cannot answer data.mqar.queries = " + std::to_string(t.queries) + " distinct queries" +
+                     (t.pairs > 0 ? "" : mode) + "; ask fewer queries or give a longer block");
+  if (pairs > t.keys)
+    fail(origin, "data.mqar.keys = " + std::to_string(t.keys) + " is fewer than the " + std::to_string(pairs) +
+                     " pairs of a sequence (each key appears once); give more keys");
+  if (t.min_pairs > pairs)
+    fail(origin, "data.mqar.min_pairs = " + std::to_string(t.min_pairs) + " is above the pairs of a sequence (" +
+                     std::to_string(pairs) + ")");
+  if (t.min_pairs > 0 && t.min_pairs < t.queries)
+    fail(origin, "data.mqar.min_pairs = " + std::to_string(t.min_pairs) + " cannot answer data.mqar.queries = " +
+                     std::to_string(t.queries) + " distinct queries; give min_pairs >= queries");
+  if (c.model.attention.document_mask)
+    fail(origin, "model.attention.document_mask = true needs documents, but data.task = \"mqar\" makes one "
+                 "sequence a row; set it to false");
+  if (!c.init_from.empty())
+    fail(origin, "init_from = \"" + c.init_from +
+                     "\" brings a tokenizer for text, but data.task = \"mqar\" has "
+                     "its own tokens; leave init_from empty");
+}
+
 // Rules that involve more than one key.
 void check_relations(const Config& c, const std::string& origin) {
   const auto& m = c.model;
@@ -154,7 +186,8 @@ void check_relations(const Config& c, const std::string& origin) {
   if (c.optim.min_lr > c.optim.lr)
     fail(origin, "optim.min_lr = " + std::to_string(c.optim.min_lr) +
                      " is above optim.lr = " + std::to_string(c.optim.lr) + " (min_lr must be <= lr)");
-  if (c.data.sources.empty()) fail(origin, "data.sources is empty: give at least one text file or directory");
+  if (c.data.task == "mqar") check_recall_task(c, origin);
+  else if (c.data.sources.empty()) fail(origin, "data.sources is empty: give at least one text file or directory");
   if (c.out_dir.empty()) fail(origin, "out_dir is empty: give the directory where the run is written");
 }
 

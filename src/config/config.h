@@ -19,7 +19,19 @@ struct TokenizerConfig {
   int sample_mb = 100;             // tokenizer trains on a deterministic sample of the corpus's lines of this size
 };
 
+// data.task = "mqar": multi-query associative recall generated from the seed (data/recall_task.h).
+struct RecallTaskConfig {
+  std::string mode = "pair";  // pair: one position holds a key–value pair | token: keys and values are tokens
+  int keys = 512;             // distinct keys; a sequence uses each at most once, so it bounds the pairs
+  int values = 16;
+  int pairs = 0;      // pairs in a training sequence; 0: as many as model.block_size holds after the queries
+  int min_pairs = 0;  // > 0: each training sequence draws its pairs from [min_pairs, pairs] (mixed lengths)
+  int queries = 8;    // keys asked again at the end of each sequence; the loss is on their answers
+};
+
 struct DataConfig {
+  std::string task = "text";  // text: the sources, tokenized | mqar: the recall task below (no sources read)
+  RecallTaskConfig mqar;
   std::vector<std::string> sources{"data/kjv.txt"};  // text files or directories
   std::string dataset_dir = "data/cache";            // tokenizer and shards are cached here
   TokenizerConfig tokenizer;

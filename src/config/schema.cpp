@@ -55,6 +55,23 @@ const std::vector<KeySpec>& schema() {
             choice("cpu_blas", FIELD(cpu_blas), {"auto", "openblas", "aten"},
                    "library of the CPU's float32 matrix products: `auto` times OpenBLAS and ATen/MKL on the model's "
                    "products once per machine and keeps the faster; `openblas` or `aten` forces one")),
+        choice("data.task", FIELD(data.task), {"text", "mqar"},
+               "`text`: next-token prediction on `data.sources`; `mqar`: multi-query associative recall generated "
+               "from the seed (no files; the loss on the answers only; `ssmax-gpt recall` evaluates it; "
+               "docs/recall.md)"),
+        choice("data.mqar.mode", FIELD(data.mqar.mode), {"pair", "token"},
+               "`pair`: one position holds one key–value pair, a query is its key (one hop, solvable without "
+               "positions); `token`: keys and values are tokens of their own (the usual MQAR)"),
+        range("data.mqar.keys", FIELD(data.mqar.keys), 1, 1 << 16,
+              "distinct keys; each sequence uses a key at most once, so the longest sequence holds this many pairs"),
+        range("data.mqar.values", FIELD(data.mqar.values), 2, 1 << 16, "values a key can have (chance: 1/values)"),
+        range("data.mqar.pairs", FIELD(data.mqar.pairs), 0, 1 << 20,
+              "key–value pairs in a training sequence; `0`: as many as `model.block_size` holds after the queries"),
+        range("data.mqar.min_pairs", FIELD(data.mqar.min_pairs), 0, 1 << 20,
+              "`> 0`: each training sequence draws its pairs from [min_pairs, pairs] and is padded to the block "
+              "(mixed lengths); `0`: every sequence holds `pairs`"),
+        range("data.mqar.queries", FIELD(data.mqar.queries), 1, 1 << 16,
+              "keys asked again at the end of each sequence (distinct); the loss is on their answers"),
         any("data.sources", FIELD(data.sources),
             "text files or directories (read recursively, sorted); `*.jsonl` files are JSON Lines (one object per "
             "line, the text in `data.text_field`, each record a document); `*.gz` files (text or JSON Lines) are "

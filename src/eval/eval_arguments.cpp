@@ -109,6 +109,20 @@ void check_arguments(const NeedleArgs& args) {
   check_out_dir("--out", args.out_dir);
 }
 
+void check_arguments(const RecallArgs& args) {
+  check_arguments(args.runtime);
+  check_arguments(args.swap);
+  check_checkpoints("recall", args.checkpoints);
+  if (!args.lengths.empty()) check_lengths(args.lengths);
+  check_count("--sequences", args.sequences, 1);
+  check_count("--batch-size", args.batch_size, 1);
+  check_out_dir("--out", args.out_dir);
+  if (args.rope_theta) check_number("--rope-theta", *args.rope_theta, 0, kInfinity, true);
+  if (args.rope_theta_scale) check_number("--rope-theta-scale", *args.rope_theta_scale, 0, kInfinity, true);
+  if (args.rope_theta && args.rope_theta_scale)
+    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+}
+
 void check_arguments(const AttentionArgs& args) {
   check_arguments(args.runtime);
   check_arguments(args.swap);

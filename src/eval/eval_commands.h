@@ -94,6 +94,24 @@ struct AttentionArgs {
 };
 void check_arguments(const AttentionArgs& args);
 int run_attention(const AttentionArgs& args);
+// `recall`: models trained on the recall task (data.task = "mqar", data/recall_task.h) answer its queries at several
+// context lengths: accuracy, answer loss and the attention mass on the right pair, per layer and head.
+struct RecallArgs {
+  std::vector<std::string> checkpoints;
+  std::vector<int64_t> lengths;  // tokens; empty: 1, 2, 4, 8, 16 × the first checkpoint's block_size (those that fit)
+  int sequences = 256;           // per length
+  int batch_size = 16;           // sequences per forward pass (fewer where the attention weights would be large)
+  uint64_t seed = 1;             // the evaluation's sequences (another stream than training and validation)
+  std::optional<double> rope_theta, rope_theta_scale;  // RoPE models: θ, or θ times this (unset: as trained)
+  NormalizerSwap swap;
+  std::string out_dir;  // empty: <first run dir>/recall
+  EvalRuntimeArgs runtime;
+};
+void check_arguments(const RecallArgs& args);
+// Table on stdout, recall.json and recall.{png,svg} in the output directory.
+int run_recall(const RecallArgs& args);
+inline constexpr const char* kRecallReport = "recall.json";
+
 // The JSON reports `eval` and `needle` write in their output directory (a study reads them back).
 inline constexpr const char* kLengthEvalReport = "eval.json";
 inline constexpr const char* kNeedleReport = "needle.json";

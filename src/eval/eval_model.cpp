@@ -127,6 +127,7 @@ EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& opti
 }
 
 PreparedDataset checkpoint_dataset(const CheckpointMeta& meta, const std::string& checkpoint) {
+  refuse_without_text(meta, checkpoint, "this evaluation reads text");
   if (meta.dataset_dir.empty()) throw RuntimeFailure(checkpoint + ": the checkpoint names no dataset directory");
   PreparedDataset ds = load_prepared_dataset(meta.dataset_dir);
   if (!meta.dataset_fingerprint.empty() && ds.fingerprint != meta.dataset_fingerprint)

@@ -40,7 +40,8 @@ ExportResult export_checkpoint(const std::string& target, const std::string& out
       {"format", "ssmax-gpt safetensors export"},
       {"step", meta.step},
       {"vocab_size", meta.vocab_size},
-      {"tokenizer", (fs::path(meta.dataset_dir) / "tokenizer.model").string()},
+      {"tokenizer", meta.dataset_dir.empty() ? json(nullptr)  // the recall task's tokens need none
+                                             : json((fs::path(meta.dataset_dir) / "tokenizer.model").string())},
       {"config", config_to_json(config)},
       {"conventions",
        {{"linear", "weight is [out_features, in_features]; y = x·Wᵀ (+ bias)"},

@@ -87,6 +87,7 @@ HfExportResult export_hf(const HfExportOptions& o) {
   hf_torch_dtype(o.dtype);
   const bool replace = check_out_dir(out, o.force);
   const CheckpointInfo info = open_checkpoint(o.checkpoint);
+  refuse_without_text(info.meta, info.path, "export --format hf (a Hugging Face model needs a tokenizer)");
   const HfArchitecture arch = hf_architecture(info.config.model, info.path);
 
   HfExportResult result;

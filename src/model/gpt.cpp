@@ -148,6 +148,15 @@ torch::Tensor GPTImpl::forward(const torch::Tensor& idx, std::vector<KVCache>* c
   return logits.size(-1) == vocab ? logits : logits.narrow(-1, 0, vocab).contiguous();
 }
 
+torch::Tensor GPTImpl::logits_at(const torch::Tensor& idx, const torch::Tensor& rows,
+                                 std::vector<torch::Tensor>* attention_out) {
+  auto x = hidden_states(idx, nullptr, attention_out);
+  x = x.reshape({-1, x.size(-1)}).index_select(0, rows);
+  auto logits = gemm_linear(x, lm_head ? lm_head->weight : wte->weight);
+  const int64_t vocab = options_.vocab_size;
+  return logits.size(-1) == vocab ? logits : logits.narrow(-1, 0, vocab);
+}
+
 // The head and the loss fused (linear_cross_entropy.h): the full logits are never made.
 torch::Tensor GPTImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets, const torch::Tensor& positions) {
   auto x = hidden_states(idx, nullptr, nullptr, positions);
@@ -180,10 +189,12 @@ int64_t GPTImpl::num_parameters() const {
   return n;
 }
 
-double GPTImpl::flops_per_token(int64_t T) const {
+double GPTImpl::flops_per_token(int64_t T, double head_share) const {
   double matmul_parameters = static_cast<double>(num_parameters());
+  const double head = static_cast<double>(options_.vocab_size) * options_.model.n_embd;
   if (wpe) matmul_parameters -= static_cast<double>(wpe->weight.numel());
-  if (lm_head) matmul_parameters -= static_cast<double>(options_.vocab_size) * options_.model.n_embd;  // a lookup
+  if (lm_head) matmul_parameters -= head;  // the embedding: a lookup
+  matmul_parameters -= head * (1 - head_share);
   const auto& m = options_.model;
   return 6.0 * matmul_parameters + 12.0 * m.n_layer * m.n_embd * static_cast<double>(T);
 }

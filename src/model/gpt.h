@@ -73,6 +73,12 @@ class GPTImpl : public torch::nn::Module {
   torch::Tensor hidden_states(const torch::Tensor& idx, std::vector<KVCache>* caches = nullptr,
                               std::vector<torch::Tensor>* attention_out = nullptr, const torch::Tensor& positions = {});
 
+  // The logits [N, vocab_size] at some positions only: `rows` [N] int64, flat indices b·T + t into idx [B, T]. A task
+  // whose loss is on a few answers (data/recall_task.h) runs the head on those rows alone.
+  // `attention_out` as forward's.
+  torch::Tensor logits_at(const torch::Tensor& idx, const torch::Tensor& rows,
+                          std::vector<torch::Tensor>* attention_out = nullptr);
+
   // Mean cross-entropy of next-token prediction; the logits are made a chunk of rows at a time.
   torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets, const torch::Tensor& positions = {});
 
@@ -90,7 +96,9 @@ class GPTImpl : public torch::nn::Module {
   // N = parameters that take part in matrix products (embedding lookups excluded, a tied wte counted once as
   // the output layer); 6 = 2 FLOPs per multiply-add × (forward + 2× backward); the second term is q·kᵀ and
   // weights·v over all T keys (causal masking not subtracted, as in those counts).
-  double flops_per_token(int64_t T) const;
+  // `head_share`: the share of positions the head runs on (1 for next-token prediction; a task whose loss is on a
+  // few answers runs it on those rows alone, logits_at), the head's 6·vocab·n_embd counted for that share.
+  double flops_per_token(int64_t T, double head_share = 1.0) const;
 
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
   torch::nn::ModuleList h{nullptr};

@@ -1,7 +1,7 @@
 #pragma once
-// The report's assembly, shared by study_report.cpp (pretraining, long context, needle) and
-// study_report_sections.cpp (attention, learned parameters, reproduction, overview, findings, files). Internal to
-// src/study.
+// The report's assembly, shared by study_report.cpp (pretraining, long context, needle),
+// study_report_sections.cpp (attention, learned parameters, reproduction, overview, findings, files) and
+// study_report_recall.cpp (the recall task). Internal to src/study.
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -62,6 +62,18 @@ class StudyReportBuilder {
   std::string save(const std::string& stem, const std::function<std::vector<std::string>(const std::string&)>& write);
   PlotSeries mean_std_series(size_t variant, const std::vector<double>& x, const std::vector<std::vector<double>>& ys);
 
+  // A row of the recall section: a variant's models as trained (scaling -1) or with a scaling at evaluation.
+  struct RecallArm {
+    size_t variant;
+    int scaling;
+    std::string name;
+  };
+  std::vector<RecallArm> recall_arms() const;
+  std::vector<double> recall_values(const RecallArm& arm, int64_t length, bool mass) const;
+  std::pair<std::vector<int64_t>, int64_t> recall_lengths() const;
+  bool differ_in_normalizer_only(size_t a, size_t b) const;
+  void plan_recall_comparisons();
+
   void plan_comparisons();  // every test of the family, before any verdict
   DocumentSection overview(size_t done, size_t total) const;
   DocumentSection findings() const;
@@ -69,6 +81,7 @@ class StudyReportBuilder {
   DocumentSection long_context();
   DocumentSection needle();
   DocumentSection attention();
+  DocumentSection recall();
   DocumentSection learned_parameters() const;
   DocumentSection reproduce() const;
 
@@ -79,7 +92,7 @@ class StudyReportBuilder {
   std::vector<std::string> names_;
   size_t base_ = 0;
   ComparisonFamily family_;
-  std::vector<size_t> training_tests_, long_context_tests_, needle_tests_;
+  std::vector<size_t> training_tests_, long_context_tests_, needle_tests_, recall_tests_;
   std::vector<PooledNeedle> needles_;
   nlohmann::json summary_;
   std::vector<std::string> files_;

@@ -50,6 +50,7 @@ void StudyReportBuilder::plan_comparisons() {
         needle_tests_.push_back(family_.add(c));
       }
   }
+  if (spec_.recall) plan_recall_comparisons();
   family_.adjust();
 }
 
@@ -64,10 +65,17 @@ DocumentSection StudyReportBuilder::findings() const {
       if (family_.at(id).topic.rfind(longest, 0) == 0) sentences.push_back(family_.verdict(family_.at(id)));
   }
   for (size_t id : needle_tests_) sentences.push_back(family_.verdict(family_.at(id)));
+  if (spec_.recall) {
+    const auto lengths = recall_lengths().first;
+    const std::string longest = lengths.empty() ? "" : "recall accuracy at " + std::to_string(lengths.back()) + " ";
+    for (size_t id : recall_tests_)
+      if (family_.at(id).topic.rfind(longest, 0) == 0) sentences.push_back(family_.verdict(family_.at(id)));
+  }
   DocumentSection section{"Findings", {}};
   section.list(sentences);
   section.text("Listed: each variant against the baseline on the final validation loss, the loss at the longest "
-               "evaluation length and needle retrieval beyond the training length. Every test is in the tables below; "
+               "evaluation length, needle retrieval beyond the training length and recall at the longest length. Every "
+               "test is in the tables below; "
                "all count in the correction.");
   return section;
 }
@@ -201,6 +209,7 @@ StudyReport StudyReportBuilder::build() {
   if (spec_.long_context) document.sections.push_back(long_context());
   if (spec_.needle) document.sections.push_back(needle());
   if (spec_.attention) document.sections.push_back(attention());
+  if (spec_.recall) document.sections.push_back(recall());
   document.sections.push_back(learned_parameters());
   document.sections.push_back(reproduce());
   summary_["tests"] = family_.to_json();

@@ -81,6 +81,15 @@ void read_attention(const StudySpec& spec, const StudyTask& task, RunResults& ou
   out.attention[task.length] = result;
 }
 
+void read_recall(const StudyTask& task, RunResults& out, std::vector<std::string>& warnings) {
+  const auto report = read_json(fs::path(task.out_dir) / kRecallReport, warnings);
+  if (!report) return;
+  for (const auto& result : report->at("results"))
+    out.recall[task.scaling][result.at("length").get<int64_t>()] = {
+        result.at("accuracy").get<double>(), result.at("loss").get<double>(), result.at("best_head_mass").get<double>(),
+        result.at("block_size").get<int64_t>()};
+}
+
 }  // namespace
 
 std::vector<RunResults> collect_results(const StudySpec& spec, const std::vector<StudyRun>& runs,
@@ -95,6 +104,7 @@ std::vector<RunResults> collect_results(const StudySpec& spec, const std::vector
       if (task.kind == StudyTask::Kind::LongContext) read_long_context(task, results[task.run], warnings);
       if (task.kind == StudyTask::Kind::Needle) read_needle(task, results[task.run], warnings);
       if (task.kind == StudyTask::Kind::Attention) read_attention(spec, task, results[task.run], warnings);
+      if (task.kind == StudyTask::Kind::Recall) read_recall(task, results[task.run], warnings);
     } catch (const json::exception& e) {
       warnings.push_back(task.out_dir + ": unexpected layout (" + e.what() + "); left out of the report");
     }

@@ -28,6 +28,12 @@ struct AttentionResult {
   std::vector<std::vector<double>> mass;  // [layer][head]
 };
 
+struct RecallPoint {
+  double accuracy = 0, loss = 0;
+  double best_head_mass = 0;  // the head with the most attention on the right pair
+  int64_t block_size = 0;     // the model's training length
+};
+
 struct RunResults {
   bool trained = false;  // training reached max_steps
   std::optional<double> final_val_loss, final_train_loss;
@@ -35,7 +41,8 @@ struct RunResults {
   std::map<std::string, MetricsRecord::PerLayer> normalizer;  // the last record's learned parameters (by name)
   std::map<double, std::map<int64_t, double>> long_context;   // RoPE θ scale → length → loss
   std::optional<NeedleCells> needle;
-  std::map<int64_t, AttentionResult> attention;  // by prompt length
+  std::map<int64_t, AttentionResult> attention;          // by prompt length
+  std::map<int, std::map<int64_t, RecallPoint>> recall;  // scaling (-1: as trained; RecallSpec::scalings) → length
 };
 
 // One entry per run of expand_runs(spec), in that order. Missing pieces stay empty; files that exist but cannot be

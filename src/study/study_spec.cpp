@@ -79,6 +79,17 @@ class Section {
     }
     return out;
   }
+  std::vector<std::string> strings(const std::string& key, std::vector<std::string> fallback) const {
+    if (!has(key)) return fallback;
+    if (!at(key).is_array() || at(key).empty()) fail(path(key), "must be a non-empty list of strings");
+    std::vector<std::string> out;
+    for (const auto& item : at(key)) {
+      if (!item.is_string()) fail(path(key), "must hold strings, got " + item.dump());
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
+  const std::string& file() const { return file_; }
   // {"model.n_layer": 2, "optim.lr": 1e-3} → {"model.n_layer=2", "optim.lr=0.001"}, typed later by the schema.
   std::vector<std::string> assignments(const std::string& key) const {
     if (!has(key)) return {};
@@ -154,6 +165,46 @@ void check_variant(const StudySpec& spec, const StudyRun& run) {
   }
 }
 
+RecallSpec read_recall(const Section& s, const std::set<std::string>& variants, const std::string& baseline) {
+  const Section r(s.at("recall"), s.file(), "recall", {"lengths", "sequences", "seed", "scalings"});
+  RecallSpec recall;
+  recall.lengths = r.list<int64_t>("lengths", {}, 2, 1e9);
+  recall.sequences = static_cast<int>(r.integer("sequences", 256, 1, 1000000));
+  recall.seed = static_cast<uint64_t>(r.integer("seed", 1, 0, int64_t{1} << 62));
+  if (!r.has("scalings")) return recall;
+  if (!r.at("scalings").is_array())
+    r.fail(r.path("scalings"), "must be a list of {\"name\": ..., \"normalizer\": ...}");
+  std::set<std::string> names;
+  for (size_t i = 0; i < r.at("scalings").size(); ++i) {
+    const Section c(
+        r.at("scalings")[i], s.file(), "recall.scalings[" + std::to_string(i) + "]",
+        {"name", "variants", "normalizer", "s", "b", "logn_length", "attn_scale", "floor_scale", "scaled_layers"});
+    EvalScaling scaling;
+    scaling.name = c.text("name", "", true);
+    if (!names.insert(scaling.name).second) c.fail(c.path("name"), "'" + scaling.name + "' appears twice");
+    scaling.variants = c.strings("variants", {baseline});
+    for (const auto& variant : scaling.variants)
+      if (!variants.count(variant)) c.fail(c.path("variants"), "'" + variant + "' is not a variant");
+    const std::string normalizer = c.text("normalizer", "", true);
+    scaling.swap.normalizer = normalizer_from_name(normalizer);
+    if (!scaling.swap.normalizer)
+      c.fail(c.path("normalizer"), "'" + normalizer + "': allowed are " + join(normalizer_names()));
+    if (c.has("s")) scaling.swap.s = c.number("s", 0, -100, 100);
+    if (c.has("b")) scaling.swap.b = c.number("b", 0, -100, 100);
+    if (c.has("logn_length")) scaling.swap.logn_length = c.integer("logn_length", 0, 2, 1 << 30);
+    if (c.has("attn_scale")) scaling.swap.attn_scale = c.number("attn_scale", 0, 0, 100);
+    if (c.has("floor_scale")) scaling.swap.floor_scale = c.integer("floor_scale", 0, 1, 1 << 30);
+    if (c.has("scaled_layers")) scaling.swap.scaled_layers = c.text("scaled_layers", "");
+    try {
+      check_arguments(scaling.swap);
+    } catch (const UsageError& e) {
+      c.fail(c.path("normalizer"), std::string("'") + normalizer + "': " + e.what());
+    }
+    recall.scalings.push_back(scaling);
+  }
+  return recall;
+}
+
 }  // namespace
 
 StudySpec load_study(const std::string& path, const std::vector<std::string>& cli_overrides) {
@@ -162,7 +213,7 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
   spec.document = parse_json_strict(read_input_file(path, "study", "presets are in studies/"), path);
   const Section s(spec.document, path, "",
                   {"name", "description", "config", "out_dir", "set", "seeds", "variants", "baseline", "finetune",
-                   "long_context", "needle", "attention", "alpha"});
+                   "long_context", "needle", "attention", "recall", "alpha"});
   spec.name = s.text("name", fs::path(path).stem().string());
   spec.config_path = s.text("config", "", true);
   spec.out_dir = s.text("out_dir", "runs/study-" + spec.name);
@@ -248,6 +299,8 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
     attention.trials = static_cast<int>(a.integer("trials", 5, 1, 1000000));
     spec.attention = attention;
   }
+
+  if (s.has("recall")) spec.recall = read_recall(s, names, spec.baseline);
 
   // Every variant's config (they differ from run to run only by seed), its switch and every finetune's overrides
   // must be valid before anything trains. Errors from the config layer get the study file and variant in front.

@@ -15,6 +15,8 @@
 //    "long_context": {"lengths": [256, 512], "rope_theta_scales": [1, 50], "windows": 8},
 //    "needle": {"lengths": [256, 512], "depths": [0, 0.5, 1], "trials": 5},
 //    "attention": {"lengths": [256, 2048], "depth": 0.5, "trials": 5},
+//    "recall": {"lengths": [32, 64, 128], "sequences": 256,           // models trained with data.task = "mqar"
+//               "scalings": [{"name": "logn", "variants": ["softmax"], "normalizer": "logn"}]},
 //    "alpha": 0.05}
 //
 // Paths (config, out_dir, and data.* inside the config) are relative to the working directory, as in configs.
@@ -24,6 +26,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "eval/eval_commands.h"  // NormalizerSwap
 
 namespace ssmax {
 
@@ -70,6 +74,23 @@ struct AttentionSpec {
   int trials = 5;
 };
 
+// A scaling applied at evaluation only (the paper's variant (e) generalised: Qwen's logn, Llama 4's temperature, SSMax
+// swapped into a softmax model), on the models of some variants: the baselines a normalizer trained in must beat.
+struct EvalScaling {
+  std::string name;                   // the report's row: "<variant>+<name>"
+  std::vector<std::string> variants;  // whose models it is applied to (default: the baseline)
+  NormalizerSwap swap;
+};
+
+// The recall task's evaluation (models trained with data.task = "mqar"): every run as trained, then once per scaling
+// that applies to its variant.
+struct RecallSpec {
+  std::vector<int64_t> lengths;  // tokens; empty: 1, 2, 4, 8, 16 × block_size (those the keys allow)
+  int sequences = 256;
+  uint64_t seed = 1;
+  std::vector<EvalScaling> scalings;
+};
+
 struct StudySpec {
   std::string path;  // the study file
   std::string name, config_path, out_dir;
@@ -81,6 +102,7 @@ struct StudySpec {
   std::optional<LongContextSpec> long_context;
   std::optional<NeedleSpec> needle;
   std::optional<AttentionSpec> attention;
+  std::optional<RecallSpec> recall;
   double alpha = 0.05;      // family-wise significance level of the report's tests
   nlohmann::json document;  // the file as read, for the report
 };

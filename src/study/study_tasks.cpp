@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -48,6 +49,19 @@ std::string evaluated_dir(const StudySpec& spec, const StudyRun& run, const Stud
   return run.probe_dir();
 }
 
+json scaling_json(const EvalScaling& scaling) {
+  const NormalizerSwap& swap = scaling.swap;
+  auto optional = [](const auto& value) { return value ? json(*value) : json(nullptr); };
+  return {{"name", scaling.name},
+          {"normalizer", normalizer_name(*swap.normalizer)},
+          {"s", optional(swap.s)},
+          {"b", optional(swap.b)},
+          {"logn_length", optional(swap.logn_length)},
+          {"attn_scale", optional(swap.attn_scale)},
+          {"floor_scale", optional(swap.floor_scale)},
+          {"scaled_layers", optional(swap.scaled_layers)}};
+}
+
 json task_settings(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
   const StudyRun& run = runs[task.run];
   const std::string model = evaluated_dir(spec, run, task);
@@ -73,6 +87,14 @@ json task_settings(const StudySpec& spec, const std::vector<StudyRun>& runs, con
                        {"length", task.length},
                        {"depth", spec.attention->depth},
                        {"trials", spec.attention->trials}});
+      break;
+    case Kind::Recall:
+      settings.update(
+          {{"evaluation", "recall"},
+           {"lengths", spec.recall->lengths},
+           {"sequences", spec.recall->sequences},
+           {"seed", spec.recall->seed},
+           {"scaling", task.scaling < 0 ? json(nullptr) : scaling_json(spec.recall->scalings[task.scaling])}});
       break;
     default:
       break;
@@ -149,6 +171,10 @@ std::string needle_dir(const StudySpec& spec, const StudyRun& run) {
 std::string attention_dir(const StudySpec& spec, int64_t length, const StudyRun& run) {
   return (fs::path(spec.out_dir) / "evals" / ("attention-L" + std::to_string(length)) / run.name).string();
 }
+std::string recall_dir(const StudySpec& spec, int scaling, const StudyRun& run) {
+  const std::string name = scaling < 0 ? "recall" : "recall+" + spec.recall->scalings[scaling].name;
+  return (fs::path(spec.out_dir) / "evals" / name / run.name).string();
+}
 
 std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<StudyRun>& runs) {
   std::vector<StudyTask> tasks;
@@ -206,6 +232,24 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
         task.cost = static_cast<double>(spec.attention->trials * length);
         tasks.push_back(task);
       }
+    if (spec.recall) {
+      // The default lengths go to 16 × block_size: 31 block lengths in all.
+      int64_t tokens = 0;
+      for (int64_t length : spec.recall->lengths) tokens += length;
+      if (spec.recall->lengths.empty()) tokens = 31 * config.model.block_size;
+      for (int scaling = -1; scaling < static_cast<int>(spec.recall->scalings.size()); ++scaling) {
+        if (scaling >= 0) {
+          const auto& applies = spec.recall->scalings[scaling].variants;
+          if (std::find(applies.begin(), applies.end(), spec.variants[run.variant].name) == applies.end()) continue;
+        }
+        task.kind = Kind::Recall;
+        task.scaling = scaling;
+        task.label = "recall" + (scaling < 0 ? "" : " +" + spec.recall->scalings[scaling].name) + " " + run.name;
+        task.out_dir = recall_dir(spec, scaling, run);
+        task.cost = static_cast<double>(spec.recall->sequences * tokens);
+        tasks.push_back(task);
+      }
+    }
   }
   return tasks;
 }
@@ -283,6 +327,15 @@ AttentionArgs attention_args(const StudySpec& spec, const std::vector<StudyRun>&
   return args;
 }
 
+RecallArgs recall_args(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task) {
+  auto args = eval_args<RecallArgs>(spec, runs, task);
+  args.lengths = spec.recall->lengths;
+  args.sequences = spec.recall->sequences;
+  args.seed = spec.recall->seed;
+  if (task.scaling >= 0) args.swap = spec.recall->scalings[task.scaling].swap;
+  return args;
+}
+
 // Hands `use` the task's command arguments; a training task has none (its config was built and checked when the
 // study file was read).
 template <typename Use>
@@ -298,6 +351,8 @@ void with_arguments(const StudySpec& spec, const std::vector<StudyRun>& runs, co
       return use(needle_args(spec, runs, task));
     case Kind::Attention:
       return use(attention_args(spec, runs, task));
+    case Kind::Recall:
+      return use(recall_args(spec, runs, task));
   }
 }
 
@@ -306,6 +361,7 @@ bool run_command(const FinetuneArgs& args) { return run_finetune(args) == 0 && !
 bool run_command(const LengthEvalArgs& args) { return run_length_eval(args) == 0; }
 bool run_command(const NeedleArgs& args) { return run_needle(args) == 0; }
 bool run_command(const AttentionArgs& args) { return run_attention(args) == 0; }
+bool run_command(const RecallArgs& args) { return run_recall(args) == 0; }
 
 }  // namespace
 

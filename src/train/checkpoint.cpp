@@ -80,6 +80,15 @@ CheckpointInfo open_checkpoint(const std::string& target) {
   return info;
 }
 
+void refuse_without_text(const CheckpointMeta& meta, const std::string& checkpoint, const std::string& command) {
+  const auto* task = meta.config.contains("data") ? &meta.config["data"] : nullptr;
+  if (task && task->is_object() && task->value("task", std::string("text")) == "mqar")
+    throw UsageError(command + ": " + checkpoint +
+                     " was trained on the recall task (data.task = \"mqar\"), which has no text and no tokenizer; "
+                     "evaluate it with `ssmax-gpt recall " +
+                     checkpoint + "`");
+}
+
 void save_checkpoint(const std::string& path, GPT& model, torch::optim::AdamW& optimizer, const CheckpointMeta& meta) {
   CheckpointMeta copy = meta;
   write_checkpoint_file(path, training_state_parts(copy, model, &optimizer).all(), meta);

@@ -32,6 +32,10 @@ struct CheckpointInfo {
 };
 CheckpointInfo open_checkpoint(const std::string& target);
 
+// A model trained on the recall task (data.task = "mqar") has no text and no tokenizer: `command` (what needs them)
+// refuses it here with one line naming the checkpoint and `ssmax-gpt recall`. UsageError.
+void refuse_without_text(const CheckpointMeta& meta, const std::string& checkpoint, const std::string& command);
+
 // Reads only the meta (to check shapes and configs before building a model).
 CheckpointMeta read_checkpoint_meta(const std::string& path);
 

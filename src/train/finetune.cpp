@@ -149,6 +149,7 @@ int run_finetune(const FinetuneArgs& args) {
   check_arguments(args);
   const CheckpointInfo source = open_checkpoint(args.checkpoint);
   const CheckpointMeta& source_meta = source.meta;
+  refuse_without_text(source_meta, source.path, "finetune");
 
   // The source run's config with finetuning defaults, then the user's --set.
   json merged = source_meta.config;

@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
+#include "data/recall_task.h"
 #include "dist/distributed.h"
 #include "run/device.h"
 #include "run/metrics.h"
@@ -49,11 +51,33 @@ std::unique_ptr<Session> make_model_session(const Config& config, const std::str
   return s;
 }
 
+namespace {
+
+// The recall task has no files: its "dataset" is the task's sizes, which checkpoints record as the fingerprint.
+std::unique_ptr<Session> make_recall_session(const Config& config, const std::string& run_dir,
+                                             const std::string& resumed_with) {
+  const RecallTask task(config.data, config.model.block_size);
+  PreparedDataset dataset;
+  dataset.vocab_size = static_cast<int>(task.vocab_size());
+  dataset.fingerprint = task.fingerprint();
+  dataset.dir = "generated: " + task.fingerprint();
+  dataset.unigram_entropy_nats = std::log(static_cast<double>(task.values()));  // the answers' chance loss
+  auto s = make_model_session(config, run_dir, dataset.vocab_size, resumed_with);
+  s->objective = recall_objective(config);
+  s->meta.dataset_fingerprint = dataset.fingerprint;  // meta.dataset_dir stays empty: there is no directory
+  s->dataset = std::move(dataset);
+  s->continue_command = "ssmax-gpt train --resume " + run_dir;
+  return s;
+}
+
+}  // namespace
+
 std::unique_ptr<Session> make_session(const Config& config, const std::string& run_dir,
                                       const std::string& resumed_with) {
   auto& dist = Distributed::instance();
   dist.rank_device(resolve_device(config.device));  // refuse a missing device before a long prepare
   at::set_num_threads(config.threads > 0 ? config.threads : dist.default_threads(hardware_threads()));
+  if (config.data.task == "mqar") return make_recall_session(config, run_dir, resumed_with);
   // Rank 0 prepares (tokenizer, shards); the others then find the dataset ready (on a shared filesystem).
   std::optional<PreparedDataset> prepared;
   dist.on_main(

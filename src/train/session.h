@@ -22,6 +22,8 @@ struct TrainBatch {
   torch::Tensor positions;  // [B, T] positions within documents, or undefined (data/loader.h)
   // [B, T] a second set of targets an objective weighs in (finetune: the prompt's next tokens), or undefined
   torch::Tensor extra_targets;
+  // [N] flat indices b·T + t of the only positions the loss reads (the recall task's answers), or undefined: all
+  torch::Tensor answer_rows;
   int64_t tokens() const { return inputs.numel(); }
 };
 
@@ -44,11 +46,17 @@ class TrainingObjective {
   virtual std::string loss_name() const { return "loss"; }             // in the log lines of the validation loss
   virtual std::string train_loss_name() const { return loss_name(); }  // ... and of the training loss
   virtual std::string baseline_note() const { return ""; }             // what to compare the final loss with
+  // The share of a batch's positions the LM head runs on (GPT::flops_per_token: what MFU counts).
+  virtual double head_share() const { return 1.0; }
 };
 
 // Next-token loss on every position of block_size windows of the prepared train/val shards (`bench` hands it a
 // dataset of synthetic tokens).
 std::unique_ptr<TrainingObjective> language_model_objective(const PreparedDataset& dataset, const Config& config);
+
+// The recall task of data.task = "mqar" (data/recall_task.h): cross-entropy on the answers; the validation also logs
+// the share of answers right.
+std::unique_ptr<TrainingObjective> recall_objective(const Config& config);
 
 struct Session {
   Config config;

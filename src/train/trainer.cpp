@@ -134,7 +134,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   if (dist.active()) dist.heartbeat(meta.step, "start");
   TrainStep train_step(s);
   meta.world_size = world;
-  const double flops_per_token = s.model->flops_per_token(config.model.block_size);
+  const double flops_per_token = s.model->flops_per_token(config.model.block_size, s.objective->head_share());
   MfuMeter mfu(s.device, uses_bf16(t), device_peak_flops(s.device, uses_bf16(t)));
   if (mfu.peak().tflops > 0)
     spdlog::info("mfu against a peak of {:.3g} TFLOP/s per process ({}), {:.3g} model FLOPs per token",
