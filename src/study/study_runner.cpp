@@ -142,9 +142,10 @@ bool run_in_children(const StudyOptions& options, const StudySpec& spec, const s
       }
   const fs::path logs = fs::path(spec.out_dir) / "logs";
   fs::create_directories(logs);
-  // Every run reads the same dataset: built once here, not by several children racing to build one cache entry.
+  // Every run reads the same dataset: built once here, not by several children racing to build one cache entry
+  // (the recall task has none: its sequences are generated).
   const Config base = load_config(spec.config_path, runs.front().overrides);
-  prepare_dataset(base.data, base.threads);
+  if (base.data.task == "text") prepare_dataset(base.data, base.threads);
   std::map<pid_t, size_t> running;
   std::string failure;
   bool stopping = false, forwarded = false;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: a miniature study on the recall task (NoPE, softmax and ssmax, 2 seeds) evaluates every model at two
+# End-to-end: a miniature study on the recall task (NoPE, softmax and ssmax, 2 seeds, --jobs 2) evaluates every model at two
 # lengths as trained and the softmax models again with logn applied at evaluation only; its report has the recall
 # section with each arm's accuracy equal to the evaluations' own recall.json, and the tests against the baseline and
 # between the trained-in normalizer and the inference-only scaling, beyond the training length only.
@@ -24,7 +24,7 @@ cat >"$S/study.json" <<JSON
  "recall": {"lengths": [20, 40], "sequences": 8,
             "scalings": [{"name": "logn", "normalizer": "logn", "logn_length": 20}]}}
 JSON
-expect_ok "$BIN" study "$S/study.json"
+expect_ok "$BIN" study "$S/study.json" --jobs 2  # no dataset to build first: the children start at once
 check "each evaluation wrote its recall.json" test "$(find "$S/out/evals" -name recall.json | wc -l)" -eq 6 ||
   find "$S/out/evals" -name recall.json
 check "the report has the recall section" grep -q "Recall by context length" "$S/out/report.md" ||
