@@ -96,29 +96,30 @@ std::vector<TrainingCase> all_cases() {
   return cases;
 }
 
-class ReferenceTraining : public ::testing::TestWithParam<TrainingCase> {
- protected:
-  // Every case written, then the reference run once; each test reads its own line of the output.
-  static void SetUpTestSuite() {
-    const std::string dir = test_dir("reference-training");
-    uint64_t seed = 300;
-    for (const auto& c : all_cases()) write_training_case(dir + "/" + case_name(c), c, seed++);
-    int status = 0;
-    output_ = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
-                              "/tests/reference/reference_training.py' '" + dir + "'",
-                          &status);
-  }
-  static std::string output_;
-};
-std::string ReferenceTraining::output_;
+class ReferenceTraining : public ::testing::TestWithParam<TrainingCase> {};
 
+// Each case in a directory of its own, checked by one run of the reference on that directory: ctest runs every case
+// as a process of its own, two at a time, so nothing may be shared between them (a suite-wide set-up in one shared
+// directory had the processes delete each other's files).
 TEST_P(ReferenceTraining, GradientsAndAdamWStepsMatchTheReference) {
   const std::string name = case_name(GetParam());
-  const auto at = output_.find(" " + name + ":");
-  ASSERT_NE(at, std::string::npos) << "no line for " << name << " in:\n" << output_;
-  const std::string line =
-      output_.substr(output_.rfind('\n', at) + 1, output_.find('\n', at) - output_.rfind('\n', at));
+  const auto cases = all_cases();
+  uint64_t seed = 300;  // each case its own data and initialisation
+  for (const auto& c : cases) {
+    if (case_name(c) == name) break;
+    ++seed;
+  }
+  const std::string dir = test_dir("reference-training/" + name);
+  write_training_case(dir + "/" + name, GetParam(), seed);
+  int status = 0;
+  const std::string output = run_command(std::string("'") + SSMAX_PYTHON + "' '" + SSMAX_SOURCE_DIR +
+                                             "/tests/reference/reference_training.py' '" + dir + "'",
+                                         &status);
+  const auto at = output.find(" " + name + ":");
+  ASSERT_NE(at, std::string::npos) << "no line for " << name << " in:\n" << output;
+  const std::string line = output.substr(output.rfind('\n', at) + 1, output.find('\n', at) - output.rfind('\n', at));
   EXPECT_EQ(line.rfind("PASS", 0), 0u) << line;
+  EXPECT_EQ(status, 0) << output;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, ReferenceTraining, ::testing::ValuesIn(all_cases()),
