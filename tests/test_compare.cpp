@@ -154,6 +154,24 @@ TEST(Stats, WelchTTestByHand) {
   EXPECT_FALSE(welch_t_test({3.0, 3.0}, {2.0, 2.0}).p);
 }
 
+TEST(Stats, PairedTTestByHand) {
+  // d = b − a = {1, 2, 2, 3}: mean 2, sd √(2/3), se = √(2/3)/2, t = 2/se = √24 = 4.898979, df = 3; two-sided p from
+  // the t distribution with 3 degrees of freedom in closed form, 1 − (2/π)(atan(x) + x/(1 + x²)) with x = t/√3:
+  // 0.016279.
+  const WelchResult p = paired_t_test({1, 2, 3, 4}, {2, 4, 5, 7});
+  EXPECT_NEAR(p.diff, 2.0, 1e-12);
+  ASSERT_TRUE(p.t && p.df && p.p);
+  EXPECT_NEAR(*p.t, std::sqrt(24.0), 1e-9);
+  EXPECT_EQ(*p.df, 3.0);
+  const double x = std::sqrt(24.0) / std::sqrt(3.0);
+  EXPECT_NEAR(*p.p, 1 - 2 / M_PI * (std::atan(x) + x / (1 + x * x)), 1e-9);
+  // Welch on the same numbers ignores the pairing and is far weaker.
+  EXPECT_GT(*welch_t_test({1, 2, 3, 4}, {2, 4, 5, 7}).p, 0.1);
+  // One pair, or the same difference in every pair: no p.
+  EXPECT_FALSE(paired_t_test({1}, {2}).p);
+  EXPECT_FALSE(paired_t_test({1, 2}, {2, 3}).p);
+}
+
 TEST(Compare, AlignmentInterpolatesAndCountsCoverage) {
   const Curve a{{0, 10, 20}, {1, 2, 3}}, b{{0, 20, 30}, {3, 5, 7}};
   const AlignedCurve m = align_curves({a, b});

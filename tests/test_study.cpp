@@ -159,15 +159,20 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
        },
        "set seed=3: the study sets seed for each run (use \"seeds\""},
       {[](json& s) {
-         s["recall"] = {{"scalings", {{{"name", "logn"}, {"normalizer", "logn"}, {"variants", {"x"}}}}}};
+         s["scalings"] = {{{"name", "logn"}, {"normalizer", "logn"}, {"variants", {"x"}}}};
        },
-       "recall.scalings[0].variants 'x' is not a variant"},
+       "scalings[0].variants 'x' is not a variant"},
       {[](json& s) {
-         s["recall"] = {{"scalings", {{{"name", "q"}, {"normalizer", "qwen"}}}}};
+         s["scalings"] = {{{"name", "q"}, {"normalizer", "qwen"}}};
        },
-       "recall.scalings[0].normalizer 'qwen': allowed are softmax, ssmax"},
+       "scalings[0].normalizer 'qwen': allowed are softmax, ssmax"},
       {[](json& s) {
-         s["recall"] = {{"scalings", {{{"name", "t"}, {"normalizer", "logn"}, {"attn_scale", 0.2}}}}};
+         s.erase("long_context");
+         s["scalings"] = {{{"name", "logn"}, {"normalizer", "logn"}}};
+       },
+       "scalings apply to the long-context loss and recall evaluations, but the study has neither"},
+      {[](json& s) {
+         s["scalings"] = {{{"name", "t"}, {"normalizer", "logn"}, {"attn_scale", 0.2}}};
        },
        "--attn-scale applies only together with --normalizer llama4"},
       {[](json& s) {
@@ -187,34 +192,58 @@ TEST(Study, RefusesBadFilesNamingTheKey) {
   EXPECT_NE(error_of([&] { load_study(dir + "/none.json"); }).find("no such study file"), std::string::npos);
 }
 
-// The recall evaluation runs on every model as trained, and once more per scaling on the variants it names (the
-// baseline by default), each in a directory of its own.
-TEST(Study, RecallScalingsApplyToTheirVariantsOnly) {
-  const std::string dir = test_dir("study-recall");
+// The long-context loss and recall run on every model as trained, and once more per scaling on the variants it names
+// (the baseline by default), each in a directory of its own.
+TEST(Study, ScalingsApplyToTheirVariantsOnly) {
+  const std::string dir = test_dir("study-scalings");
   const StudySpec spec = load_study(write_study(dir, [](json& s) {
     s.erase("finetune");
-    s.erase("long_context");
     s.erase("needle");
-    s["recall"] = {
-        {"lengths", {256, 512}},
-        {"scalings",
-         {{{"name", "logn"}, {"normalizer", "logn"}},
-          {{"name", "t"}, {"normalizer", "llama4"}, {"attn_scale", 0.2}, {"variants", {"ssmax", "switched"}}}}}};
+    s["long_context"] = {{"lengths", {256, 512}}};
+    s["recall"] = {{"lengths", {256, 512}}};
+    s["scalings"] = {
+        {{"name", "logn"}, {"normalizer", "logn"}},
+        {{"name", "t"}, {"normalizer", "llama4"}, {"attn_scale", 0.2}, {"variants", {"ssmax", "switched"}}}};
   }));
-  ASSERT_TRUE(spec.recall);
-  EXPECT_EQ(spec.recall->scalings[0].variants, std::vector<std::string>{"softmax"});
-  EXPECT_EQ(*spec.recall->scalings[1].swap.attn_scale, 0.2);
+  ASSERT_EQ(spec.scalings.size(), 2u);
+  EXPECT_EQ(spec.scalings[0].variants, std::vector<std::string>{"softmax"});
+  EXPECT_EQ(*spec.scalings[1].swap.attn_scale, 0.2);
   const auto runs = expand_runs(spec);
-  std::vector<std::string> recall_dirs;
-  for (const auto& task : plan_tasks(spec, runs))
-    if (task.kind == StudyTask::Kind::Recall)
-      recall_dirs.push_back(fs::path(task.out_dir).lexically_relative(dir).string());
+  std::vector<std::string> recall_dirs, long_context_dirs;
+  for (const auto& task : plan_tasks(spec, runs)) {
+    const std::string where = fs::path(task.out_dir).lexically_relative(dir).string();
+    if (task.kind == StudyTask::Kind::Recall) recall_dirs.push_back(where);
+    if (task.kind == StudyTask::Kind::LongContext && task.run == 0) long_context_dirs.push_back(where);
+  }
   const std::vector<std::string> expected = {
       "out/evals/recall/softmax-seed1", "out/evals/recall+logn/softmax-seed1", "out/evals/recall/ssmax-seed1",
       "out/evals/recall+t/ssmax-seed1", "out/evals/recall/switched-seed1",     "out/evals/recall+t/switched-seed1",
       "out/evals/recall/softmax-seed2", "out/evals/recall+logn/softmax-seed2", "out/evals/recall/ssmax-seed2",
       "out/evals/recall+t/ssmax-seed2", "out/evals/recall/switched-seed2",     "out/evals/recall+t/switched-seed2"};
   EXPECT_EQ(recall_dirs, expected);
+  EXPECT_EQ(long_context_dirs, (std::vector<std::string>{"out/evals/long_context-theta_x1/softmax-seed1",
+                                                         "out/evals/long_context-theta_x1+logn/softmax-seed1"}));
+}
+
+// Every study file of the repository reads and plans, with its paths relative to the repository root as documented.
+TEST(Study, EveryStudyFileInTheRepositoryLoads) {
+  const fs::path root = source_configs_dir().parent_path();
+  const fs::path before = fs::current_path();
+  fs::current_path(root);
+  size_t studies = 0;
+  for (const auto& entry : fs::directory_iterator(root / "studies")) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string path = (fs::path("studies") / entry.path().filename()).string();
+    const std::string error = error_of([&] {
+      const StudySpec spec = load_study(path);
+      const auto runs = expand_runs(spec);
+      check_task_arguments(spec, runs, plan_tasks(spec, runs));
+    });
+    EXPECT_EQ(error, "(no exception)") << path;
+    ++studies;
+  }
+  fs::current_path(before);
+  EXPECT_GE(studies, 5u);
 }
 
 TEST(Study, EveryTasksArgumentsAreCheckedBeforeTheFirstTaskRuns) {

@@ -49,6 +49,20 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
   return r;
 }
 
+WelchResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> d(a.size());
+  for (size_t i = 0; i < a.size(); ++i) d[i] = b[i] - a[i];
+  WelchResult r;
+  r.diff = mean(d);
+  if (d.size() < 2) return r;
+  const double se = sample_std(d) / std::sqrt(static_cast<double>(d.size()));
+  if (se == 0) return r;  // the same difference for every pair: t is undefined
+  r.t = r.diff / se;
+  r.df = static_cast<double>(d.size() - 1);
+  r.p = student_t_two_sided_p(*r.t, *r.df);
+  return r;
+}
+
 std::vector<double> holm_adjust(const std::vector<double>& p) {
   std::vector<size_t> order;
   for (size_t i = 0; i < p.size(); ++i)

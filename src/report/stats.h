@@ -25,6 +25,10 @@ struct WelchResult {
 // Welch's unequal-variance t-test of the difference of means, b - a.
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
+// The paired t-test of b - a, pair by pair (a[i] and b[i] measured on the same unit, e.g. one trained model evaluated
+// two ways): a one-sample t-test of the differences, df = n - 1. `a` and `b` have the same length.
+WelchResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b);
+
 // Holm–Bonferroni step-down adjustment of a family of p-values (same order as given; NaN entries are left out of
 // the family and stay NaN): reject H_i at family-wise level alpha when adjusted p_i <= alpha. Controls the chance of
 // any false "significant" among the family under any dependence between the tests.

@@ -52,7 +52,9 @@ json stat_json(const std::vector<double>& values) {
 }
 
 size_t ComparisonFamily::add(Comparison comparison) {
-  comparison.welch = welch_t_test(comparison.va, comparison.vb);
+  comparison.paired = comparison.paired && comparison.va.size() == comparison.vb.size();
+  comparison.welch =
+      comparison.paired ? paired_t_test(comparison.va, comparison.vb) : welch_t_test(comparison.va, comparison.vb);
   items_.push_back(std::move(comparison));
   return items_.size() - 1;
 }
@@ -85,12 +87,13 @@ std::string ComparisonFamily::verdict(const Comparison& c) const {
 
 DocumentTable ComparisonFamily::table(const std::vector<size_t>& ids, const std::string& caption) const {
   DocumentTable table{
-      caption, {"comparison (b − a)", "difference", "Welch t", "df", "p", "Holm-adjusted p", "significant"}, {}};
+      caption, {"comparison (b − a)", "difference", "t", "df", "p", "Holm-adjusted p", "significant"}, {}};
   for (size_t id : ids) {
     const Comparison& c = items_[id];
-    table.rows.push_back({c.topic + ": " + c.b + " − " + c.a, fixed_text(c.welch.diff, c.decimals) + c.unit,
-                          c.welch.t ? fixed_text(*c.welch.t, 2) : "–", c.welch.df ? fixed_text(*c.welch.df, 1) : "–",
-                          p_value_text(c.welch.p), p_value_text(c.p_holm), significant(c) ? "yes" : "no"});
+    table.rows.push_back({c.topic + ": " + c.b + " − " + c.a + (c.paired ? " (paired)" : ""),
+                          fixed_text(c.welch.diff, c.decimals) + c.unit, c.welch.t ? fixed_text(*c.welch.t, 2) : "–",
+                          c.welch.df ? fixed_text(*c.welch.df, 1) : "–", p_value_text(c.welch.p),
+                          p_value_text(c.p_holm), significant(c) ? "yes" : "no"});
   }
   return table;
 }
@@ -104,6 +107,7 @@ json ComparisonFamily::to_json() const {
                    {"a_values", c.va},
                    {"b_values", c.vb},
                    {"difference_b_minus_a", c.welch.diff},
+                   {"test", c.paired ? "paired t" : "Welch t"},
                    {"t", c.welch.t ? json(*c.welch.t) : json(nullptr)},
                    {"df", c.welch.df ? json(*c.welch.df) : json(nullptr)},
                    {"p", c.welch.p ? json(*c.welch.p) : json(nullptr)},

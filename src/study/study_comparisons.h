@@ -33,6 +33,9 @@ struct Comparison {
   std::vector<double> va, vb;
   bool higher_is_better = false;
   int decimals = 4;
+  // The same models (seed by seed) measured two ways — as trained and with a scaling at evaluation: a paired t-test
+  // of the per-seed differences (when both have every seed), not Welch's.
+  bool paired = false;
   WelchResult welch;                                         // filled by ComparisonFamily::add
   double p_holm = std::numeric_limits<double>::quiet_NaN();  // filled by ComparisonFamily::adjust
 };

@@ -167,26 +167,33 @@ DocumentSection StudyReportBuilder::long_context() {
   figure.note = std::string(lc.finetuned ? "finetuned" : "pretrained") + " models; mean over seeds, band ± one std";
   json out = json::object();
   for (double scale : lc.rope_theta_scales) {
+    // One column and one line per arm: each variant as trained, then with each inference-only scaling.
+    const auto columns = arms();
     DocumentTable table{"Loss (nats) by length, RoPE θ × " + short_number(scale), {"length"}, {}};
-    table.header.insert(table.header.end(), names_.begin(), names_.end());
+    for (const auto& arm : columns) table.header.push_back(arm.name);
     PlotPanel panel;
     panel.title = "RoPE θ × " + short_number(scale);
     panel.x_label = "evaluation length (tokens)";
     panel.y_label = "loss (nats)";
     panel.log_x = true;
-    std::vector<std::vector<std::vector<double>>> per_variant(names_.size());
+    std::vector<std::vector<std::vector<double>>> per_arm(columns.size());
     for (int64_t length : lc.lengths) {
       std::vector<std::string> row{std::to_string(length)};
-      for (size_t v = 0; v < names_.size(); ++v) {
-        const auto vals = values(v, long_context_loss(scale, length));
+      for (size_t a = 0; a < columns.size(); ++a) {
+        const auto vals = values(columns[a].variant, long_context_loss(scale, length, columns[a].scaling));
         row.push_back(mean_std_text(vals, 4));
-        per_variant[v].push_back(vals);
-        out[short_number(scale)][std::to_string(length)][names_[v]] = stat_json(vals);
+        per_arm[a].push_back(vals);
+        out[short_number(scale)][std::to_string(length)][columns[a].name] = stat_json(vals);
       }
       table.rows.push_back(row);
     }
     std::vector<double> x(lc.lengths.begin(), lc.lengths.end());
-    for (size_t v = 0; v < names_.size(); ++v) panel.series.push_back(mean_std_series(v, x, per_variant[v]));
+    for (size_t a = 0; a < columns.size(); ++a) {
+      PlotSeries series = mean_std_series(columns[a].variant, x, per_arm[a]);
+      series.label = columns[a].name;
+      series.color = a;
+      panel.series.push_back(series);
+    }
     panel.x_ticks = length_ticks(lc.lengths, block_size);
     panel.markers.push_back({static_cast<double>(block_size), "training length", kMarkerColor});
     figure.panels.push_back(panel);

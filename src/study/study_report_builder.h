@@ -1,7 +1,7 @@
 #pragma once
 // The report's assembly, shared by study_report.cpp (pretraining, long context, needle),
 // study_report_sections.cpp (attention, learned parameters, reproduction, overview, findings, files) and
-// study_report_recall.cpp (the recall task). Internal to src/study.
+// study_report_scalings.cpp (the rows of inference-only scalings, the recall task). Internal to src/study.
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -51,10 +51,12 @@ class StudyReportBuilder {
   static Getter final_val() {
     return [](const RunResults& r) { return r.trained ? r.final_val_loss : std::nullopt; };
   }
-  static Getter long_context_loss(double scale, int64_t length) {
+  static Getter long_context_loss(double scale, int64_t length, int scaling = -1) {
     return [=](const RunResults& r) -> std::optional<double> {
-      const auto s = r.long_context.find(scale);
-      if (s == r.long_context.end() || !s->second.count(length)) return std::nullopt;
+      const auto scaled = r.long_context.find(scaling);
+      if (scaled == r.long_context.end()) return std::nullopt;
+      const auto s = scaled->second.find(scale);
+      if (s == scaled->second.end() || !s->second.count(length)) return std::nullopt;
       return s->second.at(length);
     };
   }
@@ -62,17 +64,22 @@ class StudyReportBuilder {
   std::string save(const std::string& stem, const std::function<std::vector<std::string>(const std::string&)>& write);
   PlotSeries mean_std_series(size_t variant, const std::vector<double>& x, const std::vector<std::vector<double>>& ys);
 
-  // A row of the recall section: a variant's models as trained (scaling -1) or with a scaling at evaluation.
-  struct RecallArm {
+  // A row of the long-context and recall sections: a variant's models as trained (scaling -1) or with one of the
+  // study's scalings applied at evaluation (study_report_scalings.cpp).
+  struct EvalArm {
     size_t variant;
     int scaling;
-    std::string name;
+    std::string name;  // the variant's, or "<variant>+<scaling>"
   };
-  std::vector<RecallArm> recall_arms() const;
-  std::vector<double> recall_values(const RecallArm& arm, int64_t length, bool mass) const;
-  std::pair<std::vector<int64_t>, int64_t> recall_lengths() const;
+  std::vector<EvalArm> arms() const;
   bool differ_in_normalizer_only(size_t a, size_t b) const;
-  void plan_recall_comparisons();
+  // Adds to the family, for each x: every arm against the baseline as trained, then every normalizer trained in
+  // against every inference-only scaling on a model that differs from it in the normalizer alone.
+  using ArmGetter = std::function<std::vector<double>(const EvalArm&, int64_t x)>;
+  void add_arm_comparisons(const std::string& topic_prefix, const std::vector<int64_t>& xs, const Comparison& kind,
+                           const ArmGetter& get, std::vector<size_t>& ids);
+  std::vector<double> recall_values(const EvalArm& arm, int64_t length, bool mass) const;
+  std::pair<std::vector<int64_t>, int64_t> recall_lengths() const;
 
   void plan_comparisons();  // every test of the family, before any verdict
   DocumentSection overview(size_t done, size_t total) const;

@@ -1,6 +1,7 @@
-// The report's recall section: models trained on the recall task (data.task = "mqar"), as trained and with the
-// study's inference-only scalings, by context length — accuracy and attention on the right pair, with the tests that
-// say whether a normalizer trained in beats softmax and the scalings applied at inference only.
+// The report's rows of inference-only scalings (a variant's models with one of the study's scalings applied at
+// evaluation: Qwen's logn, Llama 4's temperature, SSMax swapped in) and the tests that set a normalizer trained in
+// against them; and the recall section: models trained on the recall task (data.task = "mqar") by context length —
+// accuracy and attention on the right pair.
 #include <algorithm>
 #include <set>
 
@@ -11,18 +12,57 @@
 namespace ssmax {
 using json = nlohmann::json;
 
-std::vector<StudyReportBuilder::RecallArm> StudyReportBuilder::recall_arms() const {
-  std::vector<RecallArm> arms;
-  for (size_t v = 0; v < names_.size(); ++v) arms.push_back({v, -1, names_[v]});
-  const auto& scalings = spec_.recall->scalings;
+std::vector<StudyReportBuilder::EvalArm> StudyReportBuilder::arms() const {
+  std::vector<EvalArm> out;
+  for (size_t v = 0; v < names_.size(); ++v) out.push_back({v, -1, names_[v]});
+  const auto& scalings = spec_.scalings;
   for (int s = 0; s < static_cast<int>(scalings.size()); ++s)
     for (size_t v = 0; v < names_.size(); ++v)
       if (std::count(scalings[s].variants.begin(), scalings[s].variants.end(), names_[v]))
-        arms.push_back({v, s, names_[v] + "+" + scalings[s].name});
-  return arms;
+        out.push_back({v, s, names_[v] + "+" + scalings[s].name});
+  return out;
 }
 
-std::vector<double> StudyReportBuilder::recall_values(const RecallArm& arm, int64_t length, bool mass) const {
+// Whether two variants train the same model apart from the attention normalizer (and seed, name, directory): the
+// pairs whose trained-in normalizer and inference-only scaling answer the paper's question, unconfounded.
+bool StudyReportBuilder::differ_in_normalizer_only(size_t a, size_t b) const {
+  auto config_of = [&](size_t variant) {
+    for (const auto& run : runs_)
+      if (run.variant == variant) {
+        json config = config_to_json(load_config(spec_.config_path, run.overrides));
+        config["model"].erase("attention");
+        for (const char* key : {"name", "out_dir", "seed"}) config.erase(key);
+        return config;
+      }
+    return json();
+  };
+  return config_of(a) == config_of(b);
+}
+
+void StudyReportBuilder::add_arm_comparisons(const std::string& topic_prefix, const std::vector<int64_t>& xs,
+                                             const Comparison& kind, const ArmGetter& get, std::vector<size_t>& ids) {
+  const auto all = arms();
+  auto add = [&](const EvalArm& a, const EvalArm& b, int64_t x) {
+    Comparison c = kind;
+    c.topic = topic_prefix + std::to_string(x) + " tokens" + kind.topic;
+    c.a = a.name, c.b = b.name;
+    c.va = get(a, x), c.vb = get(b, x);
+    c.paired = a.variant == b.variant;  // one variant's models, as trained and with a scaling
+    ids.push_back(family_.add(c));
+  };
+  for (int64_t x : xs) {
+    for (const auto& arm : all)
+      if (!(arm.variant == base_ && arm.scaling < 0)) add(all[base_], arm, x);
+    for (const auto& trained : all)
+      if (trained.scaling < 0 && trained.variant != base_)
+        for (const auto& scaled : all)
+          if (scaled.scaling >= 0 && scaled.variant != trained.variant &&
+              differ_in_normalizer_only(trained.variant, scaled.variant))
+            add(scaled, trained, x);
+  }
+}
+
+std::vector<double> StudyReportBuilder::recall_values(const EvalArm& arm, int64_t length, bool mass) const {
   return values(arm.variant, [&](const RunResults& r) -> std::optional<double> {
     const auto scaled = r.recall.find(arm.scaling);
     if (scaled == r.recall.end() || !scaled->second.count(length)) return std::nullopt;
@@ -44,54 +84,8 @@ std::pair<std::vector<int64_t>, int64_t> StudyReportBuilder::recall_lengths() co
   return {{lengths.begin(), lengths.end()}, block_size};
 }
 
-// Whether two variants train the same model apart from the attention normalizer (and seed, name, directory): the
-// pairs whose trained-in normalizer and inference-only scaling answer the paper's question, unconfounded.
-bool StudyReportBuilder::differ_in_normalizer_only(size_t a, size_t b) const {
-  auto config_of = [&](size_t variant) {
-    for (const auto& run : runs_)
-      if (run.variant == variant) {
-        json config = config_to_json(load_config(spec_.config_path, run.overrides));
-        config["model"].erase("attention");
-        for (const char* key : {"name", "out_dir", "seed"}) config.erase(key);
-        return config;
-      }
-    return json();
-  };
-  return config_of(a) == config_of(b);
-}
-
-// Beyond the training length: every arm against the baseline as trained, and every normalizer trained in (other
-// than the baseline) against every scaling applied at inference only to a model that differs from it in the
-// normalizer alone — the paper's question.
-void StudyReportBuilder::plan_recall_comparisons() {
-  const auto arms = recall_arms();
-  const auto [lengths, block_size] = recall_lengths();
-  auto add = [&](const RecallArm& a, const RecallArm& b, int64_t length) {
-    Comparison c{"recall accuracy at " + std::to_string(length) + " tokens",
-                 "",
-                 a.name,
-                 b.name,
-                 recall_values(a, length, false),
-                 recall_values(b, length, false)};
-    c.higher_is_better = true;
-    c.decimals = 3;
-    recall_tests_.push_back(family_.add(c));
-  };
-  for (int64_t length : lengths) {
-    if (length <= block_size) continue;
-    for (const auto& arm : arms)
-      if (!(arm.variant == base_ && arm.scaling < 0)) add(arms[base_], arm, length);
-    for (const auto& trained : arms)
-      if (trained.scaling < 0 && trained.variant != base_)
-        for (const auto& scaled : arms)
-          if (scaled.scaling >= 0 && scaled.variant != trained.variant &&
-              differ_in_normalizer_only(trained.variant, scaled.variant))
-            add(scaled, trained, length);
-  }
-}
-
 DocumentSection StudyReportBuilder::recall() {
-  const auto arms = recall_arms();
+  const auto arms = this->arms();
   const auto [lengths, block_size] = recall_lengths();
   DocumentSection section{"Recall by context length", {}};
   section.text("Models trained on multi-query associative recall (docs/recall.md), evaluated with " +

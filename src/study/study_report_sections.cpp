@@ -27,14 +27,17 @@ void StudyReportBuilder::plan_comparisons() {
       training_tests_.push_back(family_.add(
           {"final validation loss", " nats", names_[a], names_[b], values(a, final_val()), values(b, final_val())}));
   if (spec_.long_context)
-    for (double scale : spec_.long_context->rope_theta_scales)
-      for (int64_t length : spec_.long_context->lengths)
-        for (size_t v = 0; v < names_.size(); ++v)
-          if (v != base_)
-            long_context_tests_.push_back(
-                family_.add({"loss at " + std::to_string(length) + " tokens (RoPE θ×" + short_number(scale) + ")",
-                             " nats", names_[base_], names_[v], values(base_, long_context_loss(scale, length)),
-                             values(v, long_context_loss(scale, length))}));
+    for (double scale : spec_.long_context->rope_theta_scales) {
+      Comparison kind;
+      kind.topic = " (RoPE θ×" + short_number(scale) + ")";
+      kind.unit = " nats";
+      add_arm_comparisons(
+          "loss at ", spec_.long_context->lengths, kind,
+          [&](const EvalArm& arm, int64_t length) {
+            return values(arm.variant, long_context_loss(scale, length, arm.scaling));
+          },
+          long_context_tests_);
+    }
   if (spec_.needle) {
     for (size_t v = 0; v < names_.size(); ++v) needles_.push_back(pool_needle(v));
     for (size_t v = 0; v < names_.size(); ++v)
@@ -50,7 +53,19 @@ void StudyReportBuilder::plan_comparisons() {
         needle_tests_.push_back(family_.add(c));
       }
   }
-  if (spec_.recall) plan_recall_comparisons();
+  if (spec_.recall) {
+    // At the longest length only (the claim is about long contexts; every length more would add as many tests to
+    // the family): the table shows every length.
+    const auto [lengths, block_size] = recall_lengths();
+    std::vector<int64_t> beyond;
+    if (!lengths.empty() && lengths.back() > block_size) beyond.push_back(lengths.back());
+    Comparison kind;
+    kind.higher_is_better = true;
+    kind.decimals = 3;
+    add_arm_comparisons(
+        "recall accuracy at ", beyond, kind,
+        [&](const EvalArm& arm, int64_t length) { return recall_values(arm, length, false); }, recall_tests_);
+  }
   family_.adjust();
 }
 

@@ -44,7 +44,8 @@ void read_long_context(const StudyTask& task, RunResults& out, std::vector<std::
   const auto report = read_json(fs::path(task.out_dir) / kLengthEvalReport, warnings);
   if (!report) return;
   for (const auto& result : report->at("results"))
-    out.long_context[task.theta_scale][result.at("length").get<int64_t>()] = result.at("loss").get<double>();
+    out.long_context[task.scaling][task.theta_scale][result.at("length").get<int64_t>()] =
+        result.at("loss").get<double>();
 }
 
 void read_needle(const StudyTask& task, RunResults& out, std::vector<std::string>& warnings) {

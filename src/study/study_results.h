@@ -39,7 +39,8 @@ struct RunResults {
   std::optional<double> final_val_loss, final_train_loss;
   Curve val_curve, train_curve;                               // by step
   std::map<std::string, MetricsRecord::PerLayer> normalizer;  // the last record's learned parameters (by name)
-  std::map<double, std::map<int64_t, double>> long_context;   // RoPE θ scale → length → loss
+  // scaling (-1: as trained; StudySpec::scalings) → RoPE θ scale → length → loss
+  std::map<int, std::map<double, std::map<int64_t, double>>> long_context;
   std::optional<NeedleCells> needle;
   std::map<int64_t, AttentionResult> attention;          // by prompt length
   std::map<int, std::map<int64_t, RecallPoint>> recall;  // scaling (-1: as trained; RecallSpec::scalings) → length

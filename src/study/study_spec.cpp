@@ -165,19 +165,23 @@ void check_variant(const StudySpec& spec, const StudyRun& run) {
   }
 }
 
-RecallSpec read_recall(const Section& s, const std::set<std::string>& variants, const std::string& baseline) {
-  const Section r(s.at("recall"), s.file(), "recall", {"lengths", "sequences", "seed", "scalings"});
+RecallSpec read_recall(const Section& s) {
+  const Section r(s.at("recall"), s.file(), "recall", {"lengths", "sequences", "seed"});
   RecallSpec recall;
   recall.lengths = r.list<int64_t>("lengths", {}, 2, 1e9);
   recall.sequences = static_cast<int>(r.integer("sequences", 256, 1, 1000000));
   recall.seed = static_cast<uint64_t>(r.integer("seed", 1, 0, int64_t{1} << 62));
-  if (!r.has("scalings")) return recall;
-  if (!r.at("scalings").is_array())
-    r.fail(r.path("scalings"), "must be a list of {\"name\": ..., \"normalizer\": ...}");
+  return recall;
+}
+
+std::vector<EvalScaling> read_scalings(const Section& s, const std::set<std::string>& variants,
+                                       const std::string& baseline) {
+  if (!s.at("scalings").is_array()) s.fail("scalings", "must be a list of {\"name\": ..., \"normalizer\": ...}");
+  std::vector<EvalScaling> scalings;
   std::set<std::string> names;
-  for (size_t i = 0; i < r.at("scalings").size(); ++i) {
+  for (size_t i = 0; i < s.at("scalings").size(); ++i) {
     const Section c(
-        r.at("scalings")[i], s.file(), "recall.scalings[" + std::to_string(i) + "]",
+        s.at("scalings")[i], s.file(), "scalings[" + std::to_string(i) + "]",
         {"name", "variants", "normalizer", "s", "b", "logn_length", "attn_scale", "floor_scale", "scaled_layers"});
     EvalScaling scaling;
     scaling.name = c.text("name", "", true);
@@ -200,9 +204,96 @@ RecallSpec read_recall(const Section& s, const std::set<std::string>& variants, 
     } catch (const UsageError& e) {
       c.fail(c.path("normalizer"), std::string("'") + normalizer + "': " + e.what());
     }
-    recall.scalings.push_back(scaling);
+    scalings.push_back(scaling);
   }
-  return recall;
+  return scalings;
+}
+
+std::vector<StudyVariant> read_variants(const Section& s) {
+  if (!s.has("variants")) return default_variants();
+  if (!s.at("variants").is_array() || s.at("variants").empty())
+    s.fail("variants", "must be a non-empty list of {\"name\": ..., \"set\": {...}}");
+  std::vector<StudyVariant> variants;
+  std::set<std::string> names;
+  for (size_t i = 0; i < s.at("variants").size(); ++i) {
+    variants.push_back(read_variant(s.at("variants")[i], s.file(), "variants[" + std::to_string(i) + "]"));
+    if (!names.insert(variants.back().name).second)
+      s.fail("variants", "name '" + variants.back().name + "' appears twice");
+  }
+  return variants;
+}
+
+std::vector<FinetuneStage> read_finetune(const Section& s) {
+  if (!s.at("finetune").is_array()) s.fail("finetune", "must be a list of stages {\"task\": ..., \"steps\": ...}");
+  std::vector<FinetuneStage> stages;
+  for (size_t i = 0; i < s.at("finetune").size(); ++i) {
+    const Section f(s.at("finetune")[i], s.file(), "finetune[" + std::to_string(i) + "]",
+                    {"task", "steps", "lengths", "lm_weight", "set"});
+    FinetuneStage stage;
+    stage.task = f.text("task", "", true);
+    if (stage.task != "repeat" && stage.task != "needle")
+      f.fail(f.path("task"), "'" + stage.task + "': allowed are repeat and needle");
+    stage.steps = f.integer("steps", 0, 1, 1000000000);  // train.max_steps's range
+    if (!f.has("steps")) f.fail(f.path("steps"), "is missing (the stage's training steps)");
+    stage.lengths = f.list<int64_t>("lengths", {256}, 16, 1e9);
+    stage.lm_weight = f.number("lm_weight", 0, 0, 1e6);
+    stage.overrides = f.assignments("set");
+    stages.push_back(stage);
+  }
+  return stages;
+}
+
+LongContextSpec read_long_context(const Section& s, bool has_finetune) {
+  const Section l(s.at("long_context"), s.file(), "long_context",
+                  {"lengths", "rope_theta_scales", "windows", "models"});
+  LongContextSpec lc;
+  if (!l.has("lengths")) l.fail(l.path("lengths"), "is missing (context lengths in tokens, e.g. [256, 512, 1024])");
+  lc.lengths = l.list<int64_t>("lengths", {}, 2, 1e9);
+  lc.rope_theta_scales = l.list<double>("rope_theta_scales", {1}, 1e-6, 1e9);
+  lc.windows = static_cast<int>(l.integer("windows", 8, 1, 1000000));
+  const std::string models = l.text("models", "pretrained");
+  if (models != "pretrained" && models != "finetuned")
+    l.fail(l.path("models"), "'" + models + "': allowed are pretrained and finetuned");
+  if (models == "finetuned" && !has_finetune)
+    l.fail(l.path("models"), "is 'finetuned' but the study has no finetune stages");
+  lc.finetuned = models == "finetuned";
+  return lc;
+}
+
+NeedleSpec read_needle(const Section& s) {
+  const Section n(s.at("needle"), s.file(), "needle", {"lengths", "depths", "trials", "max_new_tokens", "seed"});
+  NeedleSpec needle;
+  if (!n.has("lengths")) n.fail(n.path("lengths"), "is missing (prompt lengths in tokens)");
+  needle.lengths = n.list<int64_t>("lengths", {}, 32, 1e9);
+  needle.depths = n.list<double>("depths", needle.depths, 0, 1);
+  needle.trials = static_cast<int>(n.integer("trials", 5, 1, 1000000));
+  needle.max_new_tokens = static_cast<int>(n.integer("max_new_tokens", 10, 8, 4096));  // a space and 7 digits
+  needle.seed = static_cast<uint64_t>(n.integer("seed", 1, 0, int64_t{1} << 62));
+  return needle;
+}
+
+AttentionSpec read_attention(const Section& s) {
+  const Section a(s.at("attention"), s.file(), "attention", {"lengths", "depth", "trials"});
+  AttentionSpec attention;
+  if (!a.has("lengths")) a.fail(a.path("lengths"), "is missing (prompt lengths in tokens)");
+  attention.lengths = a.list<int64_t>("lengths", {}, 32, 1e9);
+  attention.depth = a.number("depth", 0.5, 0, 1);
+  attention.trials = static_cast<int>(a.integer("trials", 5, 1, 1000000));
+  return attention;
+}
+
+// The study's "set" (then the command line's --set): not the keys the study sets for each run itself, which would be
+// silently replaced.
+std::vector<std::string> read_overrides(const Section& s, const std::vector<std::string>& cli_overrides) {
+  std::vector<std::string> overrides = s.assignments("set");
+  overrides.insert(overrides.end(), cli_overrides.begin(), cli_overrides.end());
+  for (const auto& assignment : overrides)
+    for (const char* key : {"out_dir", "name", "seed"})
+      if (assignment.rfind(std::string(key) + "=", 0) == 0)
+        throw UsageError(s.file() + ": set " + assignment + ": the study sets " + key + " for each run (" +
+                         (std::string(key) == "seed" ? "use \"seeds\"" : "use the study file's \"out_dir\"") +
+                         "; runs go to <out_dir>/runs/<variant>-seed<k>)");
+  return overrides;
 }
 
 }  // namespace
@@ -213,94 +304,32 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& cl
   spec.document = parse_json_strict(read_input_file(path, "study", "presets are in studies/"), path);
   const Section s(spec.document, path, "",
                   {"name", "description", "config", "out_dir", "set", "seeds", "variants", "baseline", "finetune",
-                   "long_context", "needle", "attention", "recall", "alpha"});
+                   "long_context", "needle", "attention", "recall", "scalings", "alpha"});
   spec.name = s.text("name", fs::path(path).stem().string());
   spec.config_path = s.text("config", "", true);
   spec.out_dir = s.text("out_dir", "runs/study-" + spec.name);
-  spec.overrides = s.assignments("set");
-  spec.overrides.insert(spec.overrides.end(), cli_overrides.begin(), cli_overrides.end());
-  // The study names and places every run itself: a "set" of these would be silently replaced.
-  for (const auto& assignment : spec.overrides)
-    for (const char* key : {"out_dir", "name", "seed"})
-      if (assignment.rfind(std::string(key) + "=", 0) == 0)
-        throw UsageError(path + ": set " + assignment + ": the study sets " + key + " for each run (" +
-                         (std::string(key) == "seed" ? "use \"seeds\"" : "use the study file's \"out_dir\"") +
-                         "; runs go to <out_dir>/runs/<variant>-seed<k>)");
+  spec.overrides = read_overrides(s, cli_overrides);
   spec.seeds = s.list<uint64_t>("seeds", {1}, 0, 9.007e15);
   if (std::set<uint64_t>(spec.seeds.begin(), spec.seeds.end()).size() != spec.seeds.size())
     s.fail("seeds", "holds a seed twice");
   spec.alpha = s.number("alpha", 0.05, 1e-6, 0.5);
-
-  if (s.has("variants")) {
-    if (!s.at("variants").is_array() || s.at("variants").empty())
-      s.fail("variants", "must be a non-empty list of {\"name\": ..., \"set\": {...}}");
-    for (size_t i = 0; i < s.at("variants").size(); ++i)
-      spec.variants.push_back(read_variant(s.at("variants")[i], path, "variants[" + std::to_string(i) + "]"));
-  } else {
-    spec.variants = default_variants();
-  }
+  spec.variants = read_variants(s);
   std::set<std::string> names;
-  for (const auto& variant : spec.variants)
-    if (!names.insert(variant.name).second) s.fail("variants", "name '" + variant.name + "' appears twice");
+  for (const auto& variant : spec.variants) names.insert(variant.name);
   spec.baseline = s.text("baseline", spec.variants.front().name);
   if (!names.count(spec.baseline))
     s.fail("baseline", "'" + spec.baseline + "' is not a variant (variants: " +
                            join(std::vector<std::string>(names.begin(), names.end())) + ")");
-
-  if (s.has("finetune")) {
-    if (!s.at("finetune").is_array()) s.fail("finetune", "must be a list of stages {\"task\": ..., \"steps\": ...}");
-    for (size_t i = 0; i < s.at("finetune").size(); ++i) {
-      const Section f(s.at("finetune")[i], path, "finetune[" + std::to_string(i) + "]",
-                      {"task", "steps", "lengths", "lm_weight", "set"});
-      FinetuneStage stage;
-      stage.task = f.text("task", "", true);
-      if (stage.task != "repeat" && stage.task != "needle")
-        f.fail(f.path("task"), "'" + stage.task + "': allowed are repeat and needle");
-      stage.steps = f.integer("steps", 0, 1, 1000000000);  // train.max_steps's range
-      if (!f.has("steps")) f.fail(f.path("steps"), "is missing (the stage's training steps)");
-      stage.lengths = f.list<int64_t>("lengths", {256}, 16, 1e9);
-      stage.lm_weight = f.number("lm_weight", 0, 0, 1e6);
-      stage.overrides = f.assignments("set");
-      spec.finetune.push_back(stage);
-    }
+  if (s.has("finetune")) spec.finetune = read_finetune(s);
+  if (s.has("long_context")) spec.long_context = read_long_context(s, !spec.finetune.empty());
+  if (s.has("needle")) spec.needle = read_needle(s);
+  if (s.has("attention")) spec.attention = read_attention(s);
+  if (s.has("recall")) spec.recall = read_recall(s);
+  if (s.has("scalings")) {
+    spec.scalings = read_scalings(s, names, spec.baseline);
+    if (!spec.long_context && !spec.recall)
+      s.fail("scalings", "apply to the long-context loss and recall evaluations, but the study has neither");
   }
-  if (s.has("long_context")) {
-    const Section l(s.at("long_context"), path, "long_context", {"lengths", "rope_theta_scales", "windows", "models"});
-    LongContextSpec lc;
-    if (!l.has("lengths")) l.fail(l.path("lengths"), "is missing (context lengths in tokens, e.g. [256, 512, 1024])");
-    lc.lengths = l.list<int64_t>("lengths", {}, 2, 1e9);
-    lc.rope_theta_scales = l.list<double>("rope_theta_scales", {1}, 1e-6, 1e9);
-    lc.windows = static_cast<int>(l.integer("windows", 8, 1, 1000000));
-    const std::string models = l.text("models", "pretrained");
-    if (models != "pretrained" && models != "finetuned")
-      l.fail(l.path("models"), "'" + models + "': allowed are pretrained and finetuned");
-    if (models == "finetuned" && spec.finetune.empty())
-      l.fail(l.path("models"), "is 'finetuned' but the study has no finetune stages");
-    lc.finetuned = models == "finetuned";
-    spec.long_context = lc;
-  }
-  if (s.has("needle")) {
-    const Section n(s.at("needle"), path, "needle", {"lengths", "depths", "trials", "max_new_tokens", "seed"});
-    NeedleSpec needle;
-    if (!n.has("lengths")) n.fail(n.path("lengths"), "is missing (prompt lengths in tokens)");
-    needle.lengths = n.list<int64_t>("lengths", {}, 32, 1e9);
-    needle.depths = n.list<double>("depths", needle.depths, 0, 1);
-    needle.trials = static_cast<int>(n.integer("trials", 5, 1, 1000000));
-    needle.max_new_tokens = static_cast<int>(n.integer("max_new_tokens", 10, 8, 4096));  // a space and 7 digits
-    needle.seed = static_cast<uint64_t>(n.integer("seed", 1, 0, int64_t{1} << 62));
-    spec.needle = needle;
-  }
-  if (s.has("attention")) {
-    const Section a(s.at("attention"), path, "attention", {"lengths", "depth", "trials"});
-    AttentionSpec attention;
-    if (!a.has("lengths")) a.fail(a.path("lengths"), "is missing (prompt lengths in tokens)");
-    attention.lengths = a.list<int64_t>("lengths", {}, 32, 1e9);
-    attention.depth = a.number("depth", 0.5, 0, 1);
-    attention.trials = static_cast<int>(a.integer("trials", 5, 1, 1000000));
-    spec.attention = attention;
-  }
-
-  if (s.has("recall")) spec.recall = read_recall(s, names, spec.baseline);
 
   // Every variant's config (they differ from run to run only by seed), its switch and every finetune's overrides
   // must be valid before anything trains. Errors from the config layer get the study file and variant in front.

@@ -15,8 +15,8 @@
 //    "long_context": {"lengths": [256, 512], "rope_theta_scales": [1, 50], "windows": 8},
 //    "needle": {"lengths": [256, 512], "depths": [0, 0.5, 1], "trials": 5},
 //    "attention": {"lengths": [256, 2048], "depth": 0.5, "trials": 5},
-//    "recall": {"lengths": [32, 64, 128], "sequences": 256,           // models trained with data.task = "mqar"
-//               "scalings": [{"name": "logn", "variants": ["softmax"], "normalizer": "logn"}]},
+//    "recall": {"lengths": [32, 64, 128], "sequences": 256},          // models trained with data.task = "mqar"
+//    "scalings": [{"name": "logn", "variants": ["softmax"], "normalizer": "logn"}],  // at evaluation only
 //    "alpha": 0.05}
 //
 // Paths (config, out_dir, and data.* inside the config) are relative to the working directory, as in configs.
@@ -82,13 +82,11 @@ struct EvalScaling {
   NormalizerSwap swap;
 };
 
-// The recall task's evaluation (models trained with data.task = "mqar"): every run as trained, then once per scaling
-// that applies to its variant.
+// The recall task's evaluation (models trained with data.task = "mqar").
 struct RecallSpec {
   std::vector<int64_t> lengths;  // tokens; empty: 1, 2, 4, 8, 16 × block_size (those the keys allow)
   int sequences = 256;
   uint64_t seed = 1;
-  std::vector<EvalScaling> scalings;
 };
 
 struct StudySpec {
@@ -103,6 +101,8 @@ struct StudySpec {
   std::optional<NeedleSpec> needle;
   std::optional<AttentionSpec> attention;
   std::optional<RecallSpec> recall;
+  // The long-context loss and recall run on every model as trained, then once per scaling that applies to its variant.
+  std::vector<EvalScaling> scalings;
   double alpha = 0.05;      // family-wise significance level of the report's tests
   nlohmann::json document;  // the file as read, for the report
 };

@@ -73,6 +73,7 @@ json task_settings(const StudySpec& spec, const std::vector<StudyRun>& runs, con
                        {"lengths", spec.long_context->lengths},
                        {"rope_theta_scale", task.theta_scale},
                        {"windows", spec.long_context->windows}});
+      if (task.scaling >= 0) settings["scaling"] = scaling_json(spec.scalings[task.scaling]);
       break;
     case Kind::Needle:
       settings.update({{"evaluation", "needle"},
@@ -89,12 +90,11 @@ json task_settings(const StudySpec& spec, const std::vector<StudyRun>& runs, con
                        {"trials", spec.attention->trials}});
       break;
     case Kind::Recall:
-      settings.update(
-          {{"evaluation", "recall"},
-           {"lengths", spec.recall->lengths},
-           {"sequences", spec.recall->sequences},
-           {"seed", spec.recall->seed},
-           {"scaling", task.scaling < 0 ? json(nullptr) : scaling_json(spec.recall->scalings[task.scaling])}});
+      settings.update({{"evaluation", "recall"},
+                       {"lengths", spec.recall->lengths},
+                       {"sequences", spec.recall->sequences},
+                       {"seed", spec.recall->seed},
+                       {"scaling", task.scaling < 0 ? json(nullptr) : scaling_json(spec.scalings[task.scaling])}});
       break;
     default:
       break;
@@ -162,8 +162,10 @@ void check_runs_on_disk(const StudySpec& spec, const std::vector<StudyRun>& runs
   for (const auto& run : runs) check_same_run(spec, run, run_config(spec, run, false));
 }
 
-std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run) {
-  return (fs::path(spec.out_dir) / "evals" / ("long_context-theta_x" + short_number(theta_scale)) / run.name).string();
+std::string long_context_dir(const StudySpec& spec, double theta_scale, int scaling, const StudyRun& run) {
+  const std::string name =
+      "long_context-theta_x" + short_number(theta_scale) + (scaling < 0 ? "" : "+" + spec.scalings[scaling].name);
+  return (fs::path(spec.out_dir) / "evals" / name / run.name).string();
 }
 std::string needle_dir(const StudySpec& spec, const StudyRun& run) {
   return (fs::path(spec.out_dir) / "evals" / "needle" / run.name).string();
@@ -172,8 +174,18 @@ std::string attention_dir(const StudySpec& spec, int64_t length, const StudyRun&
   return (fs::path(spec.out_dir) / "evals" / ("attention-L" + std::to_string(length)) / run.name).string();
 }
 std::string recall_dir(const StudySpec& spec, int scaling, const StudyRun& run) {
-  const std::string name = scaling < 0 ? "recall" : "recall+" + spec.recall->scalings[scaling].name;
+  const std::string name = scaling < 0 ? "recall" : "recall+" + spec.scalings[scaling].name;
   return (fs::path(spec.out_dir) / "evals" / name / run.name).string();
+}
+
+std::vector<int> scalings_of(const StudySpec& spec, const StudyRun& run) {
+  std::vector<int> out{-1};
+  for (size_t s = 0; s < spec.scalings.size(); ++s) {
+    const auto& applies = spec.scalings[s].variants;
+    if (std::find(applies.begin(), applies.end(), spec.variants[run.variant].name) != applies.end())
+      out.push_back(static_cast<int>(s));
+  }
+  return out;
 }
 
 std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<StudyRun>& runs) {
@@ -205,14 +217,18 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
       const double tokens = spec.long_context->windows *
                             static_cast<double>(std::accumulate(spec.long_context->lengths.begin(),
                                                                 spec.long_context->lengths.end(), int64_t{0}));
-      for (double scale : spec.long_context->rope_theta_scales) {
-        task.kind = Kind::LongContext;
-        task.theta_scale = scale;
-        task.label = "long-context loss (RoPE θ×" + short_number(scale) + ") " + run.name;
-        task.out_dir = long_context_dir(spec, scale, run);
-        task.cost = tokens;
-        tasks.push_back(task);
-      }
+      for (double scale : spec.long_context->rope_theta_scales)
+        for (int scaling : scalings_of(spec, run)) {
+          task.kind = Kind::LongContext;
+          task.theta_scale = scale;
+          task.scaling = scaling;
+          task.label = "long-context loss (RoPE θ×" + short_number(scale) +
+                       (scaling < 0 ? "" : ", +" + spec.scalings[scaling].name) + ") " + run.name;
+          task.out_dir = long_context_dir(spec, scale, scaling, run);
+          task.cost = tokens;
+          tasks.push_back(task);
+        }
+      task.scaling = -1;
     }
     if (spec.needle) {
       task.kind = Kind::Needle;
@@ -237,14 +253,10 @@ std::vector<StudyTask> plan_tasks(const StudySpec& spec, const std::vector<Study
       int64_t tokens = 0;
       for (int64_t length : spec.recall->lengths) tokens += length;
       if (spec.recall->lengths.empty()) tokens = 31 * config.model.block_size;
-      for (int scaling = -1; scaling < static_cast<int>(spec.recall->scalings.size()); ++scaling) {
-        if (scaling >= 0) {
-          const auto& applies = spec.recall->scalings[scaling].variants;
-          if (std::find(applies.begin(), applies.end(), spec.variants[run.variant].name) == applies.end()) continue;
-        }
+      for (int scaling : scalings_of(spec, run)) {
         task.kind = Kind::Recall;
         task.scaling = scaling;
-        task.label = "recall" + (scaling < 0 ? "" : " +" + spec.recall->scalings[scaling].name) + " " + run.name;
+        task.label = "recall" + (scaling < 0 ? "" : " +" + spec.scalings[scaling].name) + " " + run.name;
         task.out_dir = recall_dir(spec, scaling, run);
         task.cost = static_cast<double>(spec.recall->sequences * tokens);
         tasks.push_back(task);
@@ -306,6 +318,7 @@ LengthEvalArgs long_context_args(const StudySpec& spec, const std::vector<StudyR
   args.lengths = spec.long_context->lengths;
   if (task.theta_scale != 1) args.rope_theta_scale = task.theta_scale;
   args.windows = spec.long_context->windows;
+  if (task.scaling >= 0) args.swap = spec.scalings[task.scaling].swap;
   return args;
 }
 
@@ -332,7 +345,7 @@ RecallArgs recall_args(const StudySpec& spec, const std::vector<StudyRun>& runs,
   args.lengths = spec.recall->lengths;
   args.sequences = spec.recall->sequences;
   args.seed = spec.recall->seed;
-  if (task.scaling >= 0) args.swap = spec.recall->scalings[task.scaling].swap;
+  if (task.scaling >= 0) args.swap = spec.scalings[task.scaling].swap;
   return args;
 }
 

@@ -16,7 +16,7 @@ struct StudyTask {
   size_t stage = 0;        // Finetune: index into StudySpec::finetune
   double theta_scale = 1;  // LongContext
   int64_t length = 0;      // Attention
-  int scaling = -1;        // Recall: index into RecallSpec::scalings, or -1 for the model as trained
+  int scaling = -1;        // LongContext, Recall: index into StudySpec::scalings, or -1 for the model as trained
   std::string label;       // "finetune needle softmax-seed1", for progress lines
   std::string out_dir;     // evaluations: where their JSON lands (a run directory for training tasks)
   double cost = 0;         // rough work in token-equivalents (a trained token counts 3, an evaluated one 1), for ETAs
@@ -47,10 +47,12 @@ double task_fraction(const StudySpec& spec, const std::vector<StudyRun>& runs, c
 bool run_task(const StudySpec& spec, const std::vector<StudyRun>& runs, const StudyTask& task);
 
 // Where the evaluations of a study land: <out_dir>/evals/<kind>/…/<run name>.
-std::string long_context_dir(const StudySpec& spec, double theta_scale, const StudyRun& run);
+std::string long_context_dir(const StudySpec& spec, double theta_scale, int scaling, const StudyRun& run);
 std::string needle_dir(const StudySpec& spec, const StudyRun& run);
 std::string attention_dir(const StudySpec& spec, int64_t length, const StudyRun& run);
-// Recall: the model as trained (scaling -1) or with RecallSpec::scalings[scaling] applied at evaluation.
 std::string recall_dir(const StudySpec& spec, int scaling, const StudyRun& run);
+// The scalings a run's evaluations take: -1 (the model as trained), then the indices into StudySpec::scalings that
+// name its variant.
+std::vector<int> scalings_of(const StudySpec& spec, const StudyRun& run);
 
 }  // namespace ssmax

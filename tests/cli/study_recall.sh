@@ -21,8 +21,8 @@ cat >"$S/study.json" <<JSON
 {"name": "mini-recall", "config": "$S/config.json", "out_dir": "$S/out", "seeds": [1, 2],
  "variants": [{"name": "softmax", "set": {"model.attention.normalizer": "softmax"}},
               {"name": "ssmax", "set": {"model.attention.normalizer": "ssmax"}}],
- "recall": {"lengths": [20, 40], "sequences": 8,
-            "scalings": [{"name": "logn", "normalizer": "logn", "logn_length": 20}]}}
+ "recall": {"lengths": [20, 40], "sequences": 8},
+ "scalings": [{"name": "logn", "normalizer": "logn", "logn_length": 20}]}
 JSON
 expect_ok "$BIN" study "$S/study.json" --jobs 2  # no dataset to build first: the children start at once
 check "each evaluation wrote its recall.json" test "$(find "$S/out/evals" -name recall.json | wc -l)" -eq 6 ||
