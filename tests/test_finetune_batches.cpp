@@ -17,7 +17,7 @@ TokenSource counting_text(size_t n) {
   return TokenSource::from_ids(std::move(ids), "counting");
 }
 
-TEST(FinetuneRepeat, SecondHalfCopiesTheFirstAndIsTheOnlyAnswer) {
+TEST(FinetuneRepeatBatches, SecondHalfCopiesTheFirstAndIsTheOnlyAnswer) {
   const TokenSource text = counting_text(5000);
   for (int64_t length : {9, 10, 256}) {
     const FinetuneBatch batch = repeat_training_batch(text, {length}, 3, 7, 0, 0);
@@ -38,7 +38,7 @@ TEST(FinetuneRepeat, SecondHalfCopiesTheFirstAndIsTheOnlyAnswer) {
   }
 }
 
-TEST(FinetuneRepeat, PlantedTokensSitInBothCopiesAtOneRandomPlace) {
+TEST(FinetuneRepeatBatches, PlantedTokensSitInBothCopiesAtOneRandomPlace) {
   const TokenSource text = counting_text(5000);
   const PlantedTokens marker = [](uint64_t) { return std::vector<int64_t>{90001, 90002, 90003}; };
   const FinetuneBatch batch = repeat_training_batch(text, {64}, 8, 7, 0, 0, marker);
@@ -64,7 +64,7 @@ TEST(FinetuneRepeat, PlantedTokensSitInBothCopiesAtOneRandomPlace) {
   EXPECT_THROW(repeat_training_batch(text, {64}, 1, 7, 0, 0, too_long), UsageError);
 }
 
-TEST(FinetuneRepeat, BatchesArePureFunctionsOfSeedStreamAndStep) {
+TEST(FinetuneRepeatBatches, BatchesArePureFunctionsOfSeedStreamAndStep) {
   const TokenSource text = counting_text(5000);
   const auto a = repeat_training_batch(text, {32, 64}, 4, 7, 3, 0);
   EXPECT_TRUE(torch::equal(a.inputs, repeat_training_batch(text, {32, 64}, 4, 7, 3, 0).inputs));

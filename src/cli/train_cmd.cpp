@@ -59,7 +59,9 @@ Command add_train_command(CLI::App& root) {
                 root["init_from"] = args->init_from;
               }
               apply_hf_init(root, args->config_path);
-              summary = train(config_from_json(root, args->config_path), options);
+              const Config config = config_from_json(root, args->config_path);
+              if (!config.init_from.empty()) options.initializer = hf_model_initializer(config.init_from);
+              summary = train(config, options);
             }
             if (summary.interrupted)
               return args->stop_at > 0 && summary.steps == args->stop_at ? 0 : InterruptGuard::exit_code();

@@ -1,17 +1,12 @@
 #include "data/loader.h"
 
 #include "util/errors.h"
+#include "util/hash.h"
 
 namespace ssmax {
 namespace {
 
-// splitmix64: a tiny, well-mixed hash; one call per window keeps the order a pure function.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return splitmix64(x); }  // one call per window keeps the order a pure function
 
 }  // namespace
 

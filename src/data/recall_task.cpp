@@ -6,18 +6,14 @@
 #include <fmt/format.h>
 
 #include "util/errors.h"
+#include "util/hash.h"
 
 namespace ssmax {
 namespace {
 
-// splitmix64, as the text loader: each sequence's numbers are a pure function of its stream key, so batches do not
-// depend on the standard library's distributions (which differ between implementations) or on any saved state.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// As the text loader: each sequence's numbers are a pure function of its stream key, so batches do not depend on the
+// standard library's distributions (which differ between implementations) or on any saved state.
+uint64_t mix(uint64_t x) { return splitmix64(x); }
 
 class Draws {
  public:

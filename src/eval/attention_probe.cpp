@@ -145,10 +145,9 @@ std::string attention_file_stem(int64_t length, double depth) {
 int run_attention(const AttentionArgs& args) {
   check_arguments(args);
   for (const auto& target : args.checkpoints) precheck(target, args);
-  const EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
-  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
+  const Evaluation evaluation(args.runtime, args.swap, args.checkpoints);
   std::vector<Probe> probes;
-  for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, load));
+  for (const auto& target : args.checkpoints) probes.push_back(probe_checkpoint(target, args, evaluation.load));
 
   const std::string out_dir = args.out_dir.empty()
                                   ? (fs::path(probes[0].report["run_dir"].get<std::string>()) / "attention").string()

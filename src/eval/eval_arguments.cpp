@@ -24,6 +24,12 @@ void check_lengths(const std::vector<int64_t>& lengths) {
   check_no_repeats("--lengths", lengths);
 }
 
+void check_rope_override(const std::optional<double>& theta, const std::optional<double>& scale) {
+  if (theta) check_number("--rope-theta", *theta, 0, kInfinity, true);
+  if (scale) check_number("--rope-theta-scale", *scale, 0, kInfinity, true);
+  if (theta && scale) throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+}
+
 void check_count(const std::string& option, int64_t value, int64_t min) {
   if (value < min) throw UsageError(option + " " + std::to_string(value) + ": must be >= " + std::to_string(min));
 }
@@ -86,10 +92,7 @@ void check_arguments(const LengthEvalArgs& args) {
   check_lengths(args.lengths);
   check_count("--batches", args.windows, 1);
   check_out_dir("--out", args.out_dir);
-  if (args.rope_theta) check_number("--rope-theta", *args.rope_theta, 0, kInfinity, true);
-  if (args.rope_theta_scale) check_number("--rope-theta-scale", *args.rope_theta_scale, 0, kInfinity, true);
-  if (args.rope_theta && args.rope_theta_scale)
-    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+  check_rope_override(args.rope_theta, args.rope_theta_scale);
   check_arguments(args.swap);
   if (!args.text_file.empty() && !fs::is_regular_file(args.text_file))
     throw UsageError("--text " + args.text_file + ": no such file");
@@ -117,10 +120,7 @@ void check_arguments(const RecallArgs& args) {
   check_count("--sequences", args.sequences, 1);
   check_count("--batch-size", args.batch_size, 1);
   check_out_dir("--out", args.out_dir);
-  if (args.rope_theta) check_number("--rope-theta", *args.rope_theta, 0, kInfinity, true);
-  if (args.rope_theta_scale) check_number("--rope-theta-scale", *args.rope_theta_scale, 0, kInfinity, true);
-  if (args.rope_theta && args.rope_theta_scale)
-    throw UsageError("--rope-theta and --rope-theta-scale exclude each other; give one");
+  check_rope_override(args.rope_theta, args.rope_theta_scale);
 }
 
 void check_arguments(const AttentionArgs& args) {

@@ -80,6 +80,7 @@ int label_components(const std::vector<std::string>& targets) {
   return 1;
 }
 
+namespace {
 EvalLoadOptions start_evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap,
                                  const std::vector<std::string>& targets) {
   at::set_num_threads(runtime.threads > 0 ? runtime.threads : hardware_threads());
@@ -88,6 +89,16 @@ EvalLoadOptions start_evaluation(const EvalRuntimeArgs& runtime, const Normalize
   load.swap = swap;
   load.label_components = label_components(targets);
   return load;
+}
+}  // namespace
+
+Evaluation::Evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap,
+                       const std::vector<std::string>& targets, std::optional<double> rope_theta,
+                       std::optional<double> rope_theta_scale)
+    : load(start_evaluation(runtime, swap, targets)),
+      precision_(resolve_device(runtime.device), runtime.precision == "bf16") {
+  load.rope_theta = rope_theta;
+  load.rope_theta_scale = rope_theta_scale;
 }
 
 EvalModel load_eval_model(const std::string& target, const EvalLoadOptions& options) {

@@ -16,6 +16,7 @@
 #include "eval/eval_commands.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
+#include "train/precision.h"
 
 namespace ssmax {
 
@@ -59,9 +60,18 @@ int label_components(const std::vector<std::string>& targets);
 PreparedDataset checkpoint_dataset(const CheckpointMeta& meta, const std::string& checkpoint);
 inline PreparedDataset eval_dataset(const EvalModel& model) { return checkpoint_dataset(model.meta, model.checkpoint); }
 
-// The start of every evaluation command: sets the intra-op threads (n > 0, else every core) and returns load options
-// with the device, the normalizer swap and the label length that keeps `targets` apart.
-EvalLoadOptions start_evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap,
-                                 const std::vector<std::string>& targets);
+// The start of every evaluation command: sets the intra-op threads (n > 0, else every core), makes the load options
+// (the device, the normalizer swap, the label length that keeps `targets` apart) and, with --precision bf16, runs
+// the command's forward passes under autocast for as long as it lives.
+class Evaluation {
+ public:
+  // `rope_theta`, `rope_theta_scale`: the RoPE base override of `eval` and `recall` (EvalLoadOptions).
+  Evaluation(const EvalRuntimeArgs& runtime, const NormalizerSwap& swap, const std::vector<std::string>& targets,
+             std::optional<double> rope_theta = std::nullopt, std::optional<double> rope_theta_scale = std::nullopt);
+  EvalLoadOptions load;
+
+ private:
+  AutocastScope precision_;
+};
 
 }  // namespace ssmax

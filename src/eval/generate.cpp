@@ -122,8 +122,8 @@ void write_generation_dump(const std::string& path, GPT& model, const std::vecto
 
 int run_generate(const GenerateArgs& args) {
   check_arguments(args);
-  EvalModel m = load_eval_model(args.checkpoint, start_evaluation(args.runtime, args.swap, {args.checkpoint}));
-  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
+  const Evaluation evaluation(args.runtime, args.swap, {args.checkpoint});
+  EvalModel m = load_eval_model(args.checkpoint, evaluation.load);
   const PreparedDataset dataset = eval_dataset(m);
   const Tokenizer tokenizer = Tokenizer::load(dataset.tokenizer_model);
   const auto prompt_ids = tokenizer.encode(args.prompt);

@@ -171,10 +171,8 @@ void print_table(const std::vector<Row>& rows) {
 
 int run_length_eval(const LengthEvalArgs& args) {
   check_arguments(args);
-  EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
-  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
-  load.rope_theta = args.rope_theta;
-  load.rope_theta_scale = args.rope_theta_scale;
+  const Evaluation evaluation(args.runtime, args.swap, args.checkpoints, args.rope_theta, args.rope_theta_scale);
+  const EvalLoadOptions& load = evaluation.load;
   const std::vector<TokenSource> sources = eval_sources(args, load);
 
   std::string out_dir = args.out_dir;

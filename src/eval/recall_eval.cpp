@@ -189,10 +189,8 @@ Figure recall_figure(const std::vector<Row>& rows, const std::vector<Variant>& v
 
 int run_recall(const RecallArgs& args) {
   check_arguments(args);
-  EvalLoadOptions load = start_evaluation(args.runtime, args.swap, args.checkpoints);
-  const AutocastScope precision(resolve_device(args.runtime.device), args.runtime.precision == "bf16");
-  load.rope_theta = args.rope_theta;
-  load.rope_theta_scale = args.rope_theta_scale;
+  const Evaluation evaluation(args.runtime, args.swap, args.checkpoints, args.rope_theta, args.rope_theta_scale);
+  const EvalLoadOptions& load = evaluation.load;
   const std::vector<int64_t> lengths = resolve_lengths(args, load);
 
   std::string out_dir = args.out_dir;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "export/hf_import_check.h"
+#include "export/hf_import_config.h"
 #include "export/safetensors.h"
 #include "util/errors.h"
 
@@ -94,6 +95,12 @@ void load_hf_weights(const std::string& dir, GPT& model) {
     throw RuntimeFailure("init_from = '" + dir + "': tensor " + *unused.begin() + " (in " +
                          hf.file_of[*unused.begin()] + ") has no place in the model config.json describes (" +
                          std::to_string(unused.size()) + " such tensors)");
+}
+
+ModelInitializer hf_model_initializer(const std::string& dir) {
+  return {[](const Config& config) { check_hf_checkpoint(config); },
+          [](const Config& config, GPT& model) { load_hf_weights(config.init_from, model); },
+          "the Hugging Face checkpoint in " + dir};
 }
 
 }  // namespace ssmax

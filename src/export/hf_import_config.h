@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/trainer.h"  // ModelInitializer
+
 namespace ssmax {
 
 // The config JSON `root` (a config file with --set overrides applied) with its model section and
@@ -16,5 +18,9 @@ namespace ssmax {
 // unless the user set it. An unsupported architecture is a UsageError naming the file, key and value.
 // `origin` names the config in messages. No init_from (or "") leaves `root` as it is.
 void apply_hf_init(nlohmann::json& root, const std::string& origin);
+
+// What `train` runs for a config whose init_from = `dir` (after apply_hf_init): the checkpoint's own checks before
+// anything is written (export/hf_import_check.h), then its weights into the built model (export/hf_import.h).
+ModelInitializer hf_model_initializer(const std::string& dir);
 
 }  // namespace ssmax

@@ -56,7 +56,16 @@ void data_range(const PlotPanel& panel, double& x0, double& x1, double& y0, doub
   if (y0 == y1) y0 -= std::max(0.5, std::fabs(y0) * 0.05), y1 += std::max(0.5, std::fabs(y1) * 0.05);
 }
 
-void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
+// Where a panel's plot box and ticks fall: from the data, the ticks, and the text that goes in the margins.
+struct PanelLayout {
+  Box box;
+  Axes axes;
+  std::vector<double> x_ticks, y_ticks;
+  double x_spacing, y_spacing;
+  double legend_w;
+};
+
+PanelLayout layout_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   double x0, x1, y0, y1;
   data_range(panel, x0, x1, y0, y1);
   std::vector<double> yt = nice_ticks(y0, y1), xt;
@@ -71,11 +80,6 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   }
   const double y_spacing = yt.size() > 1 ? yt[1] - yt[0] : 1;
   const double x_spacing = xt.size() > 1 ? xt[1] - xt[0] : 1;
-  // Log ticks (1/2/5 × 10^k) are labelled by their own size; the linear fallback by its spacing.
-  const bool evenly_spaced = xt.size() >= 3 && std::fabs((xt[2] - xt[1]) - (xt[1] - xt[0])) < 1e-9 * std::fabs(xt[2]);
-  auto x_text = [&](double v) {
-    return panel.x_ticks.empty() ? tick_label(v, panel.log_x && !evenly_spaced ? v : x_spacing) : short_number(v);
-  };
 
   // Margins from the text that goes in them.
   set_font(cr, kTickSize);
@@ -89,8 +93,21 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   Box box{area.x + y_tick_width + 44, top, 0, 0};
   box.w = area.x + area.w - legend_w - 12 - box.x;
   box.h = area.y + area.h - 58 - top;
-  const Axes ax{box, x0, x1, y0, y1, panel.log_x};
+  return {box, Axes{box, x0, x1, y0, y1, panel.log_x}, xt, yt, x_spacing, y_spacing, legend_w};
+}
 
+// Title, grid, tick labels and axis labels.
+void draw_axes(cairo_t* cr, const PlotPanel& panel, const Box& area, const PanelLayout& layout) {
+  const Box& box = layout.box;
+  const Axes& ax = layout.axes;
+  const std::vector<double>&xt = layout.x_ticks, &yt = layout.y_ticks;
+  const double x0 = ax.x0, x1 = ax.x1;
+  // Log ticks (1/2/5 × 10^k) are labelled by their own size; the linear fallback by its spacing.
+  const bool evenly_spaced = xt.size() >= 3 && std::fabs((xt[2] - xt[1]) - (xt[1] - xt[0])) < 1e-9 * std::fabs(xt[2]);
+  auto x_text = [&](double v) {
+    return panel.x_ticks.empty() ? tick_label(v, panel.log_x && !evenly_spaced ? v : layout.x_spacing)
+                                 : short_number(v);
+  };
   if (!panel.title.empty()) {
     set_font(cr, kLabelSize + 1, true);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
@@ -106,7 +123,7 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
     cairo_line_to(cr, box.x + box.w, y);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-    show_text(cr, tick_label(v, y_spacing), box.x - 6, y + 4, 1);
+    show_text(cr, tick_label(v, layout.y_spacing), box.x - 6, y + 4, 1);
   }
   for (double v : xt) {
     if (v < x0 || v > x1) continue;
@@ -127,11 +144,10 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
   cairo_rotate(cr, -M_PI / 2);
   show_text(cr, panel.y_label, 0, 0, 0.5);
   cairo_restore(cr);
+}
 
-  // Bands first, then lines on top, clipped to the plot box.
-  cairo_save(cr);
-  cairo_rectangle(cr, box.x, box.y, box.w, box.h);
-  cairo_clip(cr);
+// The bands (± a spread) of the series that have them, under the lines.
+void draw_bands(cairo_t* cr, const PlotPanel& panel, const Axes& ax) {
   for (const auto& s : panel.series) {
     if (s.lo.empty()) continue;
     std::vector<size_t> idx;
@@ -144,6 +160,10 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
     set_color(cr, palette_color(s.color), 0.2);
     cairo_fill(cr);
   }
+}
+
+// Each series' line: solid, dashed where a point is partial, a dot where only one point is drawn.
+void draw_lines(cairo_t* cr, const PlotPanel& panel, const Axes& ax) {
   cairo_set_line_width(cr, 2);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   for (const auto& s : panel.series) {
@@ -176,7 +196,10 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
           cairo_fill(cr);
         }
   }
-  // Event markers: dashed line, label running down its right side on a light backing.
+}
+
+// Event markers: dashed line, label running down its right side on a light backing.
+void draw_markers(cairo_t* cr, const PlotPanel& panel, const Box& box, const Axes& ax) {
   set_font(cr, kMarkerSize);
   for (const auto& m : panel.markers) {
     if (!ax.usable(m.x)) continue;
@@ -200,9 +223,10 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
     show_text(cr, label, 0, -2);
     cairo_restore(cr);
   }
-  cairo_restore(cr);
+}
 
-  // Frame, then the legend outside it on the right.
+// Frame, then the legend outside it on the right.
+void draw_legend(cairo_t* cr, const PlotPanel& panel, const Box& box, double legend_w) {
   cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
   cairo_set_line_width(cr, 1);
   cairo_rectangle(cr, std::round(box.x) + 0.5, std::round(box.y) + 0.5, std::round(box.w), std::round(box.h));
@@ -223,6 +247,20 @@ void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
     show_text(cr, fit_text(cr, s.label, legend_w - 42), lx + 28, ly + 4.5);
     ly += 21;
   }
+}
+
+void draw_panel(cairo_t* cr, const PlotPanel& panel, const Box& area) {
+  const PanelLayout layout = layout_panel(cr, panel, area);
+  draw_axes(cr, panel, area, layout);
+  // Bands first, then lines on top, clipped to the plot box.
+  cairo_save(cr);
+  cairo_rectangle(cr, layout.box.x, layout.box.y, layout.box.w, layout.box.h);
+  cairo_clip(cr);
+  draw_bands(cr, panel, layout.axes);
+  draw_lines(cr, panel, layout.axes);
+  draw_markers(cr, panel, layout.box, layout.axes);
+  cairo_restore(cr);
+  draw_legend(cr, panel, layout.box, layout.legend_w);
 }
 
 int figure_height(const Figure& f) {

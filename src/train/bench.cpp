@@ -4,8 +4,10 @@
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -20,7 +22,10 @@
 #include "train/schedule.h"
 #include "train/session.h"
 #include "train/train_step.h"
+#include "util/arg_checks.h"
+#include "util/errors.h"
 #include "util/system_info.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace {
@@ -144,6 +149,66 @@ std::vector<BenchResult> bench_normalizers(const Config& config, const std::vect
     r.peak_source = mfu.peak().source;
   }
   return results;
+}
+
+void check_arguments(const BenchArgs& args) {
+  check_number("--steps", args.bench.steps, 1);
+  check_number("--warmup", args.bench.warmup, 0);
+  check_number("--peak-tflops", args.bench.peak_tflops, 0);
+  check_number("--document-tokens", static_cast<double>(args.bench.document_tokens), 0);
+  if (args.normalizers.empty())
+    throw UsageError("--normalizers: give at least one of " + join(normalizer_names(), ", "));
+  for (const auto& name : args.normalizers) parse_normalizer(name, "--normalizers:");
+  check_distinct("--normalizers", args.normalizers, false);
+  const std::string& profile = args.bench.profile_path;
+  if (profile.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (fs::is_directory(profile)) throw UsageError("--profile " + profile + ": is a directory");
+  if (fs::equivalent(profile, args.config_path, error))
+    throw UsageError("--profile " + profile + ": would overwrite the config");
+  const fs::path parent = fs::path(profile).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
+    throw UsageError("--profile " + profile + ": directory " + parent.string() + " does not exist");
+}
+
+int run_bench(const BenchArgs& args) {
+  check_arguments(args);
+  Config config = load_config(args.config_path, args.overrides);
+  std::vector<Normalizer> normalizers;
+  for (const auto& name : args.normalizers) normalizers.push_back(parse_normalizer(name, "--normalizers:"));
+  spdlog::info("bench {}: batch {} × {} tokens, {} timed steps each after {} warm-up{}", args.config_path,
+               config.train.batch_size, config.model.block_size, args.bench.steps, args.bench.warmup,
+               args.bench.document_tokens > 0
+                   ? fmt::format(", documents of ~{} tokens (document_mask {})", args.bench.document_tokens,
+                                 config.model.attention.document_mask)
+                   : "");
+  const auto results = bench_normalizers(config, normalizers, args.bench);
+  for (const auto& r : results) {
+    nlohmann::json line = {
+        {"normalizer", normalizer_name(r.normalizer)},
+        {"params", r.parameters},
+        {"median_step_s", r.median_step_s},
+        {"tokens_per_s", r.tokens_per_s},
+        {"overhead_vs_" + normalizer_name(results[0].normalizer), r.median_step_s / results[0].median_step_s - 1.0},
+        {"precision", config.train.precision},
+        {"document_mask", config.model.attention.document_mask},
+        {"document_tokens", args.bench.document_tokens},
+        {"flops_per_token", r.flops_per_token},
+        {"model_tflops", r.flops_per_token * r.tokens_per_s / 1e12},
+        {"data_ms", 1000 * r.data_s},
+        {"forward_ms", 1000 * r.forward_s},
+        {"backward_ms", 1000 * r.backward_s},
+        {"optimizer_ms", 1000 * r.optimizer_s},
+        {"peak_rss_mb", r.peak_rss_mb},
+        {"peak_tflops", r.peak_tflops},
+        {"peak_source", r.peak_source}};
+    if (r.mfu > 0) line["mfu"] = r.mfu;
+    if (!r.cpu_blas.empty()) line["cpu_blas"] = r.cpu_blas;
+    if (r.peak_device_bytes > 0) line["peak_device_gib"] = r.peak_device_bytes / (1 << 30);
+    std::printf("%s\n", line.dump().c_str());
+  }
+  return 0;
 }
 
 }  // namespace ssmax

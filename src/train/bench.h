@@ -44,4 +44,18 @@ struct BenchOptions {
 std::vector<BenchResult> bench_normalizers(const Config& config, const std::vector<Normalizer>& normalizers,
                                            const BenchOptions& options);
 
+// The command's arguments: `bench CONFIG [--normalizers a,b,…] [--steps N] [--warmup N] [--peak-tflops X]
+// [--profile TRACE.json] [--document-tokens N] [--set …]`.
+struct BenchArgs {
+  std::string config_path;
+  std::vector<std::string> normalizers{"softmax", "ssmax", "ssmax_bias"};
+  std::vector<std::string> overrides;  // --set KEY=VALUE
+  BenchOptions bench;
+};
+// The one check before any work: the counts, the peak, the normalizers by name (config/normalizer_kind.h), and a
+// --profile path that is not a directory, not the config, in a directory that exists. UsageError naming the option.
+void check_arguments(const BenchArgs& args);
+// Checks, benches, and prints one JSON line per normalizer. Returns the exit code.
+int run_bench(const BenchArgs& args);
+
 }  // namespace ssmax

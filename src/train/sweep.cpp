@@ -2,13 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "config/config.h"
 #include "config/json_paths.h"
 #include "run/checkpoint_catalog.h"
 #include "train/trainer.h"
+#include "util/arg_checks.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 namespace ssmax {
 namespace fs = std::filesystem;
@@ -81,6 +84,40 @@ SweepResult run_sweep(const SweepPlan& plan) {
     ++result.trained;
   }
   return result;
+}
+
+SweepPlan plan_sweep(const SweepArgs& args) {
+  SweepPlan plan;
+  plan.config_path = args.config_path;
+  plan.overrides = args.overrides;
+  if (!args.normalizers.empty()) plan.axes.push_back({"model.attention.normalizer", args.normalizers});
+  for (const auto& vary : args.vary) {
+    auto eq = vary.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == vary.size())
+      throw UsageError("--vary " + vary + ": expected KEY=V1,V2,… (e.g. model.attention.s_init=0.2,0.5)");
+    plan.axes.push_back({vary.substr(0, eq), split_list(vary.substr(eq + 1))});
+  }
+  if (!args.seeds.empty()) plan.axes.push_back({"seed", args.seeds});
+  // One key on two axes (or an axis and --set) would let the last assignment win in silence.
+  std::vector<std::string> keys;
+  for (const auto& axis : plan.axes) {
+    if (axis.key == "out_dir" || axis.key == "name")
+      throw UsageError("--vary " + axis.key +
+                       ": the sweep names each run <out_dir>/<name>; set the root with --set "
+                       "out_dir=DIR");
+    const std::string label = axis.key == "seed"                         ? "--seeds"
+                              : axis.key == "model.attention.normalizer" ? "--normalizers"
+                                                                         : "--vary " + axis.key;
+    check_distinct(label, axis.values, false);
+    keys.push_back(axis.key);
+  }
+  check_distinct("swept key (--normalizers is model.attention.normalizer, --seeds is seed)", keys, false);
+  for (const auto& assignment : args.overrides) {
+    const std::string key = assignment.substr(0, assignment.find('='));
+    if (std::find(keys.begin(), keys.end(), key) != keys.end())
+      throw UsageError("--set " + assignment + ": " + key + " is also swept; drop one of them");
+  }
+  return plan;
 }
 
 }  // namespace ssmax

@@ -17,6 +17,18 @@ struct SweepPlan {
   std::vector<SweepAxis> axes;
 };
 
+// The command's arguments as given: `sweep CONFIG [--normalizers a,b] [--seeds 1,2] [--vary KEY=V1,V2 …] [--set …]`.
+struct SweepArgs {
+  std::string config_path;
+  std::vector<std::string> normalizers, seeds;  // empty: the config's
+  std::vector<std::string> vary;                // KEY=V1,V2,…
+  std::vector<std::string> overrides;           // --set KEY=VALUE
+};
+
+// The one check of the arguments, before any work, and the plan they make: each axis's values distinct, no key swept
+// twice or both swept and --set, out_dir and name left to the sweep. UsageError naming the option.
+SweepPlan plan_sweep(const SweepArgs& args);
+
 struct SweepResult {
   std::string root;
   int runs = 0, trained = 0, skipped = 0;

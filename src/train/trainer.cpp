@@ -12,8 +12,6 @@
 
 #include "dist/distributed.h"
 #include "dist/replicas.h"
-#include "export/hf_import.h"
-#include "export/hf_import_check.h"
 #include "run/metrics.h"
 #include "run/run_paths.h"
 #include "run/tensorboard.h"
@@ -120,6 +118,92 @@ std::string write_checkpoint(Session& s) {
       "checkpoint", [&] { return save_checkpoint_files(s); }, dist.timeout());
 }
 
+// The steps this process timed since the last log line (after a resume, part of the interval ran before).
+struct LogInterval {
+  double seconds = 0, sync_seconds = 0;
+  int64_t tokens = 0, steps = 0;
+  void add(const StepResult& result, double step_seconds) {
+    seconds += step_seconds, sync_seconds += result.sync_seconds, tokens += result.tokens, steps += 1;
+  }
+};
+
+// One training step with the stop agreed by every rank: how many ranks SIGINT and SIGTERM asked to stop ride on the
+// step's all-reduce, so that all stop after the same step with the same exit code (distributed only: sets `stop`).
+StepResult take_step(TrainStep& train_step, int64_t step, bool more, bool& stop) {
+  std::vector<double> stop_requests;
+  if (train_step.distributed()) {
+    const int signal = InterruptGuard::signal_number();
+    stop_requests = {signal == SIGINT ? 1.0 : 0.0, signal != 0 && signal != SIGINT ? 1.0 : 0.0};
+  }
+  const StepResult result = train_step.run(step, more, stop_requests);
+  if (train_step.distributed()) {
+    const bool any_sigint = result.summed[0] > 0, any_sigterm = result.summed[1] > 0;
+    stop = any_sigint || any_sigterm;
+    if (stop && !InterruptGuard::requested()) InterruptGuard::adopt(any_sigterm ? SIGTERM : SIGINT);
+  }
+  return result;
+}
+
+// The interval's record and console line; starts the next interval. Returns the interval's mean training loss.
+double log_interval(Session& s, MetricsWriter* metrics, LogInterval& interval, double lr, double grad_norm,
+                    MfuMeter& mfu, double flops_per_token, bool distributed) {
+  const auto& t = s.config.train;
+  auto& meta = s.meta;
+  MetricsRecord record = progress_record(s, lr);
+  record.train_loss = meta.interval_loss / meta.interval_steps;
+  record.grad_norm = grad_norm;
+  record.tokens_per_s = interval.tokens / std::max(interval.seconds, 1e-9);
+  record.ms_per_step = 1000 * interval.seconds / interval.steps;
+  if (distributed) record.sync_ms = 1000 * interval.sync_seconds / interval.steps;
+  record.mfu = mfu.mfu(flops_per_token * *record.tokens_per_s / Distributed::instance().world_size());
+  if (metrics) metrics->write(record);
+  const double eta = (t.max_steps - meta.step) * interval.seconds / interval.steps;
+  spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s{} | ETA {}",
+               meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->train_loss_name(),
+               *record.train_loss, lr, grad_norm, *record.ms_per_step,
+               record.sync_ms ? fmt::format(" (sync {:.0f})", *record.sync_ms) : "", *record.tokens_per_s,
+               record.mfu ? fmt::format(" | mfu {:.1f}%", 100 * *record.mfu) : "", format_duration(eta));
+  meta.interval_loss = 0;
+  meta.interval_steps = 0;
+  interval = {};
+  return *record.train_loss;
+}
+
+void log_validation(Session& s, MetricsWriter* metrics, double lr) {
+  const auto eval_start = Clock::now();
+  auto& meta = s.meta;
+  Distributed::instance().heartbeat(meta.step, "evaluation");
+  MetricsRecord record = progress_record(s, lr);
+  record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
+  // Weights that an update made inf/NaN show here first when the next training step is still to come.
+  if (!std::isfinite(*record.val_loss))
+    stop_non_finite(s.run_dir, "validation loss", meta.step, fmt::format("val loss {}", *record.val_loss));
+  if (metrics) metrics->write(record);
+  meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
+  spdlog::info("step {} | val {} {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, s.objective->loss_name(),
+               *record.val_loss, meta.best_val_loss, seconds_since(eval_start));
+}
+
+TrainSummary finish(Session& s, TrainSummary summary, double last_train_loss) {
+  const auto& meta = s.meta;
+  const int64_t max_steps = s.config.train.max_steps;
+  summary.steps = meta.step;
+  summary.final_train_loss = last_train_loss;
+  summary.final_val_loss = meta.last_val_loss;
+  summary.best_val_loss = meta.best_val_loss;
+  summary.tokens_per_s = meta.elapsed_s > 0 ? meta.tokens / meta.elapsed_s : 0;
+  summary.interrupted = meta.step < max_steps;
+  if (summary.interrupted) {
+    if (summary.last_checkpoint.empty()) summary.last_checkpoint = write_checkpoint(s);
+    spdlog::info("stopped at step {}/{}; continue with: {}", meta.step, max_steps, s.continue_command);
+  } else {
+    spdlog::info("done: {} steps, final val {} {:.4f}{}, {:.0f} tokens/s, {}", summary.steps, s.objective->loss_name(),
+                 summary.final_val_loss, s.objective->baseline_note(), summary.tokens_per_s,
+                 format_duration(meta.elapsed_s));
+  }
+  return summary;
+}
+
 }  // namespace
 
 TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
@@ -127,13 +211,12 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   const auto& t = config.train;
   auto& meta = s.meta;
   auto& dist = Distributed::instance();
-  const int world = dist.world_size();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
   if (dist.is_main()) metrics.emplace(RunPaths(s.run_dir).metrics(), RunPaths(s.run_dir).events());
   const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
   if (dist.active()) dist.heartbeat(meta.step, "start");
   TrainStep train_step(s);
-  meta.world_size = world;
+  meta.world_size = dist.world_size();
   const double flops_per_token = s.model->flops_per_token(config.model.block_size, s.objective->head_share());
   MfuMeter mfu(s.device, uses_bf16(t), device_peak_flops(s.device, uses_bf16(t)));
   if (mfu.peak().tflops > 0)
@@ -144,109 +227,48 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   summary.run_dir = s.run_dir;
   summary.unigram_entropy = s.dataset.unigram_entropy_nats;
   InterruptGuard interrupts;
-  double interval_seconds = 0, interval_sync_seconds = 0, last_train_loss = NAN;
-  int64_t interval_tokens = 0;  // tokens of the steps this process timed in the current log interval
-  int64_t timed_steps = 0;
-  // Distributed: stopping is agreed after a step, so that every rank stops after the same one.
+  LogInterval interval;
+  double last_train_loss = NAN;
+  // Distributed: stopping is agreed after a step (take_step), so that every rank stops after the same one.
   bool stop = !train_step.distributed() && InterruptGuard::requested();
   while (meta.step < last_step && !stop) {
     const int64_t step = meta.step;  // 0-based index of the step being taken
     const auto step_start = Clock::now();
     const double lr = learning_rate(config.optim, step, t.max_steps);
     set_learning_rate(*s.optimizer, lr);
-    // Distributed: how many ranks were asked to stop by SIGINT and by SIGTERM ride on the step's all-reduce, so that
-    // every rank exits with the same code.
-    std::vector<double> stop_requests;
-    if (train_step.distributed()) {
-      const int signal = InterruptGuard::signal_number();
-      stop_requests = {signal == SIGINT ? 1.0 : 0.0, signal != 0 && signal != SIGINT ? 1.0 : 0.0};
-    }
-    const StepResult result = train_step.run(step, step + 1 < last_step, stop_requests);
-    if (train_step.distributed()) {
-      const bool any_sigint = result.summed[0] > 0, any_sigterm = result.summed[1] > 0;
-      stop = any_sigint || any_sigterm;
-      if (stop && !InterruptGuard::requested()) InterruptGuard::adopt(any_sigterm ? SIGTERM : SIGINT);
-    }
+    const StepResult result = take_step(train_step, step, step + 1 < last_step, stop);
     if (!result.updated)
       stop_non_finite(s.run_dir, std::isfinite(result.loss) ? "gradient norm" : "loss", step + 1,
                       fmt::format("loss {}, grad norm {}", result.loss, result.grad_norm));
-    const double step_loss = result.loss, grad_norm = result.grad_norm, sync_seconds = result.sync_seconds;
-    const int64_t step_tokens = result.tokens;
     const double step_seconds = seconds_since(step_start);
     meta.step = step + 1;
-    meta.tokens += step_tokens;
-    interval_tokens += step_tokens;
+    meta.tokens += result.tokens;
     meta.elapsed_s += step_seconds;
-    meta.interval_loss += step_loss;
+    meta.interval_loss += result.loss;
     meta.interval_steps += 1;
-    interval_seconds += step_seconds;
-    interval_sync_seconds += sync_seconds;
-    timed_steps += 1;
     meta.step_val_loss = NAN;
+    interval.add(result, step_seconds);
 
     const bool last = meta.step == t.max_steps;
-    if (meta.step % t.log_every == 0 || last) {
-      MetricsRecord record = progress_record(s, lr);
-      record.train_loss = last_train_loss = meta.interval_loss / meta.interval_steps;
-      record.grad_norm = grad_norm;
-      // Timing covers the steps this process ran (after a resume, part of the interval ran before).
-      record.tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
-      record.ms_per_step = 1000 * interval_seconds / timed_steps;
-      if (train_step.distributed()) record.sync_ms = 1000 * interval_sync_seconds / timed_steps;
-      record.mfu = mfu.mfu(flops_per_token * *record.tokens_per_s / world);
-      if (metrics) metrics->write(record);
-      const double eta = (t.max_steps - meta.step) * interval_seconds / timed_steps;
-      spdlog::info("step {:>{}}/{} | {} {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} ms/step{} | {:.0f} tok/s{} | ETA {}",
-                   meta.step, std::to_string(t.max_steps).size(), t.max_steps, s.objective->train_loss_name(),
-                   *record.train_loss, lr, grad_norm, *record.ms_per_step,
-                   record.sync_ms ? fmt::format(" (sync {:.0f})", *record.sync_ms) : "", *record.tokens_per_s,
-                   record.mfu ? fmt::format(" | mfu {:.1f}%", 100 * *record.mfu) : "", format_duration(eta));
-      meta.interval_loss = 0;
-      meta.interval_steps = 0;
-      interval_seconds = 0;
-      interval_sync_seconds = 0;
-      interval_tokens = 0;
-      timed_steps = 0;
-    }
-    if (meta.step % t.eval_every == 0 || last) {
-      const auto eval_start = Clock::now();
-      dist.heartbeat(meta.step, "evaluation");
-      MetricsRecord record = progress_record(s, lr);
-      record.val_loss = meta.last_val_loss = meta.step_val_loss = evaluate(s);
-      // Weights that an update made inf/NaN show here first when the next training step is still to come.
-      if (!std::isfinite(*record.val_loss))
-        stop_non_finite(s.run_dir, "validation loss", meta.step, fmt::format("val loss {}", *record.val_loss));
-      if (metrics) metrics->write(record);
-      meta.best_val_loss = std::min(meta.best_val_loss, *record.val_loss);
-      spdlog::info("step {} | val {} {:.4f} (best {:.4f}) | eval {:.1f}s", meta.step, s.objective->loss_name(),
-                   *record.val_loss, meta.best_val_loss, seconds_since(eval_start));
-    }
+    MetricsWriter* writer = metrics ? &*metrics : nullptr;
+    if (meta.step % t.log_every == 0 || last)
+      last_train_loss =
+          log_interval(s, writer, interval, lr, result.grad_norm, mfu, flops_per_token, train_step.distributed());
+    if (meta.step % t.eval_every == 0 || last) log_validation(s, writer, lr);
     if (!train_step.distributed()) stop = InterruptGuard::requested();
     if (meta.step % t.checkpoint_every == 0 || last || meta.step == last_step || stop)
       summary.last_checkpoint = write_checkpoint(s);
   }
-
-  summary.steps = meta.step;
-  summary.final_train_loss = last_train_loss;
-  summary.final_val_loss = meta.last_val_loss;
-  summary.best_val_loss = meta.best_val_loss;
-  summary.tokens_per_s = meta.elapsed_s > 0 ? meta.tokens / meta.elapsed_s : 0;
-  summary.interrupted = meta.step < t.max_steps;
-  if (summary.interrupted) {
-    if (summary.last_checkpoint.empty()) summary.last_checkpoint = write_checkpoint(s);
-    spdlog::info("stopped at step {}/{}; continue with: {}", meta.step, t.max_steps, s.continue_command);
-  } else {
-    spdlog::info("done: {} steps, final val {} {:.4f}{}, {:.0f} tokens/s, {}", summary.steps, s.objective->loss_name(),
-                 summary.final_val_loss, s.objective->baseline_note(), summary.tokens_per_s,
-                 format_duration(meta.elapsed_s));
-  }
-  return summary;
+  return finish(s, summary, last_train_loss);
 }
 
 TrainSummary train(const Config& config, const TrainOptions& options) {
   join_process_group(config);
+  if (!config.init_from.empty() && !options.initializer.load)
+    throw UsageError("init_from = '" + config.init_from +
+                     "': only `ssmax-gpt train CONFIG` imports a checkpoint; train it there, or leave init_from empty");
   // A checkpoint that contradicts itself is refused before the run directory or the data exist (headers only).
-  if (!config.init_from.empty()) check_hf_checkpoint(config);
+  if (options.initializer.check) options.initializer.check(config);
   auto& dist = Distributed::instance();
   // Rank 0 alone looks at (and writes) the run directory; the others follow its verdict.
   const auto state = static_cast<RunDirState>(std::stoi(dist.on_main(
@@ -270,9 +292,9 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
   }
   if (dist.is_main()) log_to_file(RunPaths(run_dir).log());
   auto session = make_session(config, run_dir);
-  if (!config.init_from.empty()) {
-    load_hf_weights(config.init_from, session->model);
-    spdlog::info("initialised from the Hugging Face checkpoint in {}", config.init_from);
+  if (options.initializer.load) {
+    options.initializer.load(config, session->model);
+    spdlog::info("initialised from {}", options.initializer.source);
   }
   const auto ranks = describe_ranks(session->device);
   log_run_header(config, session->model->num_parameters(), session->dataset.vocab_size, session->device.str(),

@@ -2,6 +2,7 @@
 // `train`: the training loop from a resolved config to a run directory, and its exact continuation.
 // Torch-free header so the command-line layer stays cheap to compile.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -9,8 +10,20 @@
 
 namespace ssmax {
 
+class GPT;  // model/gpt.h
+
+// A new run's model started from elsewhere than its seeded initialisation: the command line wires `train
+// --init-from` to the Hugging Face import here (export/hf_import_config.h), so train/ never includes the export room.
+// `check` runs before the run directory or the data exist; `load` fills the model once it is built.
+struct ModelInitializer {
+  std::function<void(const Config&)> check;
+  std::function<void(const Config&, GPT&)> load;
+  std::string source;  // for the log: "the Hugging Face checkpoint in DIR"
+};
+
 struct TrainOptions {
-  int64_t stop_at = 0;  // > 0: stop after this step with a checkpoint (the schedule still targets max_steps)
+  int64_t stop_at = 0;           // > 0: stop after this step with a checkpoint (the schedule still targets max_steps)
+  ModelInitializer initializer;  // needed when config.init_from is set
 };
 
 struct TrainSummary {

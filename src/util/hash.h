@@ -26,6 +26,15 @@ class Hasher64 {
   uint64_t state_ = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
 };
 
+// splitmix64's finaliser: a tiny, well-mixed hash of one number, so that a batch drawn from (seed, step, …) is a pure
+// function of them (the text loader's windows, the recall task's sequences) on every machine and standard library.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 std::string hash_hex(uint64_t value);  // 16 lowercase hex digits
 uint64_t hash_bytes(std::string_view bytes);
 

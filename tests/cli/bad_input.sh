@@ -114,6 +114,11 @@ expect_fail 2 "--precision fp16: expected fp32 or bf16" -- "$BIN" eval "$S/run" 
 expect_fail 2 "--peak-tflops nan: must be a finite number >= 0" -- "$BIN" bench "$CFG" --peak-tflops nan
 expect_fail 2 "--profile $S: is a directory" -- "$BIN" bench "$CFG" --profile "$S"
 expect_fail 2 "--profile $CFG: would overwrite the config" -- "$BIN" bench "$CFG" --profile "$CFG"
+expect_fail 2 "--steps 0: must be a finite number >= 1" -- "$BIN" bench "$CFG" --steps 0
+expect_fail 2 "--normalizers: softmax is given twice" -- "$BIN" bench "$CFG" --normalizers softmax,softmax
+expect_fail 2 "sofmax" -- "$BIN" bench "$CFG" --normalizers sofmax
+expect_fail 2 "--vary seed: expected KEY=V1,V2" -- "$BIN" sweep "$CFG" --vary seed
+expect_fail 2 "--seeds: 1 is given twice" -- "$BIN" sweep "$CFG" --seeds 1,1
 expect_fail 2 "--lengths -4: must be a positive length" -- "$BIN" finetune "$S/run" --task repeat --lengths -4 \
   --set "out_dir=$S/ft-negative"
 run_expect 2 "$BIN" finetune "$S/run" --stop-at -5 --set "out_dir=$S/ft-stop"

@@ -16,6 +16,7 @@
 #   expect_ok CMD...                   run_expect 0 CMD...
 #   expect_fail CODE PATTERN -- CMD... CMD exits CODE, stderr is exactly one line and contains PATTERN, no backtrace
 #   cli_test_finish                    prints "N passed, M failed"; exits non-zero on any failure or on no pass
+#   same_metrics RUN_A RUN_B           the two runs' metrics.jsonl hold the same records (wall-clock fields aside)
 #   peak_mb CMD...                     runs CMD, prints its peak resident memory in MB (measured by $PY with
 #                                      getrusage, not reported by the program); returns CMD's exit code
 #   cycled_corpus                      ~60 KB from a 30-word vocabulary in a fixed cycle (bad_input, train_smoke)
@@ -66,6 +67,17 @@ check() {
 show() {
   local f
   for f in "$@"; do tail -8 "$f" | sed "s#^#      $(basename "$f")| #"; done
+}
+
+# same_metrics RUN_A RUN_B: the two runs' metrics.jsonl hold the same records, the wall-clock fields aside
+same_metrics() {
+  python3 - "$1/metrics.jsonl" "$2/metrics.jsonl" <<'PY'
+import json, sys
+def load(path):
+    records = [json.loads(line) for line in open(path)]
+    return [{k: v for k, v in r.items() if k not in ("tokens_per_s", "ms_per_step", "elapsed_s", "mfu")} for r in records]
+sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
+PY
 }
 
 no_backtrace() {
