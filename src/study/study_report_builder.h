@@ -97,6 +97,7 @@ class StudyReportBuilder {
   std::vector<std::string> warnings_;
   std::vector<RunResults> results_;
   std::vector<std::string> names_;
+  mutable std::vector<nlohmann::json> configs_without_normalizer_;  // per variant (differ_in_normalizer_only)
   size_t base_ = 0;
   ComparisonFamily family_;
   std::vector<size_t> training_tests_, long_context_tests_, needle_tests_, recall_tests_;

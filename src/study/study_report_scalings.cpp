@@ -24,19 +24,20 @@ std::vector<StudyReportBuilder::EvalArm> StudyReportBuilder::arms() const {
 }
 
 // Whether two variants train the same model apart from the attention normalizer (and seed, name, directory): the
-// pairs whose trained-in normalizer and inference-only scaling answer the paper's question, unconfounded.
+// pairs whose trained-in normalizer and inference-only scaling answer the paper's question, unconfounded. Each
+// variant's config is read once (a report asks this for every pair of rows).
 bool StudyReportBuilder::differ_in_normalizer_only(size_t a, size_t b) const {
-  auto config_of = [&](size_t variant) {
-    for (const auto& run : runs_)
-      if (run.variant == variant) {
-        json config = config_to_json(load_config(spec_.config_path, run.overrides));
-        config["model"].erase("attention");
-        for (const char* key : {"name", "out_dir", "seed"}) config.erase(key);
-        return config;
-      }
-    return json();
-  };
-  return config_of(a) == config_of(b);
+  if (configs_without_normalizer_.empty()) {
+    configs_without_normalizer_.assign(names_.size(), json());
+    for (const auto& run : runs_) {
+      json& config = configs_without_normalizer_[run.variant];
+      if (!config.is_null()) continue;
+      config = config_to_json(load_config(spec_.config_path, run.overrides));
+      config["model"].erase("attention");
+      for (const char* key : {"name", "out_dir", "seed"}) config.erase(key);
+    }
+  }
+  return configs_without_normalizer_[a] == configs_without_normalizer_[b];
 }
 
 void StudyReportBuilder::add_arm_comparisons(const std::string& topic_prefix, const std::vector<int64_t>& xs,

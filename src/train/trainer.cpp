@@ -213,6 +213,7 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
   auto& dist = Distributed::instance();
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run's files
   if (dist.is_main()) metrics.emplace(RunPaths(s.run_dir).metrics(), RunPaths(s.run_dir).events());
+  MetricsWriter* writer = metrics ? &*metrics : nullptr;
   const int64_t last_step = options.stop_at > 0 ? std::min<int64_t>(options.stop_at, t.max_steps) : t.max_steps;
   if (dist.active()) dist.heartbeat(meta.step, "start");
   TrainStep train_step(s);
@@ -250,7 +251,6 @@ TrainSummary run_training_loop(Session& s, const TrainOptions& options) {
     interval.add(result, step_seconds);
 
     const bool last = meta.step == t.max_steps;
-    MetricsWriter* writer = metrics ? &*metrics : nullptr;
     if (meta.step % t.log_every == 0 || last)
       last_train_loss =
           log_interval(s, writer, interval, lr, result.grad_norm, mfu, flops_per_token, train_step.distributed());
